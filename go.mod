@@ -1,0 +1,3 @@
+module github.com/memorystreamer/memorystreamer
+
+go 1.26
