@@ -108,10 +108,10 @@ type Subscribed struct {
 // (seq, timestamp, len, payload), already checked to fill the body exactly;
 // iterate them with Records.
 type Deliver struct {
-	SubID   uint32
-	Handle  uint32
-	Count   uint32
-	Data    []byte
+	SubID  uint32
+	Handle uint32
+	Count  uint32
+	Data   []byte
 }
 
 // Credit is the body of a CREDIT frame.
@@ -240,10 +240,10 @@ func DecodeDeliver(b []byte) (Deliver, error) {
 		return Deliver{}, ErrMalformed
 	}
 	d := Deliver{
-		SubID:   binary.BigEndian.Uint32(b),
-		Handle:  binary.BigEndian.Uint32(b[4:]),
-		Count:   binary.BigEndian.Uint32(b[8:]),
-		Data:    b[12:],
+		SubID:  binary.BigEndian.Uint32(b),
+		Handle: binary.BigEndian.Uint32(b[4:]),
+		Count:  binary.BigEndian.Uint32(b[8:]),
+		Data:   b[12:],
 	}
 	if d.Count == 0 || !checkRecords(d.Data, d.Count, RecordHeaderSize, 16) {
 		return Deliver{}, ErrMalformed

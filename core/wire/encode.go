@@ -1,6 +1,9 @@
 package wire
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"unicode/utf8"
+)
 
 // The Append functions encode one frame at the end of dst and return the
 // extended slice. They do not check limits: callers keep frames within the
@@ -187,10 +190,16 @@ func AppendPong(dst []byte, nonce uint64) []byte {
 	return end(dst, s)
 }
 
-// AppendError appends an ERROR frame; text beyond MaxErrorTextLen is cut.
+// AppendError appends an ERROR frame; text beyond MaxErrorTextLen bytes is
+// cut, at a rune boundary.
 func AppendError(dst []byte, code Code, corr uint32, text string) []byte {
 	if len(text) > MaxErrorTextLen {
-		text = text[:MaxErrorTextLen]
+		// Cut at a rune boundary, so that valid UTF-8 stays valid.
+		n := MaxErrorTextLen
+		for n > MaxErrorTextLen-utf8.UTFMax+1 && !utf8.RuneStart(text[n]) {
+			n--
+		}
+		text = text[:n]
 	}
 	dst, s := begin(dst, TypeError)
 	dst = be.AppendUint16(dst, uint16(code))

@@ -74,7 +74,9 @@ func (r *Reader) fill() error {
 		need = int(binary.BigEndian.Uint32(r.buf[r.start:])) + LenSize
 	}
 	if need > len(r.buf) {
-		nb := make([]byte, max(need, 2*len(r.buf)))
+		// Double the buffer to amortise growth, but never past the frame
+		// size limit: need itself is within it (Parse checked the length).
+		nb := make([]byte, max(need, min(2*len(r.buf), r.max)))
 		r.end = copy(nb, r.buf[r.start:r.end])
 		r.start, r.buf = 0, nb
 	} else if r.start+need > len(r.buf) || r.end == len(r.buf) {

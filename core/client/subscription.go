@@ -1,0 +1,298 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"sync"
+	"sync/atomic"
+
+	"github.com/memorystreamer/memorystreamer/core/wire"
+)
+
+// ErrUnsubscribed is returned by Subscription.Next after Unsubscribe, once
+// the messages delivered before it have been read.
+var ErrUnsubscribed = errors.New("client: unsubscribed")
+
+// Start says where a subscription begins.
+type Start uint8
+
+// Start positions.
+const (
+	// StartNext (the zero value) delivers messages published from now on.
+	StartNext Start = Start(wire.StartNext)
+	// StartAt delivers from SubscribeOptions.Seq, or from the oldest
+	// retained message when Seq is no longer retained.
+	StartAt Start = Start(wire.StartSeq)
+	// StartEarliest delivers from the oldest retained message.
+	StartEarliest Start = Start(wire.StartEarliest)
+)
+
+// SubscribeOptions configures a subscription. The zero value starts at the
+// next message with the client's default credit window.
+type SubscribeOptions struct {
+	// Start is where the subscription begins. Default StartNext.
+	Start Start
+	// Seq is the first sequence wanted, with StartAt.
+	Seq uint64
+	// Credits is the credit window: how many messages the node may deliver
+	// ahead of the application. Default Config.Credits.
+	Credits uint32
+}
+
+// Message is one delivered message.
+type Message struct {
+	// Stream is the name of the message's stream.
+	Stream string
+	// Seq is the message's sequence number in its stream.
+	Seq uint64
+	// Time is when the node appended the message, in ns since the Unix
+	// epoch (node clock).
+	Time int64
+	// Payload is the message's body. In a handler it is valid only until
+	// the handler returns; from Next it stays valid.
+	Payload []byte
+}
+
+// Subscription receives the messages of one stream, in order. Its methods
+// are safe for concurrent use.
+type Subscription struct {
+	c       *Client
+	s       *Stream
+	id      uint32
+	window  uint32
+	handler func(Message)
+
+	// Owned by the client's reader goroutine.
+	expect   uint64 // next sequence expected; a larger one means a gap
+	consumed uint32 // handler mode: messages handled since the last CREDIT
+
+	first    atomic.Uint64 // SUBSCRIBED's nextSeq
+	received atomic.Uint64
+	dropped  atomic.Uint64
+
+	// Iterator mode: delivered records, copied, waiting for Next.
+	q struct {
+		sync.Mutex
+		chunks   [][]byte
+		cur      wire.RecordIter
+		consumed uint32
+	}
+	notify chan struct{} // capacity 1: records arrived
+
+	endOnce sync.Once
+	done    chan struct{}
+	err     error // set before done closes
+}
+
+// Subscribe subscribes to the stream and calls handler, on the client's
+// reader goroutine, for every message in order. The handler must not block
+// for long: while it runs, the connection's other subscriptions wait. The
+// message's Payload is valid only during the call. Credit is granted back
+// to the node as the handler returns.
+func (s *Stream) Subscribe(ctx context.Context, opts SubscribeOptions, handler func(Message)) (*Subscription, error) {
+	if handler == nil {
+		return nil, errors.New("client: Subscribe needs a handler; use SubscribeIter for Next")
+	}
+	return s.subscribe(ctx, opts, handler)
+}
+
+// SubscribeIter subscribes to the stream; read the messages with Next or
+// All. Up to the credit window of messages are buffered ahead of the reader.
+func (s *Stream) SubscribeIter(ctx context.Context, opts SubscribeOptions) (*Subscription, error) {
+	return s.subscribe(ctx, opts, nil)
+}
+
+func (s *Stream) subscribe(ctx context.Context, opts SubscribeOptions, handler func(Message)) (*Subscription, error) {
+	if opts.Start > StartEarliest {
+		return nil, fmt.Errorf("client: subscribe to %q: invalid start %d", s.name, opts.Start)
+	}
+	if opts.Credits == 0 {
+		opts.Credits = s.c.cfg.Credits
+	}
+	c := s.c
+	sub := &Subscription{
+		c: c, s: s, id: c.nextCorr(), window: opts.Credits, handler: handler,
+		notify: make(chan struct{}, 1), done: make(chan struct{}),
+	}
+	// Registered before SUBSCRIBE goes out, so that no DELIVER misses it.
+	c.mu.Lock()
+	if err := c.mu.err; err != nil {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("client: subscribe to %q: %w", s.name, err)
+	}
+	c.mu.subs[sub.id] = sub
+	c.mu.Unlock()
+	_, err := c.request(ctx, sub.id, func(b []byte) []byte {
+		return wire.AppendSubscribe(b, wire.Subscribe{
+			SubID: sub.id, Handle: s.handle, Start: uint8(opts.Start), StartSeq: opts.Seq, Credits: opts.Credits,
+		})
+	})
+	if err != nil {
+		c.mu.Lock()
+		delete(c.mu.subs, sub.id)
+		c.mu.Unlock()
+		sub.end(err)
+		return nil, fmt.Errorf("client: subscribe to %q: %w", s.name, err)
+	}
+	return sub, nil
+}
+
+// subscribed records SUBSCRIBED's starting sequence. Reader goroutine.
+func (sub *Subscription) subscribed(next uint64) {
+	sub.expect = next
+	sub.first.Store(next)
+}
+
+// deliver takes one DELIVER frame. Reader goroutine.
+func (sub *Subscription) deliver(d wire.Deliver) {
+	it := d.Records()
+	r, ok := it.Next()
+	if !ok {
+		return
+	}
+	// Records of one frame are consecutive: a gap can only be at its start.
+	if sub.expect != 0 && r.Seq > sub.expect {
+		sub.dropped.Add(r.Seq - sub.expect)
+	}
+	sub.expect = r.Seq + uint64(d.Count)
+	sub.received.Add(uint64(d.Count))
+	if sub.handler == nil {
+		chunk := append([]byte(nil), d.Data...)
+		sub.q.Lock()
+		sub.q.chunks = append(sub.q.chunks, chunk)
+		sub.q.Unlock()
+		select {
+		case sub.notify <- struct{}{}:
+		default:
+		}
+		return
+	}
+	for ; ok; r, ok = it.Next() {
+		sub.handler(Message{Stream: sub.s.name, Seq: r.Seq, Time: r.Time, Payload: r.Payload})
+	}
+	sub.consumed += d.Count
+	if sub.consumed >= sub.window/2 {
+		sub.grant(sub.consumed)
+		sub.consumed = 0
+	}
+}
+
+// grant gives the node n more credits. It never waits for buffer room: it
+// may run on the reader goroutine.
+func (sub *Subscription) grant(n uint32) {
+	sub.c.write(func(b []byte) []byte { return wire.AppendCredit(b, sub.id, n) }, false)
+}
+
+// end ends the subscription with err.
+func (sub *Subscription) end(err error) {
+	sub.endOnce.Do(func() {
+		sub.err = err
+		close(sub.done)
+	})
+}
+
+// Next returns the next message, waiting for one until ctx ends. After the
+// subscription ended (Unsubscribe, or the connection closed) and every
+// message delivered before that was read, Next returns ErrUnsubscribed or
+// the connection's error. Next is for subscriptions made with SubscribeIter.
+func (sub *Subscription) Next(ctx context.Context) (Message, error) {
+	if sub.handler != nil {
+		return Message{}, errors.New("client: Next on a handler subscription")
+	}
+	for {
+		sub.q.Lock()
+		for {
+			if r, ok := sub.q.cur.Next(); ok {
+				sub.q.consumed++
+				var grant uint32
+				if sub.q.consumed >= sub.window/2 {
+					grant, sub.q.consumed = sub.q.consumed, 0
+				}
+				sub.q.Unlock()
+				if grant > 0 {
+					sub.grant(grant)
+				}
+				return Message{Stream: sub.s.name, Seq: r.Seq, Time: r.Time, Payload: r.Payload}, nil
+			}
+			if len(sub.q.chunks) == 0 {
+				break
+			}
+			sub.q.cur = wire.Deliver{Data: sub.q.chunks[0]}.Records()
+			sub.q.chunks[0] = nil
+			sub.q.chunks = sub.q.chunks[1:]
+		}
+		sub.q.Unlock()
+		select {
+		case <-sub.notify:
+		case <-sub.done:
+			// Records may have arrived just before the end: look once more.
+			sub.q.Lock()
+			empty := len(sub.q.chunks) == 0
+			sub.q.Unlock()
+			if empty {
+				return Message{}, sub.err
+			}
+		case <-ctx.Done():
+			return Message{}, ctx.Err()
+		}
+	}
+}
+
+// All returns an iterator over the messages, for range loops. It stops at
+// Unsubscribe, or yields the error that ended the subscription or ctx.
+func (sub *Subscription) All(ctx context.Context) iter.Seq2[Message, error] {
+	return func(yield func(Message, error) bool) {
+		for {
+			m, err := sub.Next(ctx)
+			if errors.Is(err, ErrUnsubscribed) {
+				return
+			}
+			if !yield(m, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// Unsubscribe ends the subscription and waits for the node to confirm; no
+// message is delivered after it returns.
+func (sub *Subscription) Unsubscribe(ctx context.Context) error {
+	select {
+	case <-sub.done:
+		return nil
+	default:
+	}
+	_, err := sub.c.request(ctx, sub.id, func(b []byte) []byte { return wire.AppendUnsubscribe(b, sub.id) })
+	if err != nil {
+		return fmt.Errorf("client: unsubscribe from %q: %w", sub.s.name, err)
+	}
+	return nil
+}
+
+// Done returns a channel closed when the subscription has ended.
+func (sub *Subscription) Done() <-chan struct{} { return sub.done }
+
+// Err returns why the subscription ended, or nil while it is live.
+func (sub *Subscription) Err() error {
+	select {
+	case <-sub.done:
+		return sub.err
+	default:
+		return nil
+	}
+}
+
+// FirstSeq returns the sequence the node started the subscription at.
+func (sub *Subscription) FirstSeq() uint64 { return sub.first.Load() }
+
+// Received returns how many messages the node delivered.
+func (sub *Subscription) Received() uint64 { return sub.received.Load() }
+
+// Dropped returns how many messages the subscription missed: sequence gaps
+// the node left because the subscriber fell behind retention.
+func (sub *Subscription) Dropped() uint64 { return sub.dropped.Load() }
+
+// Stream returns the subscription's stream.
+func (sub *Subscription) Stream() *Stream { return sub.s }

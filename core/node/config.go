@@ -1,0 +1,131 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/memorystreamer/memorystreamer/core/stream"
+	"github.com/memorystreamer/memorystreamer/core/wire"
+)
+
+// Defaults of Config and of cmd/msnode's flags.
+const (
+	// DefaultAddr is where msnode listens for clients when told nothing.
+	DefaultAddr = "127.0.0.1:7400"
+	// DefaultAdminAddr is where msnode serves /healthz and /debug/pprof/.
+	DefaultAdminAddr = "127.0.0.1:7401"
+	// DefaultWriteTimeout bounds one write to a client.
+	DefaultWriteTimeout = 10 * time.Second
+	// DefaultHandshakeTimeout bounds the wait for a client's HELLO.
+	DefaultHandshakeTimeout = 5 * time.Second
+	// DefaultMaxHandles is the default limit on handles per connection.
+	DefaultMaxHandles = 1 << 20
+	// DefaultMaxSubscriptions is the default limit on subscriptions per
+	// connection.
+	DefaultMaxSubscriptions = 1 << 20
+)
+
+// SlowConsumerPolicy says what the node does with a subscriber that falls
+// behind retention: the messages it has not read yet are no longer there.
+type SlowConsumerPolicy string
+
+const (
+	// SlowConsumerDrop (the default) skips the subscriber past the
+	// dropped messages, counts them, and keeps delivering: the subscriber
+	// sees a gap in the sequence numbers.
+	SlowConsumerDrop SlowConsumerPolicy = "drop"
+	// SlowConsumerDisconnect sends the subscriber's connection an ERROR
+	// with wire.CodeSlowConsumer and closes it.
+	SlowConsumerDisconnect SlowConsumerPolicy = "disconnect"
+)
+
+// Config configures a Node. The zero value is usable: every zero field
+// takes its default.
+type Config struct {
+	// MaxFrameSize is the largest frame, in bytes, the node accepts and
+	// sends, length prefix included. Default wire.DefaultMaxFrameSize
+	// (1 MiB); at least wire.MinMaxFrameSize.
+	MaxFrameSize int
+	// AuthToken, when set, must be presented in every HELLO.
+	AuthToken string
+	// Stream sets retention per stream and the node-wide memory budget.
+	Stream stream.Config
+	// SlowConsumer is the policy for a subscriber that falls behind
+	// retention. Default SlowConsumerDrop.
+	SlowConsumer SlowConsumerPolicy
+	// WriteTimeout bounds one write to a client; a client that does not
+	// read for that long is disconnected as a slow consumer. Default 10 s.
+	WriteTimeout time.Duration
+	// HandshakeTimeout bounds the wait for a new connection's HELLO.
+	// Default 5 s.
+	HandshakeTimeout time.Duration
+	// MaxHandles limits the streams one connection may open. Default 2^20.
+	MaxHandles int
+	// MaxSubscriptions limits the live subscriptions of one connection.
+	// Default 2^20.
+	MaxSubscriptions int
+	// Logger receives connection events (one line per open and close) and
+	// protocol errors. Default: discard.
+	Logger *slog.Logger
+}
+
+// Validate reports every invalid field at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.MaxFrameSize != 0 && c.MaxFrameSize < wire.MinMaxFrameSize {
+		errs = append(errs, fmt.Errorf("node: MaxFrameSize %d below minimum %d", c.MaxFrameSize, wire.MinMaxFrameSize))
+	}
+	if len(c.AuthToken) > wire.MaxTokenLen {
+		errs = append(errs, fmt.Errorf("node: AuthToken longer than %d bytes", wire.MaxTokenLen))
+	}
+	switch c.SlowConsumer {
+	case "", SlowConsumerDrop, SlowConsumerDisconnect:
+	default:
+		errs = append(errs, fmt.Errorf("node: SlowConsumer %q: want %q or %q", c.SlowConsumer, SlowConsumerDrop, SlowConsumerDisconnect))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"WriteTimeout", c.WriteTimeout}, {"HandshakeTimeout", c.HandshakeTimeout}} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("node: %s %v < 0", d.name, d.v))
+		}
+	}
+	if c.MaxHandles < 0 {
+		errs = append(errs, fmt.Errorf("node: MaxHandles %d < 0", c.MaxHandles))
+	}
+	if c.MaxSubscriptions < 0 {
+		errs = append(errs, fmt.Errorf("node: MaxSubscriptions %d < 0", c.MaxSubscriptions))
+	}
+	if err := c.Stream.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxFrameSize == 0 {
+		c.MaxFrameSize = wire.DefaultMaxFrameSize
+	}
+	if c.SlowConsumer == "" {
+		c.SlowConsumer = SlowConsumerDrop
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.MaxHandles == 0 {
+		c.MaxHandles = DefaultMaxHandles
+	}
+	if c.MaxSubscriptions == 0 {
+		c.MaxSubscriptions = DefaultMaxSubscriptions
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}

@@ -1,0 +1,406 @@
+package node
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/memorystreamer/memorystreamer/core/stream"
+	"github.com/memorystreamer/memorystreamer/core/wire"
+)
+
+// conn is one client connection. Its reader goroutine (readLoop) decodes
+// and executes frames; its writer goroutine (writeLoop) sends control frames
+// and deliveries. The two meet in out, under out's lock.
+type conn struct {
+	n   *Node
+	id  uint64
+	nc  net.Conn
+	log *slog.Logger
+
+	// Owned by the reader goroutine.
+	rd      *wire.Reader
+	hello   bool
+	handles []*stream.Stream // handle h is handles[h-1]
+	subs    map[uint32]*sub
+	scratch []byte // control frames encoded before queueing
+	stop    bool   // a fatal error was sent: read no more
+
+	out struct {
+		sync.Mutex
+		ctrl    []byte // encoded control frames, sent before deliveries
+		ready   []*sub // subscriptions with data and credit
+		closing bool   // the reader ended: flush and close
+		fatal   bool   // a fatal error was queued: send ctrl only
+	}
+	wake    chan struct{} // writer has work; capacity 1
+	drained chan struct{} // writer took ctrl; capacity 1
+	done    chan struct{} // closed when the writer has ended
+
+	draining   atomic.Bool  // Shutdown asked the reader to stop
+	closeCause atomic.Value // string: why the connection ended
+}
+
+// sub is one subscription of a connection. It is the stream's Waker.
+type sub struct {
+	c      *conn
+	id     uint32
+	handle uint32
+	cur    *stream.Cursor
+
+	credits atomic.Int64
+	queued  atomic.Bool // on c.out.ready or being delivered
+	closed  atomic.Bool
+}
+
+// Wake queues the subscription for the writer when it has credit. It is
+// called with the stream's lock held (see stream.Waker).
+func (s *sub) Wake() {
+	if s.credits.Load() > 0 && s.queued.CompareAndSwap(false, true) {
+		s.c.enqueue(s)
+	}
+}
+
+// kick queues the subscription whatever its credit; the writer sorts it out.
+func (s *sub) kick() {
+	if s.queued.CompareAndSwap(false, true) {
+		s.c.enqueue(s)
+	}
+}
+
+func newConn(n *Node, nc net.Conn) *conn {
+	id := n.connID.Add(1)
+	return &conn{
+		n:       n,
+		id:      id,
+		nc:      nc,
+		log:     n.log.With("conn", id, "remote", nc.RemoteAddr().String()),
+		rd:      wire.NewReader(nc, n.cfg.MaxFrameSize, 0),
+		subs:    make(map[uint32]*sub),
+		wake:    make(chan struct{}, 1),
+		drained: make(chan struct{}, 1),
+		done:    make(chan struct{}),
+	}
+}
+
+func (c *conn) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// enqueue hands a subscription to the writer.
+func (c *conn) enqueue(s *sub) {
+	c.out.Lock()
+	c.out.ready = append(c.out.ready, s)
+	c.out.Unlock()
+	c.signal()
+}
+
+// maxQueuedCtrl bounds the control bytes queued for a client that does not
+// read them: past it the reader stops reading that client's frames.
+func (c *conn) maxQueuedCtrl() int { return 4 * c.n.cfg.MaxFrameSize }
+
+// send queues the control frames in c.scratch for the writer.
+func (c *conn) send() {
+	c.out.Lock()
+	c.out.ctrl = append(c.out.ctrl, c.scratch...)
+	c.out.Unlock()
+	c.scratch = c.scratch[:0]
+	c.signal()
+}
+
+// fail queues an ERROR frame. A fatal code also ends the connection.
+func (c *conn) fail(code wire.Code, corr uint32, format string, args ...any) {
+	text := fmt.Sprintf(format, args...)
+	c.n.stats.protocolErrors.Add(1)
+	c.log.Warn("protocol error", "code", int(code), "error", code.String(), "detail", text)
+	c.scratch = wire.AppendError(c.scratch, code, corr, text)
+	c.send()
+	if code.Fatal() {
+		c.out.Lock()
+		c.out.fatal = true
+		c.out.Unlock()
+		c.closeCause.CompareAndSwap(nil, code.String()+": "+text)
+		c.stop = true
+	}
+}
+
+// drain asks the reader to stop after the frames it has already received.
+func (c *conn) drain() {
+	c.draining.Store(true)
+	c.nc.SetReadDeadline(time.Now())
+}
+
+// readLoop reads and executes frames until the client leaves, a fatal error
+// is sent, or the node shuts down; then it lets the writer flush, waits for
+// it, and releases the connection's subscriptions.
+func (c *conn) readLoop() {
+	defer c.n.wg.Done()
+	c.log.Info("connection opened")
+	c.nc.SetReadDeadline(time.Now().Add(c.n.cfg.HandshakeTimeout))
+	for !c.stop {
+		f, err := c.rd.Next()
+		if err != nil {
+			c.readError(err)
+			break
+		}
+		c.handle(f)
+		c.waitForWriter()
+	}
+	c.out.Lock()
+	c.out.closing = true
+	c.out.Unlock()
+	c.signal()
+	<-c.done
+	for _, s := range c.subs {
+		s.closed.Store(true)
+		s.cur.Close()
+	}
+	c.n.removeConn(c)
+	cause, _ := c.closeCause.Load().(string)
+	c.log.Info("connection closed", "reason", cause)
+}
+
+// waitForWriter blocks the reader while too many control bytes wait for a
+// client that does not read them, so that such a client costs only itself.
+func (c *conn) waitForWriter() {
+	for {
+		c.out.Lock()
+		n := len(c.out.ctrl)
+		c.out.Unlock()
+		if n <= c.maxQueuedCtrl() {
+			return
+		}
+		select {
+		case <-c.drained:
+		case <-c.done:
+			return
+		}
+	}
+}
+
+// readError ends reading with the right goodbye for err.
+func (c *conn) readError(err error) {
+	switch {
+	case c.draining.Load() && errors.Is(err, os.ErrDeadlineExceeded):
+		c.fail(wire.CodeShuttingDown, 0, "node shutting down")
+	case errors.Is(err, os.ErrDeadlineExceeded) && !c.hello:
+		c.fail(wire.CodeHandshake, 0, "no HELLO within %v", c.n.cfg.HandshakeTimeout)
+	case errors.Is(err, io.EOF):
+		c.closeCause.CompareAndSwap(nil, "client closed")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		c.log.Warn("truncated frame at end of stream")
+		c.closeCause.CompareAndSwap(nil, "client closed inside a frame")
+	case errors.Is(err, wire.ErrFrameTooLarge):
+		c.fail(wire.CodeFrameTooLarge, 0, "frame exceeds limit of %d bytes", c.n.cfg.MaxFrameSize)
+	case errors.Is(err, wire.ErrUnknownType):
+		c.fail(wire.CodeUnknownFrameType, 0, "unknown frame type")
+	case errors.Is(err, wire.ErrEmptyFrame):
+		c.fail(wire.CodeProtocol, 0, "empty frame")
+	default:
+		c.closeCause.CompareAndSwap(nil, "read: "+err.Error())
+	}
+}
+
+// handle executes one frame.
+func (c *conn) handle(f wire.Frame) {
+	if !c.hello {
+		if f.Type != wire.TypeHello {
+			c.fail(wire.CodeHandshake, 0, "first frame is %s, want HELLO", f.Type)
+			return
+		}
+		c.handleHello(f.Body)
+		return
+	}
+	switch f.Type {
+	case wire.TypePublish:
+		c.handlePublish(f.Body)
+	case wire.TypeCredit:
+		c.handleCredit(f.Body)
+	case wire.TypeOpen:
+		c.handleOpen(f.Body)
+	case wire.TypeSubscribe:
+		c.handleSubscribe(f.Body)
+	case wire.TypeUnsubscribe:
+		c.handleUnsubscribe(f.Body)
+	case wire.TypePing:
+		nonce, err := wire.DecodeNonce(f.Body)
+		if err != nil {
+			c.fail(wire.CodeProtocol, 0, "malformed PING")
+			return
+		}
+		c.scratch = wire.AppendPong(c.scratch, nonce)
+		c.send()
+	case wire.TypePong:
+		// Nothing to do: the node sends no PING yet.
+	case wire.TypeHello:
+		c.fail(wire.CodeHandshake, 0, "second HELLO")
+	default:
+		c.fail(wire.CodeProtocol, 0, "%s is a node-to-client frame", f.Type)
+	}
+}
+
+func (c *conn) handleHello(body []byte) {
+	h, err := wire.DecodeHello(body)
+	switch {
+	case err != nil:
+		c.fail(wire.CodeProtocol, 0, "malformed HELLO")
+	case h.Version != wire.Version:
+		c.fail(wire.CodeUnsupportedVersion, 0, "protocol version %d, node speaks %d", h.Version, wire.Version)
+	case subtle.ConstantTimeCompare(h.Token, []byte(c.n.cfg.AuthToken)) != 1:
+		c.fail(wire.CodeUnauthorized, 0, "bad auth token")
+	default:
+		c.hello = true
+		c.nc.SetReadDeadline(time.Time{})
+		if c.draining.Load() {
+			// Shutdown began during the handshake: keep the deadline.
+			c.nc.SetReadDeadline(time.Now())
+		}
+		c.scratch = wire.AppendWelcome(c.scratch, wire.Welcome{Version: wire.Version, MaxFrameSize: uint32(c.n.cfg.MaxFrameSize)})
+		c.send()
+	}
+}
+
+func (c *conn) handleOpen(body []byte) {
+	o, err := wire.DecodeOpen(body)
+	if err != nil {
+		c.fail(wire.CodeProtocol, 0, "malformed OPEN")
+		return
+	}
+	if len(c.handles) >= c.n.cfg.MaxHandles {
+		c.fail(wire.CodeLimit, o.Corr, "connection has %d handles, the limit", len(c.handles))
+		return
+	}
+	s, _, err := c.n.reg.Open(o.Name)
+	switch {
+	case errors.Is(err, stream.ErrInvalidName):
+		c.fail(wire.CodeInvalidStreamName, o.Corr, "stream name %q: want 1-%d bytes of [A-Za-z0-9._/:-]", o.Name, wire.MaxStreamNameLen)
+		return
+	case err != nil:
+		c.fail(wire.CodeLimit, o.Corr, "open %q: %v", o.Name, err)
+		return
+	}
+	c.handles = append(c.handles, s)
+	info := s.Info()
+	first := info.FirstSeq
+	if info.Msgs == 0 {
+		first = 0
+	}
+	c.scratch = wire.AppendOpened(c.scratch, wire.Opened{
+		Corr: o.Corr, Handle: uint32(len(c.handles)), FirstSeq: first, LastSeq: info.LastSeq,
+	})
+	c.send()
+}
+
+// stream returns the stream of handle h, or nil.
+func (c *conn) stream(h uint32) *stream.Stream {
+	if h == 0 || uint64(h) > uint64(len(c.handles)) {
+		return nil
+	}
+	return c.handles[h-1]
+}
+
+func (c *conn) handlePublish(body []byte) {
+	p, err := wire.DecodePublish(body)
+	if err != nil {
+		c.fail(wire.CodeProtocol, 0, "malformed PUBLISH")
+		return
+	}
+	s := c.stream(p.Handle)
+	if s == nil {
+		c.fail(wire.CodeUnknownHandle, p.Corr, "PUBLISH to handle %d, never opened", p.Handle)
+		return
+	}
+	// A delivered record is larger than a published one: refuse a payload
+	// that could not be delivered within the frame size limit.
+	maxPayload := c.n.cfg.MaxFrameSize - wire.DeliverHeaderSize - wire.RecordHeaderSize
+	if len(p.Data) > maxPayload {
+		it := p.Messages()
+		for m, ok := it.Next(); ok; m, ok = it.Next() {
+			if len(m) > maxPayload {
+				c.fail(wire.CodeLimit, p.Corr, "message of %d bytes exceeds the %d-byte payload limit", len(m), maxPayload)
+				return
+			}
+		}
+	}
+	first, _ := s.Append(p, time.Now().UnixNano())
+	st := &c.n.stats
+	st.batchesIn.Add(1)
+	st.msgsIn.Add(int64(p.Count))
+	st.bytesIn.Add(int64(len(p.Data)) - int64(p.Count)*wire.PublishRecordHeaderSize)
+	if p.Flags&wire.FlagAck != 0 {
+		c.scratch = wire.AppendPubAck(c.scratch, wire.PubAck{Handle: p.Handle, Corr: p.Corr, FirstSeq: first, Count: p.Count})
+		c.send()
+	}
+}
+
+func (c *conn) handleSubscribe(body []byte) {
+	req, err := wire.DecodeSubscribe(body)
+	if err != nil {
+		c.fail(wire.CodeProtocol, 0, "malformed SUBSCRIBE")
+		return
+	}
+	s := c.stream(req.Handle)
+	switch {
+	case s == nil:
+		c.fail(wire.CodeUnknownHandle, req.SubID, "SUBSCRIBE to handle %d, never opened", req.Handle)
+		return
+	case c.subs[req.SubID] != nil:
+		c.fail(wire.CodeDuplicateSubscription, req.SubID, "subscription %d exists", req.SubID)
+		return
+	case len(c.subs) >= c.n.cfg.MaxSubscriptions:
+		c.fail(wire.CodeLimit, req.SubID, "connection has %d subscriptions, the limit", len(c.subs))
+		return
+	}
+	// The subscription has no credit until SUBSCRIBED is queued, so no
+	// DELIVER can overtake it.
+	sb := &sub{c: c, id: req.SubID, handle: req.Handle}
+	sb.cur = s.Subscribe(req.Start, req.StartSeq, sb)
+	c.subs[req.SubID] = sb
+	c.scratch = wire.AppendSubscribed(c.scratch, wire.Subscribed{SubID: req.SubID, NextSeq: sb.cur.NextSeq()})
+	c.send()
+	sb.credits.Add(int64(req.Credits))
+	sb.kick()
+}
+
+func (c *conn) handleCredit(body []byte) {
+	cr, err := wire.DecodeCredit(body)
+	if err != nil {
+		c.fail(wire.CodeProtocol, 0, "malformed CREDIT")
+		return
+	}
+	sb := c.subs[cr.SubID]
+	if sb == nil {
+		c.fail(wire.CodeUnknownSubscription, cr.SubID, "CREDIT for subscription %d, which does not exist", cr.SubID)
+		return
+	}
+	sb.credits.Add(int64(cr.Credits))
+	sb.kick()
+}
+
+func (c *conn) handleUnsubscribe(body []byte) {
+	id, err := wire.DecodeSubID(body)
+	if err != nil {
+		c.fail(wire.CodeProtocol, 0, "malformed UNSUBSCRIBE")
+		return
+	}
+	sb := c.subs[id]
+	if sb == nil {
+		c.fail(wire.CodeUnknownSubscription, id, "UNSUBSCRIBE of subscription %d, which does not exist", id)
+		return
+	}
+	sb.closed.Store(true)
+	sb.cur.Close()
+	delete(c.subs, id)
+	c.scratch = wire.AppendUnsubscribed(c.scratch, id)
+	c.send()
+}

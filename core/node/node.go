@@ -1,0 +1,255 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/memorystreamer/memorystreamer/core/internal/memconn"
+	"github.com/memorystreamer/memorystreamer/core/stream"
+)
+
+// ErrClosed is returned by Serve and Pipe once Shutdown or Close began.
+var ErrClosed = errors.New("node: closed")
+
+// Node is a streaming node: it owns the streams and serves clients over any
+// number of listeners and in-process pipes. Node methods are safe for
+// concurrent use.
+type Node struct {
+	cfg Config
+	reg *stream.Registry
+	log *slog.Logger
+
+	mu struct {
+		sync.Mutex
+		closed    bool
+		listeners map[net.Listener]struct{}
+		conns     map[*conn]struct{}
+	}
+	wg     sync.WaitGroup // every goroutine the node started
+	connID atomic.Uint64
+	stats  counters
+}
+
+// counters are node-wide totals, updated once per batch or per event.
+type counters struct {
+	connsTotal     atomic.Int64
+	msgsIn         atomic.Int64
+	bytesIn        atomic.Int64
+	batchesIn      atomic.Int64
+	msgsOut        atomic.Int64
+	dropped        atomic.Int64
+	slowConsumers  atomic.Int64
+	protocolErrors atomic.Int64
+}
+
+// Stats is a snapshot of a node's counters.
+type Stats struct {
+	// Conns is the number of open connections; ConnsTotal counts every
+	// connection accepted since start.
+	Conns, ConnsTotal int64
+	// Streams is the number of streams.
+	Streams int
+	// MsgsIn, BytesIn (payload bytes) and BatchesIn count what publishers sent.
+	MsgsIn, BytesIn, BatchesIn int64
+	// MsgsOut counts deliveries (a message delivered to two subscribers
+	// counts twice).
+	MsgsOut int64
+	// Dropped counts deliveries lost by subscribers that fell behind
+	// retention; SlowConsumers counts connections closed as slow consumers.
+	Dropped, SlowConsumers int64
+	// ProtocolErrors counts ERROR frames sent.
+	ProtocolErrors int64
+	// MemoryBytes is the buffer memory streams hold; Evictions counts
+	// buffers dropped to keep the memory budget.
+	MemoryBytes, Evictions int64
+}
+
+// New returns a node that serves nothing yet: pass it listeners with Serve,
+// or connect in-process clients with Pipe.
+func New(cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	n := &Node{cfg: cfg, reg: stream.NewRegistry(cfg.Stream), log: cfg.Logger}
+	n.mu.listeners = make(map[net.Listener]struct{})
+	n.mu.conns = make(map[*conn]struct{})
+	return n, nil
+}
+
+// Config returns the node's configuration, defaults filled in.
+func (n *Node) Config() Config { return n.cfg }
+
+// Stats returns a snapshot of the node's counters.
+func (n *Node) Stats() Stats {
+	n.mu.Lock()
+	conns := len(n.mu.conns)
+	n.mu.Unlock()
+	s := &n.stats
+	return Stats{
+		Conns: int64(conns), ConnsTotal: s.connsTotal.Load(),
+		Streams: n.reg.Len(),
+		MsgsIn:  s.msgsIn.Load(), BytesIn: s.bytesIn.Load(), BatchesIn: s.batchesIn.Load(),
+		MsgsOut: s.msgsOut.Load(), Dropped: s.dropped.Load(), SlowConsumers: s.slowConsumers.Load(),
+		ProtocolErrors: s.protocolErrors.Load(),
+		MemoryBytes:    n.reg.MemoryBytes(), Evictions: n.reg.Evictions(),
+	}
+}
+
+// StreamInfo returns a snapshot of the named stream, and false when there
+// is no such stream.
+func (n *Node) StreamInfo(name string) (stream.Info, bool) {
+	s := n.reg.Lookup(name)
+	if s == nil {
+		return stream.Info{}, false
+	}
+	return s.Info(), true
+}
+
+// Serve accepts connections on ln until Shutdown or Close, and serves each
+// in goroutines of its own. It always returns an error: ErrClosed after
+// Shutdown or Close, otherwise the listener's. Serve closes ln.
+func (n *Node) Serve(ln net.Listener) error {
+	n.mu.Lock()
+	if n.mu.closed {
+		n.mu.Unlock()
+		ln.Close()
+		return ErrClosed
+	}
+	n.mu.listeners[ln] = struct{}{}
+	n.wg.Add(1)
+	n.mu.Unlock()
+	defer n.wg.Done()
+	defer func() {
+		n.mu.Lock()
+		delete(n.mu.listeners, ln)
+		n.mu.Unlock()
+		ln.Close()
+	}()
+
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if n.isClosed() {
+				return ErrClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				// Temporary trouble (e.g. out of file descriptors): back off.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				n.log.Warn("accept", "err", err, "retry_in", delay)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		if tc, ok := nc.(*net.TCPConn); ok {
+			tc.SetNoDelay(true)
+		}
+		if err := n.serveConn(nc); err != nil {
+			nc.Close()
+			return err
+		}
+	}
+}
+
+// Pipe connects an in-process client: it returns the client's end of an
+// in-memory connection whose other end the node serves exactly like a TCP
+// connection, without sockets. Close the returned conn (or the client
+// using it) to end it.
+func (n *Node) Pipe() (net.Conn, error) {
+	clientEnd, nodeEnd := memconn.New(0)
+	if err := n.serveConn(nodeEnd); err != nil {
+		nodeEnd.Close()
+		clientEnd.Close()
+		return nil, err
+	}
+	return clientEnd, nil
+}
+
+// serveConn starts serving nc, unless the node is closed.
+func (n *Node) serveConn(nc net.Conn) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.mu.closed {
+		return ErrClosed
+	}
+	c := newConn(n, nc)
+	n.mu.conns[c] = struct{}{}
+	n.stats.connsTotal.Add(1)
+	n.wg.Add(2)
+	go c.readLoop()
+	go c.writeLoop()
+	return nil
+}
+
+// removeConn forgets a connection whose goroutines are ending.
+func (n *Node) removeConn(c *conn) {
+	n.mu.Lock()
+	delete(n.mu.conns, c)
+	n.mu.Unlock()
+}
+
+func (n *Node) isClosed() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.mu.closed
+}
+
+// beginClose stops accepting and returns the connections to end.
+func (n *Node) beginClose() []*conn {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.mu.closed = true
+	for ln := range n.mu.listeners {
+		ln.Close()
+	}
+	conns := make([]*conn, 0, len(n.mu.conns))
+	for c := range n.mu.conns {
+		conns = append(conns, c)
+	}
+	return conns
+}
+
+// Shutdown stops the node gracefully: it stops accepting, lets every
+// connection finish the frames it has received, flushes what is queued for
+// its subscribers (within their credits), tells each client the node is
+// shutting down, and closes. It waits for all of that or for ctx; on ctx's
+// end it closes everything at once and returns ctx.Err(). Shutdown is
+// idempotent.
+func (n *Node) Shutdown(ctx context.Context) error {
+	for _, c := range n.beginClose() {
+		c.drain()
+	}
+	done := make(chan struct{})
+	go func() {
+		n.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		n.Close()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Close stops the node at once: listeners and connections are closed
+// without flushing. It waits for the node's goroutines to end and is
+// idempotent.
+func (n *Node) Close() error {
+	for _, c := range n.beginClose() {
+		c.nc.Close()
+	}
+	n.wg.Wait()
+	return nil
+}

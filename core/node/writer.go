@@ -1,0 +1,155 @@
+package node
+
+import (
+	"errors"
+	"io"
+	"math"
+	"os"
+	"time"
+
+	"github.com/memorystreamer/memorystreamer/core/wire"
+)
+
+const (
+	// flushThreshold is how many bytes the writer gathers before it writes
+	// in the middle of a pass.
+	flushThreshold = 256 << 10
+	// lingerTimeout bounds how long a closing connection waits for the
+	// client to read the last frames and close its end, so that closing
+	// does not reset the connection before the client read an ERROR.
+	lingerTimeout = 500 * time.Millisecond
+)
+
+// writeLoop sends control frames and deliveries. Each pass takes every
+// queued control frame and every subscription with data and credit, encodes
+// them into one buffer and writes it with one call, so a busy connection
+// gets large coalesced writes and an idle one costs no goroutine wake-ups.
+func (c *conn) writeLoop() {
+	defer c.n.wg.Done()
+	defer close(c.done)
+	var (
+		buf        []byte
+		work, next []*sub
+	)
+	for {
+		if len(work) == 0 {
+			<-c.wake
+		}
+		c.out.Lock()
+		buf = append(buf, c.out.ctrl...)
+		c.out.ctrl = c.out.ctrl[:0]
+		work = append(work, c.out.ready...)
+		clear(c.out.ready)
+		c.out.ready = c.out.ready[:0]
+		closing, fatal := c.out.closing, c.out.fatal
+		c.out.Unlock()
+		select {
+		case c.drained <- struct{}{}:
+		default:
+		}
+
+		var err error
+		for _, s := range work {
+			if fatal {
+				s.queued.Store(false)
+				continue
+			}
+			var requeue bool
+			buf, requeue, fatal = c.deliver(buf, s)
+			if requeue {
+				next = append(next, s)
+			}
+			if len(buf) >= flushThreshold {
+				if buf, err = c.write(buf); err != nil {
+					break
+				}
+			}
+		}
+		clear(work)
+		work, next = next, work[:0]
+		if err == nil && len(buf) > 0 {
+			buf, err = c.write(buf)
+		}
+		if err != nil {
+			c.writeFailed(err)
+			return
+		}
+		if fatal {
+			// A fatal error from deliver: make the reader stop too.
+			c.nc.SetReadDeadline(time.Now())
+		}
+		if closing && (len(work) == 0 || fatal) {
+			c.linger()
+			return
+		}
+	}
+}
+
+// deliver appends one DELIVER frame for s, as much as its credit and the
+// frame size allow, and reports whether s should go round again and whether
+// the connection must close (slow consumer under the disconnect policy).
+func (c *conn) deliver(buf []byte, s *sub) (out []byte, requeue, fatal bool) {
+	// Clear queued before reading, so that a publish after the read
+	// queues s again.
+	s.queued.Store(false)
+	credits := s.credits.Load()
+	if s.closed.Load() || credits <= 0 {
+		return buf, false, false
+	}
+	buf, start := wire.BeginDeliver(buf, s.id, s.handle)
+	buf, n, dropped, more := s.cur.Read(buf, int(min(credits, math.MaxInt32)), c.n.cfg.MaxFrameSize-wire.DeliverHeaderSize)
+	if n == 0 {
+		buf = buf[:start]
+	} else {
+		buf = wire.FinishDeliver(buf, start, uint32(n))
+		s.credits.Add(-int64(n))
+		c.n.stats.msgsOut.Add(int64(n))
+	}
+	if dropped > 0 {
+		c.n.stats.dropped.Add(int64(dropped))
+		if c.n.cfg.SlowConsumer == SlowConsumerDisconnect {
+			c.n.stats.slowConsumers.Add(1)
+			c.n.stats.protocolErrors.Add(1)
+			c.log.Warn("slow consumer disconnected", "sub", s.id, "dropped", dropped)
+			c.closeCause.CompareAndSwap(nil, "slow consumer")
+			c.out.Lock()
+			c.out.fatal = true
+			c.out.Unlock()
+			buf = wire.AppendError(buf, wire.CodeSlowConsumer, s.id, "subscription fell behind retention")
+			return buf, false, true
+		}
+	}
+	return buf, more && s.credits.Load() > 0 && s.queued.CompareAndSwap(false, true), false
+}
+
+// write writes buf with the write timeout and returns it emptied.
+func (c *conn) write(buf []byte) ([]byte, error) {
+	c.nc.SetWriteDeadline(time.Now().Add(c.n.cfg.WriteTimeout))
+	_, err := c.nc.Write(buf)
+	return buf[:0], err
+}
+
+// writeFailed ends a connection whose client cannot be written to.
+func (c *conn) writeFailed(err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.n.stats.slowConsumers.Add(1)
+		c.log.Warn("slow consumer: write blocked", "timeout", c.n.cfg.WriteTimeout)
+		c.closeCause.CompareAndSwap(nil, "slow consumer: write blocked for "+c.n.cfg.WriteTimeout.String())
+	} else {
+		c.closeCause.CompareAndSwap(nil, "write: "+err.Error())
+	}
+	c.nc.Close()
+}
+
+// linger closes the connection after the reader ended: it half-closes, so
+// the client reads everything sent and then EOF, and discards what the
+// client still sends until it closes too or lingerTimeout passes.
+func (c *conn) linger() {
+	defer c.nc.Close()
+	cw, ok := c.nc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	c.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
+	io.Copy(io.Discard, c.nc)
+}

@@ -1,0 +1,201 @@
+package stream
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/memorystreamer/memorystreamer/core/wire"
+)
+
+// Errors returned by the registry.
+var (
+	// ErrInvalidName means a stream name outside wire.ValidStreamName.
+	ErrInvalidName = errors.New("stream: invalid name")
+	// ErrLimit means the registry holds Config.MaxStreams streams already.
+	ErrLimit = errors.New("stream: stream limit reached")
+)
+
+// Defaults of Config.
+const (
+	DefaultMaxMsgs      = 1 << 20
+	DefaultMaxBytes     = 32 << 20
+	DefaultMemoryBudget = 1 << 30
+)
+
+// Config sets retention and limits. The zero value is usable: every zero
+// field takes its default.
+type Config struct {
+	// MaxMsgs is the most messages a stream retains. Default 1,048,576.
+	MaxMsgs int
+	// MaxBytes is the most bytes a stream retains, counted as delivered
+	// records (payload plus wire.RecordHeaderSize each). Default 32 MiB.
+	MaxBytes int64
+	// MemoryBudget bounds the buffer memory all streams together hold, in
+	// bytes. Over it, the node drops the oldest buffers node-wide (oldest
+	// allocated first), whatever their stream. Default 1 GiB.
+	MemoryBudget int64
+	// MaxStreams is the most streams the registry holds; 0 means no limit.
+	MaxStreams int
+}
+
+// Validate reports every invalid field.
+func (c Config) Validate() error {
+	var errs []error
+	if c.MaxMsgs < 0 {
+		errs = append(errs, fmt.Errorf("stream: MaxMsgs %d < 0", c.MaxMsgs))
+	}
+	if c.MaxBytes < 0 {
+		errs = append(errs, fmt.Errorf("stream: MaxBytes %d < 0", c.MaxBytes))
+	}
+	if c.MemoryBudget < 0 {
+		errs = append(errs, fmt.Errorf("stream: MemoryBudget %d < 0", c.MemoryBudget))
+	}
+	if c.MaxStreams < 0 {
+		errs = append(errs, fmt.Errorf("stream: MaxStreams %d < 0", c.MaxStreams))
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxMsgs == 0 {
+		c.MaxMsgs = DefaultMaxMsgs
+	}
+	if c.MaxBytes == 0 {
+		c.MaxBytes = DefaultMaxBytes
+	}
+	if c.MemoryBudget == 0 {
+		c.MemoryBudget = DefaultMemoryBudget
+	}
+	return c
+}
+
+// Registry holds a node's streams by name. Its methods are safe for
+// concurrent use.
+//
+// Lock order: Stream.mu before Registry.mem; Registry.mu is never held
+// together with either.
+type Registry struct {
+	cfg Config
+
+	mu     sync.RWMutex
+	byName map[string]*Stream
+	nextID uint64
+
+	// mem lists every live segment in allocation order, oldest first, so
+	// that the memory budget evicts the oldest buffers node-wide.
+	mem struct {
+		sync.Mutex
+		head, tail *segment
+	}
+	memBytes atomic.Int64 // bytes of all live segments
+	evicted  atomic.Int64 // segments dropped to keep the budget
+}
+
+// NewRegistry returns an empty registry. cfg must be valid (Validate).
+func NewRegistry(cfg Config) *Registry {
+	return &Registry{cfg: cfg.withDefaults(), byName: make(map[string]*Stream)}
+}
+
+// Config returns the registry's configuration, defaults filled in.
+func (r *Registry) Config() Config { return r.cfg }
+
+// Open returns the stream named name, creating it if it does not exist, and
+// reports whether it created it.
+func (r *Registry) Open(name []byte) (*Stream, bool, error) {
+	if !wire.ValidStreamName(name) {
+		return nil, false, ErrInvalidName
+	}
+	r.mu.RLock()
+	s := r.byName[string(name)]
+	r.mu.RUnlock()
+	if s != nil {
+		return s, false, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s := r.byName[string(name)]; s != nil {
+		return s, false, nil
+	}
+	if r.cfg.MaxStreams > 0 && len(r.byName) >= r.cfg.MaxStreams {
+		return nil, false, ErrLimit
+	}
+	r.nextID++
+	s = &Stream{name: string(name), id: r.nextID, reg: r, first: 1}
+	r.byName[s.name] = s
+	return s, true, nil
+}
+
+// Lookup returns the stream named name, or nil.
+func (r *Registry) Lookup(name string) *Stream {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.byName[name]
+}
+
+// Len returns the number of streams.
+func (r *Registry) Len() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.byName)
+}
+
+// MemoryBytes returns the bytes of message buffers all streams hold now.
+func (r *Registry) MemoryBytes() int64 { return r.memBytes.Load() }
+
+// Evictions returns how many buffers the memory budget has dropped.
+func (r *Registry) Evictions() int64 { return r.evicted.Load() }
+
+// newSegment allocates a segment for s and charges it to the budget.
+// Called with s.mu held.
+func (r *Registry) newSegment(s *Stream, size int, base uint64) *segment {
+	seg := &segment{buf: make([]byte, 0, size), base: base, owner: s, size: int64(size)}
+	r.mem.Lock()
+	seg.prev = r.mem.tail
+	if r.mem.tail != nil {
+		r.mem.tail.next = seg
+	} else {
+		r.mem.head = seg
+	}
+	r.mem.tail = seg
+	r.mem.Unlock()
+	r.memBytes.Add(seg.size)
+	return seg
+}
+
+// freeSegment uncharges a segment its stream no longer holds. Called with
+// the owner's mu held.
+func (r *Registry) freeSegment(seg *segment) {
+	r.mem.Lock()
+	if seg.prev != nil {
+		seg.prev.next = seg.next
+	} else {
+		r.mem.head = seg.next
+	}
+	if seg.next != nil {
+		seg.next.prev = seg.prev
+	} else {
+		r.mem.tail = seg.prev
+	}
+	seg.prev, seg.next = nil, nil
+	r.mem.Unlock()
+	r.memBytes.Add(-seg.size)
+}
+
+// enforceBudget drops the oldest segments node-wide while the registry is
+// over its memory budget. Called with no stream lock held.
+func (r *Registry) enforceBudget() {
+	for r.memBytes.Load() > r.cfg.MemoryBudget {
+		r.mem.Lock()
+		seg := r.mem.head
+		r.mem.Unlock()
+		if seg == nil {
+			return
+		}
+		// Another goroutine may drop seg first; then the loop looks again.
+		if seg.owner.evictSegment(seg) {
+			r.evicted.Add(1)
+		}
+	}
+}

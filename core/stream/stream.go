@@ -1,0 +1,310 @@
+package stream
+
+import (
+	"sort"
+	"sync"
+
+	"github.com/memorystreamer/memorystreamer/core/wire"
+)
+
+// Waker is told that a stream it follows has new messages. Wake is called
+// with the stream's lock held: it must be quick and must not call back into
+// the stream.
+type Waker interface {
+	Wake()
+}
+
+// Stream is one named, ordered log of messages. Sequence numbers start at 1
+// and increase by one per message. Stream methods are safe for concurrent use.
+type Stream struct {
+	name string
+	id   uint64
+	reg  *Registry
+
+	mu    sync.Mutex
+	segs  []*segment // retained records, oldest first
+	first uint64     // oldest retained seq; last+1 when nothing is retained
+	last  uint64     // last assigned seq, 0 before the first message
+	msgs  int        // retained messages
+	bytes int64      // retained record bytes (headers included)
+	subs  []*Cursor
+}
+
+// Info is a snapshot of a stream's state.
+type Info struct {
+	Name string
+	ID   uint64
+	// FirstSeq is the oldest retained sequence; LastSeq+1 when none is.
+	FirstSeq uint64
+	// LastSeq is the last assigned sequence, 0 before the first message.
+	LastSeq uint64
+	// Msgs and Bytes are what retention holds now.
+	Msgs  int
+	Bytes int64
+	// Subscribers is the number of open cursors.
+	Subscribers int
+}
+
+// Name returns the stream's name.
+func (s *Stream) Name() string { return s.name }
+
+// ID returns the stream's node-unique numeric id.
+func (s *Stream) ID() uint64 { return s.id }
+
+// Info returns a snapshot of the stream's state.
+func (s *Stream) Info() Info {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Info{
+		Name: s.name, ID: s.id, FirstSeq: s.first, LastSeq: s.last,
+		Msgs: s.msgs, Bytes: s.bytes, Subscribers: len(s.subs),
+	}
+}
+
+// Append appends the messages of a decoded PUBLISH as one batch, stamped
+// with ts (ns since the Unix epoch), and returns the first and last
+// sequence assigned. Subscribers are woken once per batch. Retention is
+// applied afterwards, and the node-wide memory budget after that.
+func (s *Stream) Append(p wire.Publish, ts int64) (first, last uint64) {
+	s.mu.Lock()
+	first = s.last + 1
+	it := p.Messages()
+	for msg, ok := it.Next(); ok; msg, ok = it.Next() {
+		s.appendLocked(msg, ts)
+	}
+	last = s.last
+	s.trimLocked()
+	for _, c := range s.subs {
+		c.w.Wake()
+	}
+	s.mu.Unlock()
+	s.reg.enforceBudget()
+	return first, last
+}
+
+// appendLocked appends one record at the tail.
+func (s *Stream) appendLocked(payload []byte, ts int64) {
+	size := wire.RecordHeaderSize + len(payload)
+	var tail *segment
+	if n := len(s.segs); n > 0 {
+		tail = s.segs[n-1]
+	}
+	if tail == nil || cap(tail.buf)-len(tail.buf) < size {
+		prev := 0
+		if tail != nil {
+			prev = cap(tail.buf)
+		}
+		tail = s.reg.newSegment(s, segmentSize(prev, size), s.last+1)
+		s.segs = append(s.segs, tail)
+	}
+	s.last++
+	tail.offs = append(tail.offs, uint32(len(tail.buf)))
+	tail.buf = wire.AppendRecord(tail.buf, s.last, ts, payload)
+	s.msgs++
+	s.bytes += int64(size)
+}
+
+// trimLocked drops the oldest records until retention limits hold.
+func (s *Stream) trimLocked() {
+	cfg := &s.reg.cfg
+	for s.msgs > cfg.MaxMsgs || s.bytes > cfg.MaxBytes {
+		seg := s.segs[0]
+		size := seg.end(seg.head) - int(seg.offs[seg.head])
+		seg.head++
+		s.first++
+		s.msgs--
+		s.bytes -= int64(size)
+		if seg.head == len(seg.offs) {
+			s.releaseFirstLocked()
+		}
+	}
+}
+
+// dropFirstSegmentLocked drops every record of the oldest segment.
+func (s *Stream) dropFirstSegmentLocked() {
+	seg := s.segs[0]
+	live := len(seg.offs) - seg.head
+	s.msgs -= live
+	s.bytes -= int64(len(seg.buf) - int(seg.offs[seg.head]))
+	s.first += uint64(live)
+	s.releaseFirstLocked()
+}
+
+// releaseFirstLocked forgets the oldest segment, whose records are gone.
+func (s *Stream) releaseFirstLocked() {
+	seg := s.segs[0]
+	s.segs[0] = nil
+	s.segs = s.segs[1:]
+	if len(s.segs) == 0 {
+		s.segs = nil
+	}
+	s.reg.freeSegment(seg)
+}
+
+// evictSegment drops seg, if it is still this stream's oldest segment, to
+// bring the node back under its memory budget. It reports whether it did.
+func (s *Stream) evictSegment(seg *segment) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.segs) == 0 || s.segs[0] != seg {
+		return false
+	}
+	s.dropFirstSegmentLocked()
+	return true
+}
+
+// Subscribe opens a cursor positioned by start (wire.StartNext,
+// wire.StartSeq with seq, or wire.StartEarliest). A StartSeq older than
+// retention starts at the oldest retained message. w is woken whenever the
+// stream gets messages. The cursor's NextSeq tells where it starts.
+func (s *Stream) Subscribe(start uint8, seq uint64, w Waker) *Cursor {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := &Cursor{s: s, w: w}
+	switch start {
+	case wire.StartEarliest:
+		c.next = s.first
+	case wire.StartSeq:
+		c.next = max(seq, s.first)
+	default:
+		c.next = s.last + 1
+	}
+	s.subs = append(s.subs, c)
+	return c
+}
+
+// Cursor is one subscriber's position in a stream. Its methods are safe for
+// concurrent use, but a cursor is normally read by one goroutine.
+type Cursor struct {
+	s      *Stream
+	w      Waker
+	next   uint64 // guarded by s.mu
+	closed bool   // guarded by s.mu
+}
+
+// Stream returns the cursor's stream.
+func (c *Cursor) Stream() *Stream { return c.s }
+
+// NextSeq returns the sequence of the next message the cursor reads.
+func (c *Cursor) NextSeq() uint64 {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	return c.next
+}
+
+// Pending reports whether messages wait to be read.
+func (c *Cursor) Pending() bool {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	return !c.closed && c.next <= c.s.last
+}
+
+// Read appends to dst the records from the cursor's position on, encoded
+// as in a DELIVER frame (see wire.AppendRecord), at most maxMsgs of them and
+// at most maxBytes bytes, but at least one record when any waits. It
+// returns the extended dst, the number of records, how many messages the
+// cursor skipped because retention had dropped them before they were read,
+// and whether more records wait. The copy is one memmove per segment.
+func (c *Cursor) Read(dst []byte, maxMsgs int, maxBytes int) (out []byte, n int, dropped uint64, more bool) {
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.closed {
+		return dst, 0, 0, false
+	}
+	if c.next < s.first {
+		dropped = s.first - c.next
+		c.next = s.first
+	}
+	if c.next > s.last || maxMsgs <= 0 {
+		return dst, 0, dropped, c.next <= s.last
+	}
+	// The segment holding c.next: the last one whose base is ≤ c.next.
+	i := sort.Search(len(s.segs), func(i int) bool { return s.segs[i].base > c.next }) - 1
+	for ; i < len(s.segs) && maxMsgs > 0; i++ {
+		seg := s.segs[i]
+		from := int(c.next - seg.base)
+		startOff := int(seg.offs[from])
+		to := min(len(seg.offs), from+maxMsgs)
+		// Cut at maxBytes: offs is increasing, so search it.
+		budget := maxBytes
+		if to > from && seg.end(to-1)-startOff > budget {
+			to = from + sort.Search(to-from, func(k int) bool {
+				return seg.end(from+k)-startOff > budget
+			})
+			if to == from && n == 0 {
+				to = from + 1 // always make progress
+			}
+		}
+		if to == from {
+			break
+		}
+		endOff := seg.end(to - 1)
+		dst = append(dst, seg.buf[startOff:endOff]...)
+		k := to - from
+		n += k
+		maxMsgs -= k
+		maxBytes -= endOff - startOff
+		c.next += uint64(k)
+		if to < len(seg.offs) {
+			break
+		}
+	}
+	return dst, n, dropped, c.next <= s.last
+}
+
+// Close detaches the cursor from its stream. It is idempotent.
+func (c *Cursor) Close() {
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.closed {
+		return
+	}
+	c.closed = true
+	for i, o := range s.subs {
+		if o == c {
+			last := len(s.subs) - 1
+			s.subs[i] = s.subs[last]
+			s.subs[last] = nil
+			s.subs = s.subs[:last]
+			break
+		}
+	}
+}
+
+// segment holds consecutive records in one buffer. Records head.. are live;
+// record i has sequence base+i and starts at offs[i].
+type segment struct {
+	buf   []byte
+	offs  []uint32
+	base  uint64
+	head  int
+	owner *Stream
+
+	// Guarded by Registry.mem: the node-wide list of segments in
+	// allocation order, used to enforce the memory budget.
+	prev, next *segment
+	size       int64 // bytes charged to the budget
+}
+
+// end returns the offset just past record i.
+func (seg *segment) end(i int) int {
+	if i+1 < len(seg.offs) {
+		return int(seg.offs[i+1])
+	}
+	return len(seg.buf)
+}
+
+// Segment sizes: the first segment of a stream is small so that a stream
+// carrying little traffic stays small; each next one doubles, up to
+// maxSegmentSize, unless one record needs more.
+const (
+	minSegmentSize = 1 << 10
+	maxSegmentSize = 256 << 10
+)
+
+func segmentSize(prev, need int) int {
+	size := max(minSegmentSize, min(2*prev, maxSegmentSize))
+	return max(size, need)
+}
