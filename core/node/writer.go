@@ -98,13 +98,6 @@ func (c *conn) deliver(buf []byte, s *sub) (out []byte, requeue, fatal bool) {
 	}
 	buf, start := wire.BeginDeliver(buf, s.id, s.handle)
 	buf, n, dropped, more := s.cur.Read(buf, int(min(credits, math.MaxInt32)), c.n.cfg.MaxFrameSize-wire.DeliverHeaderSize)
-	if n == 0 {
-		buf = buf[:start]
-	} else {
-		buf = wire.FinishDeliver(buf, start, uint32(n))
-		s.credits.Add(-int64(n))
-		c.n.stats.msgsOut.Add(int64(n))
-	}
 	if dropped > 0 {
 		c.n.stats.dropped.Add(int64(dropped))
 		if c.n.cfg.SlowConsumer == SlowConsumerDisconnect {
@@ -115,9 +108,16 @@ func (c *conn) deliver(buf []byte, s *sub) (out []byte, requeue, fatal bool) {
 			c.out.Lock()
 			c.out.fatal = true
 			c.out.Unlock()
-			buf = wire.AppendError(buf, wire.CodeSlowConsumer, s.id, "subscription fell behind retention")
+			buf = wire.AppendError(buf[:start], wire.CodeSlowConsumer, s.id, "subscription fell behind retention")
 			return buf, false, true
 		}
+	}
+	if n == 0 {
+		buf = buf[:start]
+	} else {
+		buf = wire.FinishDeliver(buf, start, uint32(n))
+		s.credits.Add(-int64(n))
+		c.n.stats.msgsOut.Add(int64(n))
 	}
 	return buf, more && s.credits.Load() > 0 && s.queued.CompareAndSwap(false, true), false
 }

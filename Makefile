@@ -1,0 +1,54 @@
+# MemoryStreamer's commands. `make test` is what CI runs (.ci/run).
+
+GO          ?= go
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+COVER_MIN   ?= 85
+FUZZTIME    ?= 2m
+BENCHTIME   ?= 1s
+GOFILES      = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*')
+
+.PHONY: all build test race lint cover bench fuzz clean
+
+all: lint test
+
+## build: build msnode and the example into bin/
+build:
+	$(GO) build -o bin/ ./cmd/msnode ./examples/pubsub
+
+## test: lint, then every test with the race detector and goleak, and the
+## coverage floor of core/ (COVER_MIN percent of statements)
+test: lint
+	$(GO) test -race -count=1 -coverpkg=./core/... -coverprofile=coverage.out ./...
+	@$(MAKE) --no-print-directory cover-check
+
+## lint: gofmt, go vet, staticcheck (pinned, run through the module proxy)
+## and the doc-comment check (a test in internal/doclint)
+lint:
+	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+	$(GO) test -count=1 ./internal/doclint
+
+## cover: coverage of core/ by all tests, per function and in total
+cover:
+	$(GO) test -count=1 -coverpkg=./core/... -coverprofile=coverage.out ./...
+	@$(GO) tool cover -func=coverage.out | tail -n 25
+	@$(MAKE) --no-print-directory cover-check
+
+cover-check:
+	@total=$$($(GO) tool cover -func=coverage.out | awk '/^total:/ {sub("%","",$$3); print $$3}'); \
+	echo "core/ coverage: $$total% (floor $(COVER_MIN)%)"; \
+	awk -v t="$$total" -v m="$(COVER_MIN)" 'BEGIN { exit (t+0 >= m+0) ? 0 : 1 }' || { echo "coverage below $(COVER_MIN)%"; exit 1; }
+
+## bench: the Go benchmarks of the node's hot paths, in benchstat format
+## (msbench replaces this as the main job when it lands)
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) ./core/...
+
+## fuzz: run the protocol decoder's fuzz targets for FUZZTIME each
+fuzz:
+	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./core/wire
+	$(GO) test -run='^$$' -fuzz='^FuzzReader$$' -fuzztime=$(FUZZTIME) ./core/wire
+
+clean:
+	rm -rf bin coverage.out
