@@ -45,11 +45,13 @@ func reportPerMessage(b *testing.B, batch int) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/msg")
 }
 
+// BenchmarkParse shows that framing costs the same whatever the frame's
+// size: Parse reads the header and slices the body without touching it (so
+// no SetBytes, whose MB/s would mean nothing here).
 func BenchmarkParse(b *testing.B) {
 	for _, size := range []int{16, 1 << 10, 64 << 10} {
 		b.Run(fmt.Sprintf("size=%s", byteSize(size)), func(b *testing.B) {
 			frame := wire.AppendPublishOne(nil, 1, 1, 0, make([]byte, size))
-			b.SetBytes(int64(len(frame)))
 			b.ReportAllocs()
 			for b.Loop() {
 				f, n, err := wire.Parse(frame, wire.DefaultMaxFrameSize)
@@ -175,10 +177,8 @@ func (c *cycleReader) Read(p []byte) (int, error) {
 }
 
 func byteSize(n int) string {
-	switch {
-	case n >= 1<<10 && n%(1<<10) == 0:
+	if n >= 1<<10 && n%(1<<10) == 0 {
 		return fmt.Sprintf("%dKiB", n>>10)
-	default:
-		return fmt.Sprintf("%dB", n)
 	}
+	return fmt.Sprintf("%dB", n)
 }

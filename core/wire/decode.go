@@ -321,12 +321,14 @@ func (it *MessageIter) Next() ([]byte, bool) {
 	if len(it.rest) < PublishRecordHeaderSize {
 		return nil, false
 	}
-	n := int(binary.BigEndian.Uint32(it.rest))
-	if n > len(it.rest)-PublishRecordHeaderSize {
+	// Compare as uint64: int(n) can be negative where int has 32 bits.
+	n := binary.BigEndian.Uint32(it.rest)
+	if uint64(n) > uint64(len(it.rest)-PublishRecordHeaderSize) {
 		return nil, false
 	}
-	p := it.rest[PublishRecordHeaderSize : PublishRecordHeaderSize+n : PublishRecordHeaderSize+n]
-	it.rest = it.rest[PublishRecordHeaderSize+n:]
+	end := PublishRecordHeaderSize + int(n)
+	p := it.rest[PublishRecordHeaderSize:end:end]
+	it.rest = it.rest[end:]
 	return p, true
 }
 
@@ -349,11 +351,11 @@ func (it *RecordIter) Next() (Record, bool) {
 	if len(it.rest) < RecordHeaderSize {
 		return Record{}, false
 	}
-	n := int(binary.BigEndian.Uint32(it.rest[16:]))
-	if n > len(it.rest)-RecordHeaderSize {
+	n := binary.BigEndian.Uint32(it.rest[16:])
+	if uint64(n) > uint64(len(it.rest)-RecordHeaderSize) {
 		return Record{}, false
 	}
-	end := RecordHeaderSize + n
+	end := RecordHeaderSize + int(n)
 	r := Record{
 		Seq:     binary.BigEndian.Uint64(it.rest),
 		Time:    int64(binary.BigEndian.Uint64(it.rest[8:])),

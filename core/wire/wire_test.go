@@ -38,12 +38,6 @@ func u32(v uint32) []byte { return []byte{byte(v >> 24), byte(v >> 16), byte(v >
 
 func u64(v uint64) []byte { return cat(u32(uint32(v>>32)), u32(uint32(v))) }
 
-// frameOf builds a frame by hand: length prefix, type byte, body.
-func frameOf(t wire.Type, body ...[]byte) []byte {
-	b := cat(body...)
-	return cat(u32(uint32(len(b)+1)), u8(uint8(t)), b)
-}
-
 func TestTypeString(t *testing.T) {
 	tests := []struct {
 		typ   wire.Type
