@@ -225,7 +225,7 @@ func (c *Cursor) Read(dst []byte, maxMsgs int, maxBytes int) (out []byte, n int,
 		seg := s.segs[i]
 		from := int(c.next - seg.base)
 		startOff := int(seg.offs[from])
-		to := min(len(seg.offs), from+maxMsgs)
+		to := from + min(len(seg.offs)-from, maxMsgs) // no from+maxMsgs: it overflows
 		// Cut at maxBytes: offs is increasing, so search it.
 		budget := maxBytes
 		if to > from && seg.end(to-1)-startOff > budget {

@@ -82,6 +82,11 @@ func (c *Conn) Read(b []byte) (int, error) {
 			return 0, net.ErrClosed
 		default:
 		}
+		select {
+		case <-c.rd.expired(): // as in package net: even when bytes wait
+			return 0, os.ErrDeadlineExceeded
+		default:
+		}
 		p.mu.Lock()
 		if n := len(p.buf) - p.r; n > 0 {
 			n = copy(b, p.buf[p.r:])
@@ -96,6 +101,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 		eof := p.eof
 		p.mu.Unlock()
 		if eof {
+			signal(p.data) // wake the next blocked reader: Close signals once
 			return 0, io.EOF
 		}
 		if len(b) == 0 {
@@ -121,9 +127,15 @@ func (c *Conn) Write(b []byte) (int, error) {
 			return written, net.ErrClosed
 		default:
 		}
+		select {
+		case <-c.wd.expired(): // as in package net: even when there is room
+			return written, os.ErrDeadlineExceeded
+		default:
+		}
 		p.mu.Lock()
 		if p.broken || p.eof {
 			p.mu.Unlock()
+			signal(p.space) // wake the next blocked writer: Close signals once
 			return written, io.ErrClosedPipe
 		}
 		if room := p.limit - (len(p.buf) - p.r); room > 0 {
