@@ -24,8 +24,11 @@ func (c *Client) Open(ctx context.Context, name string) (*Stream, error) {
 		return nil, fmt.Errorf("client: open %q: %w", name, wire.ErrInvalidStreamName)
 	}
 	c.mu.Lock()
-	s := c.mu.streams[name]
+	s, err := c.mu.streams[name], c.mu.err
 	c.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("client: open %q: %w", name, err)
+	}
 	if s != nil {
 		return s, nil
 	}
@@ -144,11 +147,14 @@ func (s *Stream) eachFrame(payloads [][]byte, send func([][]byte) error) error {
 		return ErrEmptyBatch
 	}
 	limit, maxPayload := s.c.maxFrame, s.c.MaxPayload()
-	start, size := 0, wire.PublishSize(0, 0)
+	// Refuse the batch before any of its frames goes out.
 	for i, p := range payloads {
 		if len(p) > maxPayload {
 			return fmt.Errorf("%w: message %d has %d bytes, limit %d", ErrTooLarge, i, len(p), maxPayload)
 		}
+	}
+	start, size := 0, wire.PublishSize(0, 0)
+	for i, p := range payloads {
 		rec := wire.PublishRecordHeaderSize + len(p)
 		if size+rec > limit {
 			if err := send(payloads[start:i]); err != nil {

@@ -71,6 +71,9 @@ type Subscription struct {
 	first    atomic.Uint64 // SUBSCRIBED's nextSeq
 	received atomic.Uint64
 	dropped  atomic.Uint64
+	// unsubscribing is set before UNSUBSCRIBE is written: no CREDIT may
+	// follow it, and no second UNSUBSCRIBE.
+	unsubscribing atomic.Bool
 
 	// Iterator mode: delivered records, copied, waiting for Next.
 	q struct {
@@ -134,6 +137,11 @@ func (s *Stream) subscribe(ctx context.Context, opts SubscribeOptions, handler f
 		delete(c.mu.subs, sub.id)
 		c.mu.Unlock()
 		sub.end(err)
+		if cerr := ctx.Err(); cerr != nil && errors.Is(err, cerr) {
+			// SUBSCRIBE went out and the node may hold the subscription:
+			// end it there too, without waiting for the answer.
+			c.write(func(b []byte) []byte { return wire.AppendUnsubscribe(b, sub.id) }, false)
+		}
 		return nil, fmt.Errorf("client: subscribe to %q: %w", s.name, err)
 	}
 	return sub, nil
@@ -182,7 +190,14 @@ func (sub *Subscription) deliver(d wire.Deliver) {
 // grant gives the node n more credits. It never waits for buffer room: it
 // may run on the reader goroutine.
 func (sub *Subscription) grant(n uint32) {
-	sub.c.write(func(b []byte) []byte { return wire.AppendCredit(b, sub.id, n) }, false)
+	sub.c.write(func(b []byte) []byte {
+		// Checked under the write lock, so that a CREDIT never follows
+		// the UNSUBSCRIBE: the node would refuse it.
+		if sub.unsubscribing.Load() {
+			return b
+		}
+		return wire.AppendCredit(b, sub.id, n)
+	}, false)
 }
 
 // end ends the subscription with err.
@@ -263,6 +278,16 @@ func (sub *Subscription) Unsubscribe(ctx context.Context) error {
 	case <-sub.done:
 		return nil
 	default:
+	}
+	if !sub.unsubscribing.CompareAndSwap(false, true) {
+		// Another call sent UNSUBSCRIBE: wait for the node's answer to
+		// end the subscription.
+		select {
+		case <-sub.done:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("client: unsubscribe from %q: %w", sub.s.name, ctx.Err())
+		}
 	}
 	_, err := sub.c.request(ctx, sub.id, func(b []byte) []byte { return wire.AppendUnsubscribe(b, sub.id) })
 	if err != nil {

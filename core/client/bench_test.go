@@ -1,0 +1,104 @@
+package client_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/memorystreamer/memorystreamer/core/client"
+	"github.com/memorystreamer/memorystreamer/core/node"
+)
+
+var benchSizes = []int{16, 256, 4096}
+
+// BenchmarkPublish measures fire-and-forget publishing in the embedded
+// mode, one message per call and 64 per PublishBatch call, while a
+// subscriber on another client drains the stream. An op is one call;
+// ns/msg divides by the messages it carries.
+func BenchmarkPublish(b *testing.B) {
+	for _, size := range benchSizes {
+		for _, batch := range []int{1, 64} {
+			b.Run(fmt.Sprintf("size=%dB/batch=%d", size, batch), func(b *testing.B) {
+				benchPublish(b, size, batch)
+			})
+		}
+	}
+}
+
+func benchPublish(b *testing.B, size, batch int) {
+	ctx := context.Background()
+	e := newEnv(b, "embedded", node.Config{})
+	var received atomic.Int64
+	sub, err := open2(b, e, "bench").Subscribe(ctx, client.SubscribeOptions{}, func(client.Message) { received.Add(1) })
+	if err != nil {
+		b.Fatal(err)
+	}
+	pc := e.client(b, client.Config{})
+	s, err := pc.Open(ctx, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	payload := make([]byte, size)
+	payloads := make([][]byte, batch)
+	for i := range payloads {
+		payloads[i] = payload
+	}
+	b.SetBytes(int64(size * batch))
+	b.ReportAllocs()
+	for b.Loop() {
+		if batch == 1 {
+			err = s.Publish(ctx, payload)
+		} else {
+			err = s.PublishBatch(ctx, payloads)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	msgs := int64(b.N * batch)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(msgs), "ns/msg")
+	// Let the subscriber catch up, so that the node is idle at cleanup.
+	if err := pc.Ping(ctx); err != nil {
+		b.Fatal(err)
+	}
+	// A subscriber that fell behind retention misses messages: count them.
+	for received.Load()+int64(sub.Dropped()) < msgs && sub.Err() == nil {
+		if err := pc.Ping(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := sub.Err(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// open2 opens name on a new client of e.
+func open2(b *testing.B, e *env, name string) *client.Stream {
+	b.Helper()
+	s, err := e.client(b, client.Config{}).Open(context.Background(), name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// BenchmarkPublishAck measures the embedded round trip of an acknowledged
+// publish.
+func BenchmarkPublishAck(b *testing.B) {
+	for _, size := range benchSizes {
+		b.Run(fmt.Sprintf("size=%dB", size), func(b *testing.B) {
+			ctx := context.Background()
+			e := newEnv(b, "embedded", node.Config{})
+			s := open2(b, e, "bench")
+			payload := make([]byte, size)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.PublishAck(ctx, payload); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
