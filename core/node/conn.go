@@ -35,10 +35,11 @@ type conn struct {
 
 	out struct {
 		sync.Mutex
-		ctrl    []byte // encoded control frames, sent before deliveries
-		ready   []*sub // subscriptions with data and credit
-		closing bool   // the reader ended: flush and close
-		fatal   bool   // a fatal error was queued: send ctrl only
+		ctrl     []byte // encoded control frames, sent before deliveries
+		ready    []*sub // subscriptions with data and credit
+		closing  bool   // the reader ended: flush and close
+		fatal    bool   // a fatal error was queued: send ctrl only
+		shutdown bool   // Shutdown: say goodbye after the flush
 	}
 	wake    chan struct{} // writer has work; capacity 1
 	drained chan struct{} // writer took ctrl; capacity 1
@@ -156,6 +157,12 @@ func (c *conn) readLoop() {
 		c.handle(f)
 		c.waitForWriter()
 	}
+	c.n.readers.Done()
+	if c.draining.Load() {
+		// Shutdown: flush once no connection reads, so that the messages
+		// other connections are still appending reach our subscribers.
+		c.n.readers.Wait()
+	}
 	c.out.Lock()
 	c.out.closing = true
 	c.out.Unlock()
@@ -192,7 +199,12 @@ func (c *conn) waitForWriter() {
 func (c *conn) readError(err error) {
 	switch {
 	case c.draining.Load() && errors.Is(err, os.ErrDeadlineExceeded):
-		c.fail(wire.CodeShuttingDown, 0, "node shutting down")
+		// Not c.fail: a fatal ERROR would cut the deliveries still due.
+		// The writer sends the goodbye once it has flushed them.
+		c.closeCause.CompareAndSwap(nil, "node shutting down")
+		c.out.Lock()
+		c.out.shutdown = true
+		c.out.Unlock()
 	case errors.Is(err, os.ErrDeadlineExceeded) && !c.hello:
 		c.fail(wire.CodeHandshake, 0, "no HELLO within %v", c.n.cfg.HandshakeTimeout)
 	case errors.Is(err, io.EOF):

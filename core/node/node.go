@@ -33,6 +33,11 @@ type Node struct {
 	wg     sync.WaitGroup // every goroutine the node started
 	connID atomic.Uint64
 	stats  counters
+
+	// readers counts the connection readers still reading. Under Shutdown
+	// a connection flushes only once it is zero: every message the node
+	// took in is appended before any subscriber's last flush.
+	readers sync.WaitGroup
 }
 
 // counters are node-wide totals, updated once per batch or per event.
@@ -185,6 +190,7 @@ func (n *Node) serveConn(nc net.Conn) error {
 	n.mu.conns[c] = struct{}{}
 	n.stats.connsTotal.Add(1)
 	n.wg.Add(2)
+	n.readers.Add(1)
 	go c.readLoop()
 	go c.writeLoop()
 	return nil

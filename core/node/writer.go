@@ -41,7 +41,7 @@ func (c *conn) writeLoop() {
 		work = append(work, c.out.ready...)
 		clear(c.out.ready)
 		c.out.ready = c.out.ready[:0]
-		closing, fatal := c.out.closing, c.out.fatal
+		closing, fatal, shutdown := c.out.closing, c.out.fatal, c.out.shutdown
 		c.out.Unlock()
 		select {
 		case c.drained <- struct{}{}:
@@ -79,6 +79,15 @@ func (c *conn) writeLoop() {
 			c.nc.SetReadDeadline(time.Now())
 		}
 		if closing && (len(work) == 0 || fatal) {
+			if shutdown && !fatal {
+				// Everything due is sent: now tell the client why it ends.
+				c.n.stats.protocolErrors.Add(1)
+				buf = wire.AppendError(buf, wire.CodeShuttingDown, 0, "node shutting down")
+				if _, err := c.write(buf); err != nil {
+					c.writeFailed(err)
+					return
+				}
+			}
 			c.linger()
 			return
 		}
