@@ -43,7 +43,10 @@ type Config struct {
 	Token string
 	// MaxFrameSize is the largest frame the client accepts; the client
 	// sends frames no larger than the smaller of this and the node's limit.
-	// Default wire.DefaultMaxFrameSize.
+	// Default wire.DefaultMaxFrameSize. HELLO does not carry it: the node
+	// sends DELIVER frames up to its own limit, so a client limit below the
+	// node's ends the connection on the first larger DELIVER. Keep it at
+	// least the node's (WELCOME reports it).
 	MaxFrameSize int
 	// Credits is the default credit window of a subscription: how many
 	// messages the node may deliver ahead of the application. Default

@@ -93,7 +93,9 @@ type Subscription struct {
 // reader goroutine, for every message in order. The handler must not block
 // for long: while it runs, the connection's other subscriptions wait. The
 // message's Payload is valid only during the call. Credit is granted back
-// to the node as the handler returns.
+// to the node as the handler returns. The handler must not call
+// Unsubscribe or Client.Close, nor any method that waits for the node: they
+// wait for the reader goroutine, which is running the handler (deadlock).
 func (s *Stream) Subscribe(ctx context.Context, opts SubscribeOptions, handler func(Message)) (*Subscription, error) {
 	if handler == nil {
 		return nil, errors.New("client: Subscribe needs a handler; use SubscribeIter for Next")

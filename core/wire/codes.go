@@ -6,7 +6,8 @@ type Code uint16
 
 // Error codes of protocol version 1.
 const (
-	// CodeProtocol: a frame body does not match its layout. Fatal.
+	// CodeProtocol: a frame body does not match its layout, or a frame
+	// only the node sends came from a client. Fatal.
 	CodeProtocol Code = 1
 	// CodeUnsupportedVersion: HELLO named another protocol version. Fatal.
 	CodeUnsupportedVersion Code = 2
@@ -25,12 +26,14 @@ const (
 	// CodeDuplicateSubscription: SUBSCRIBE reused a live subscription id.
 	CodeDuplicateSubscription Code = 9
 	// CodeSlowConsumer: the subscriber fell behind retention under the
-	// disconnect policy, or stopped reading its socket. Fatal.
+	// disconnect policy. Fatal. (A client that stops reading its socket
+	// is disconnected after the node's write timeout, with no ERROR: the
+	// node cannot write one to it.)
 	CodeSlowConsumer Code = 10
 	// CodeShuttingDown: the node is shutting down. Fatal.
 	CodeShuttingDown Code = 11
 	// CodeHandshake: a frame other than HELLO came first, or HELLO came
-	// twice, or a frame only the node sends came from a client. Fatal.
+	// twice. Fatal.
 	CodeHandshake Code = 12
 	// CodeLimit: a per-connection limit (handles, subscriptions) or a
 	// node limit (streams) was reached.

@@ -108,8 +108,9 @@ const (
 	TypeSubscribed Type = 0x08
 
 	// TypeDeliver (n→c) delivers a batch of messages of one subscription.
-	// Sequences increase; a gap means messages were dropped (slow consumer
-	// policy or retention), never reordered.
+	// The records of one DELIVER have consecutive sequence numbers; across
+	// DELIVERs sequences increase, and a gap means messages were dropped
+	// (slow-consumer policy or retention), never reordered.
 	//
 	//	subID  u32
 	//	handle u32
