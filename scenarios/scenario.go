@@ -1,0 +1,224 @@
+package scenarios
+
+import (
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Scenario is one msbench workload: what streams exist, who publishes to
+// them at what rate, who subscribes, for how long, and the targets the run
+// is judged against. Every field is documented, with its unit and default,
+// in docs/SCENARIOS.md. A Scenario returned by Parse, Load, Builtin or
+// Resolve has its defaults filled in and has passed Validate; one built in
+// Go gets its defaults from SetDefaults.
+type Scenario struct {
+	// Name identifies the scenario in results and reports.
+	Name string `yaml:"name" json:"name"`
+	// Description says what the scenario measures, in a sentence or two.
+	Description string `yaml:"description" json:"description,omitempty"`
+
+	Streams     Streams     `yaml:"streams" json:"streams"`
+	Producers   Producers   `yaml:"producers" json:"producers"`
+	Consumers   Consumers   `yaml:"consumers" json:"consumers"`
+	Connections Connections `yaml:"connections" json:"connections"`
+
+	// Warmup is run before the measured phase and excluded from every
+	// result. Default 1s.
+	Warmup Duration `yaml:"warmup" json:"warmup"`
+	// Duration is the measured phase. Default 10s.
+	Duration Duration `yaml:"duration" json:"duration"`
+	// Repetitions runs the whole scenario this many times (fresh target
+	// each time). Default 1.
+	Repetitions int `yaml:"repetitions" json:"repetitions"`
+	// AllowLoss, when true, does not fail a run that lost messages (they
+	// are still counted and reported).
+	AllowLoss bool `yaml:"allow_loss" json:"allow_loss,omitempty"`
+
+	// Targets are the figures the run is judged against (PASS/FAIL).
+	Targets Targets `yaml:"targets" json:"targets"`
+}
+
+// Pick says how a producer chooses the stream for its next batch among the
+// streams it owns.
+type Pick string
+
+// Stream choices.
+const (
+	PickRoundRobin Pick = "round-robin" // each stream in turn (default)
+	PickUniform    Pick = "uniform"     // uniformly at random
+	PickZipf       Pick = "zipf"        // Zipf-distributed: a few hot streams
+)
+
+// Streams describes the set of streams.
+type Streams struct {
+	// Count is the number of streams. Default 1.
+	Count int `yaml:"count" json:"count"`
+	// Name is the stream name pattern; "%d" is replaced by the stream's
+	// index (0 … Count-1) and must appear when Count > 1. Default
+	// "bench.%d". The result must be a valid stream name (1–255 bytes of
+	// [A-Za-z0-9._-/:]).
+	Name string `yaml:"name" json:"name"`
+	// Pick is how producers choose a stream. Default round-robin.
+	Pick Pick `yaml:"pick" json:"pick"`
+	// ZipfS is the Zipf skew s (> 1; larger is more skewed), used when
+	// Pick is zipf. Default 1.1.
+	ZipfS float64 `yaml:"zipf_s" json:"zipf_s,omitempty"`
+}
+
+// Producers describes the publishers. Streams are partitioned among
+// producers (stream i belongs to producer i mod Count), so every stream has
+// exactly one writer.
+type Producers struct {
+	// Count is the number of publishing goroutines. Default 1.
+	Count int `yaml:"count" json:"count"`
+	// Rate is the total offered rate in messages per second across all
+	// producers; 0 means as fast as possible (closed loop). At most one of
+	// Rate and RatePerProducer may be set. Default 0.
+	Rate float64 `yaml:"rate" json:"rate,omitempty"`
+	// RatePerProducer is the offered rate of each producer, in messages
+	// per second; 0 means unset.
+	RatePerProducer float64 `yaml:"rate_per_producer" json:"rate_per_producer,omitempty"`
+	// Batch is the largest number of messages published in one call (and
+	// one frame where they fit). In an open-loop run every message that
+	// is due is sent, up to Batch per call. Default 1.
+	Batch int `yaml:"batch" json:"batch"`
+	// Payload sets the message size.
+	Payload Payload `yaml:"payload" json:"payload"`
+	// Acks, when true, publishes with acknowledgements and records the
+	// publish-ack service time. Default false.
+	Acks bool `yaml:"acks" json:"acks,omitempty"`
+	// InFlight bounds, in a closed-loop run, the messages a producer has
+	// sent that some subscriber has not yet received. Default 65536.
+	InFlight int `yaml:"in_flight" json:"in_flight"`
+}
+
+// Dist names a payload size distribution.
+type Dist string
+
+// Payload size distributions.
+const (
+	DistFixed       Dist = "fixed"       // always Size bytes (default)
+	DistUniform     Dist = "uniform"     // uniform in [Min, Max]
+	DistExponential Dist = "exponential" // exponential with mean Size, cut to [Min, Max]
+)
+
+// Payload describes message sizes, in bytes. Every payload is at least
+// MinPayload bytes: msbench writes its send time, a sequence number and a
+// checksum into it.
+type Payload struct {
+	// Size is the fixed size, or the mean for exponential. Default 16.
+	Size int `yaml:"size" json:"size"`
+	// Dist is the size distribution. Default fixed.
+	Dist Dist `yaml:"dist" json:"dist"`
+	// Min and Max bound the size for uniform and exponential (defaults
+	// MinPayload and 4×Size, at most MaxPayload); fixed ignores them.
+	Min int `yaml:"min" json:"min,omitempty"`
+	Max int `yaml:"max" json:"max,omitempty"`
+}
+
+// Payload size limits, in bytes.
+const (
+	// MinPayload is the smallest payload msbench sends: 8 bytes of intended
+	// send time, 4 bytes of per-stream sequence and 4 bytes of checksum.
+	MinPayload = 16
+	// MaxPayload is the largest payload: 64 bytes under the default 1 MiB
+	// frame size limit, so that one message always fits one frame.
+	MaxPayload = 1<<20 - 64
+)
+
+// StartPos says where a consumer's subscription begins.
+type StartPos string
+
+// Consumer start positions.
+const (
+	StartNext     StartPos = "next"     // messages published after subscribing (default)
+	StartEarliest StartPos = "earliest" // the oldest retained message
+)
+
+// Consumers describes the subscribers.
+type Consumers struct {
+	// PerStream is the number of subscribers on each stream (the fan-out
+	// factor); 0 means a publish-only run. Default 1 (nil means the
+	// default: a pointer, so that an explicit 0 survives SetDefaults).
+	PerStream *int `yaml:"per_stream" json:"per_stream"`
+	// Start is where each subscription begins. Default next.
+	Start StartPos `yaml:"start" json:"start"`
+	// Credits is each subscription's credit window. Default 8192.
+	Credits int `yaml:"credits" json:"credits"`
+}
+
+// Subscribers returns the fan-out factor with its default applied.
+func (c Consumers) Subscribers() int {
+	if c.PerStream == nil {
+		return 1
+	}
+	return *c.PerStream
+}
+
+// Connections says how many client connections carry the traffic: streams
+// are multiplexed over them.
+type Connections struct {
+	// Publish is the number of publishing connections; producer j uses
+	// connection j mod Publish. Default: one per producer.
+	Publish int `yaml:"publish" json:"publish"`
+	// Subscribe is the number of subscribing connections; subscription k
+	// of stream i uses connection (i×PerStream + k) mod Subscribe.
+	// Default 1.
+	Subscribe int `yaml:"subscribe" json:"subscribe"`
+}
+
+// Targets are the figures a run is judged against. A field absent from
+// the YAML takes its default, the product brief's figure; an explicit 0
+// turns that target off. (Go code cannot tell absent from 0: SetDefaults
+// fills every zero target, so a Go caller turns targets off after calling
+// it.) A target whose figure the run did not measure (memory, in a
+// scenario that does not measure it) is reported as not measured, not
+// judged.
+type Targets struct {
+	// P99 is the largest acceptable end-to-end p99 latency. Default 10µs.
+	P99 Duration `yaml:"p99" json:"p99,omitempty"`
+	// Throughput is the smallest acceptable delivered rate, in messages
+	// per second. Default 10,000,000.
+	Throughput float64 `yaml:"throughput" json:"throughput,omitempty"`
+	// Streams is the number of concurrent streams the run must open and
+	// carry. Default 1,000,000.
+	Streams int `yaml:"streams" json:"streams,omitempty"`
+	// BytesPerIdleStream is the largest acceptable heap growth per idle
+	// stream, in bytes. Default 1024.
+	BytesPerIdleStream float64 `yaml:"bytes_per_idle_stream" json:"bytes_per_idle_stream,omitempty"`
+}
+
+// Duration is a time.Duration written in YAML and JSON as a Go duration
+// string ("10s", "500ms", "10us").
+type Duration time.Duration
+
+// StreamName returns the name of stream i (0 ≤ i < Streams.Count): the
+// pattern Streams.Name with "%d" replaced by i.
+func (s *Scenario) StreamName(i int) string {
+	return streamName(s.Streams.Name, i)
+}
+
+func streamName(pattern string, i int) string {
+	before, after, ok := strings.Cut(pattern, "%d")
+	if !ok {
+		return pattern
+	}
+	return before + strconv.Itoa(i) + after
+}
+
+// PerProducer returns the rate each producer offers, in messages per
+// second: Rate split evenly among the producers, or RatePerProducer. 0
+// means closed loop.
+func (p Producers) PerProducer() float64 {
+	if p.Rate > 0 && p.Count > 0 {
+		return p.Rate / float64(p.Count)
+	}
+	return p.RatePerProducer
+}
+
+// ClosedLoop reports whether producers publish as fast as possible (no
+// rate set) rather than on an open-loop schedule.
+func (s *Scenario) ClosedLoop() bool {
+	return s.Producers.PerProducer() == 0
+}

@@ -1,0 +1,201 @@
+package scenarios
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/memorystreamer/memorystreamer/core/wire"
+)
+
+// Limits checked by Validate, beyond those of the fields' meaning. They
+// keep a typo from asking for a run no machine can hold.
+const (
+	maxStreams     = 1 << 24 // streams.count
+	maxProducers   = 1 << 16 // producers.count
+	maxBatch       = 1 << 16 // producers.batch
+	maxWindow      = 1 << 31 // producers.in_flight, consumers.credits (u32 on the wire)
+	maxPerStream   = 1 << 16 // consumers.per_stream
+	maxConnections = 1 << 16 // connections.publish, connections.subscribe
+	maxRunTime     = Duration(24 * time.Hour)
+	maxRepetitions = 1000
+)
+
+var (
+	validName  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	validPicks = []string{string(PickRoundRobin), string(PickUniform), string(PickZipf)}
+	validDists = []string{string(DistFixed), string(DistUniform), string(DistExponential)}
+	validStart = []string{string(StartNext), string(StartEarliest)}
+)
+
+// Validate checks every field and reports every problem in an *Error
+// (Field set, no File or Line: Parse adds those). A nil
+// Consumers.PerStream counts as its default, 1; other zero values are
+// checked as they are, so call SetDefaults first on a Scenario built in Go.
+func (s *Scenario) Validate() error {
+	var c checker
+
+	switch {
+	case s.Name == "":
+		c.add("name", "must not be empty")
+	case !validName.MatchString(s.Name):
+		c.add("name", "must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit; got %s", quote(s.Name))
+	}
+
+	st := s.Streams
+	countOK := c.intIn("streams.count", st.Count, 1, maxStreams)
+	c.streamNames(st, countOK)
+	c.oneOf("streams.pick", string(st.Pick), validPicks)
+	if !(st.ZipfS > 1) || math.IsInf(st.ZipfS, 0) {
+		c.add("streams.zipf_s", "must be a finite number greater than 1, got %s", ftoa(st.ZipfS))
+	}
+
+	pr := s.Producers
+	producersOK := c.intIn("producers.count", pr.Count, 1, maxProducers)
+	if producersOK && countOK && pr.Count > st.Count {
+		c.add("producers.count", "must be at most streams.count (%d), got %d: each producer owns at least one stream", st.Count, pr.Count)
+		producersOK = false
+	}
+	c.floatMin("producers.rate", pr.Rate)
+	c.floatMin("producers.rate_per_producer", pr.RatePerProducer)
+	if pr.Rate != 0 && pr.RatePerProducer != 0 {
+		c.add("producers.rate_per_producer", "cannot be set together with producers.rate: give the total rate or each producer's, not both")
+	}
+	batchOK := c.intIn("producers.batch", pr.Batch, 1, maxBatch)
+	if c.intIn("producers.in_flight", pr.InFlight, 1, maxWindow) && batchOK && pr.InFlight < pr.Batch {
+		c.add("producers.in_flight", "must be at least producers.batch (%d), got %d", pr.Batch, pr.InFlight)
+	}
+	c.payload(pr.Payload)
+
+	cs := s.Consumers
+	c.intIn("consumers.per_stream", cs.Subscribers(), 0, maxPerStream)
+	c.oneOf("consumers.start", string(cs.Start), validStart)
+	c.intIn("consumers.credits", cs.Credits, 1, maxWindow)
+
+	cn := s.Connections
+	if c.intIn("connections.publish", cn.Publish, 1, maxConnections) && producersOK && cn.Publish > pr.Count {
+		c.add("connections.publish", "must be at most producers.count (%d), got %d: a producer uses one connection", pr.Count, cn.Publish)
+	}
+	c.intIn("connections.subscribe", cn.Subscribe, 1, maxConnections)
+
+	c.durationIn("warmup", s.Warmup, 0)
+	c.durationIn("duration", s.Duration, 1)
+	c.intIn("repetitions", s.Repetitions, 1, maxRepetitions)
+
+	t := s.Targets
+	if t.P99 < 0 {
+		c.add("targets.p99", "must be at least 0 (0 turns it off), got %s", t.P99)
+	}
+	c.floatMin("targets.throughput", t.Throughput)
+	if t.Streams < 0 {
+		c.add("targets.streams", "must be at least 0 (0 turns it off), got %d", t.Streams)
+	}
+	c.floatMin("targets.bytes_per_idle_stream", t.BytesPerIdleStream)
+
+	return c.ps.err()
+}
+
+// checker collects Validate's problems.
+type checker struct{ ps problems }
+
+func (c *checker) add(field, format string, args ...any) {
+	c.ps.add(Problem{Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+// intIn checks lo ≤ v ≤ hi and reports whether it holds.
+func (c *checker) intIn(field string, v, lo, hi int) bool {
+	switch {
+	case v < lo:
+		c.add(field, "must be at least %d, got %d", lo, v)
+	case v > hi:
+		c.add(field, "must be at most %d, got %d", hi, v)
+	default:
+		return true
+	}
+	return false
+}
+
+// floatMin checks that v is finite and not negative.
+func (c *checker) floatMin(field string, v float64) {
+	switch {
+	case math.IsNaN(v) || math.IsInf(v, 0):
+		c.add(field, "must be a finite number, got %s", ftoa(v))
+	case v < 0:
+		c.add(field, "must be at least 0, got %s", ftoa(v))
+	}
+}
+
+// durationIn checks lo ≤ d ≤ maxRunTime.
+func (c *checker) durationIn(field string, d, lo Duration) {
+	switch {
+	case d < lo && lo == 0:
+		c.add(field, "must be at least 0s, got %s", d)
+	case d < lo:
+		c.add(field, "must be greater than 0s, got %s", d)
+	case d > maxRunTime:
+		c.add(field, "must be at most %s, got %s", maxRunTime, d)
+	}
+}
+
+func (c *checker) oneOf(field, v string, valid []string) {
+	for _, ok := range valid {
+		if v == ok {
+			return
+		}
+	}
+	c.add(field, "must be one of %s; got %s", strings.Join(valid, ", "), quote(v))
+}
+
+// streamNames checks the stream name pattern and, when the count is valid,
+// the names of the first and last stream (the longest).
+func (c *checker) streamNames(st Streams, countOK bool) {
+	const field = "streams.name"
+	p := st.Name
+	verbs := strings.Count(p, "%d")
+	switch {
+	case p == "":
+		c.add(field, "must not be empty")
+		return
+	case strings.Count(p, "%") != verbs:
+		c.add(field, "must not hold %% except in one %%d, got %s", quote(p))
+		return
+	case verbs > 1:
+		c.add(field, "must hold %%d at most once, got %s", quote(p))
+		return
+	case verbs == 0 && countOK && st.Count > 1:
+		c.add(field, "must hold %%d when streams.count is more than 1 (every stream needs its own name), got %s", quote(p))
+		return
+	}
+	last := 0
+	if countOK {
+		last = st.Count - 1
+	}
+	for _, i := range []int{0, last} {
+		if name := streamName(p, i); !wire.ValidStreamName([]byte(name)) {
+			c.add(field, "gives %s for stream %d, not a valid stream name (1 to %d bytes of letters, digits, '.', '_', '-', '/' and ':')",
+				quote(name), i, wire.MaxStreamNameLen)
+			return
+		}
+	}
+}
+
+func (c *checker) payload(p Payload) {
+	sizeOK := c.intIn("producers.payload.size", p.Size, MinPayload, MaxPayload)
+	c.oneOf("producers.payload.dist", string(p.Dist), validDists)
+	if p.Dist != DistUniform && p.Dist != DistExponential {
+		return // fixed ignores min and max
+	}
+	minOK := c.intIn("producers.payload.min", p.Min, MinPayload, MaxPayload)
+	maxOK := c.intIn("producers.payload.max", p.Max, MinPayload, MaxPayload)
+	if minOK && sizeOK && p.Min > p.Size {
+		c.add("producers.payload.min", "must be at most producers.payload.size (%d), got %d", p.Size, p.Min)
+	}
+	if maxOK && sizeOK && p.Max < p.Size {
+		c.add("producers.payload.max", "must be at least producers.payload.size (%d), got %d", p.Size, p.Max)
+	}
+}
+
+func ftoa(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
