@@ -1,3 +1,26 @@
-// Package reports will hold msbench's result schema, the Markdown and HTML
-// renderings and the statistics that compare runs (issue #4).
+// Package reports implements msbench's result schema and its renderings:
+// the result.json file a run leaves (Result, written by Write and read
+// back strictly by Read), the latency summaries built from HdrHistogram
+// histograms (NewLatency, MergeLatency), the verdicts against a
+// scenario's targets (Judge), the hottest functions of a CPU profile
+// (TopFunctions) and the human summary in Markdown or plain text
+// (WriteSummary, WriteSummaryFile). docs/RESULTS.md documents every field
+// of result.json and the schema's versioning.
+//
+// A harness fills a Result and finishes it like this:
+//
+//	e2e, err := reports.NewLatency(hist, outOfRange)
+//	…
+//	res.Summary.Latency = map[string]*reports.Latency{reports.LatencyEndToEnd: e2e}
+//	reports.Judge(res)
+//	if err := reports.Write(filepath.Join(dir, "result.json"), res); err != nil { … }
+//	if err := reports.WriteSummaryFile(dir, res); err != nil { … }
+//	err = reports.WriteSummary(os.Stdout, res, false)
+//
+// FormatNs, FormatRate and FormatBytes are the summary's number formats,
+// for live progress lines that should read the same.
+//
+// The package holds no state: its functions are safe for concurrent use
+// on distinct values; a Result must not be changed while it is written,
+// judged or rendered.
 package reports

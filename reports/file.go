@@ -1,0 +1,219 @@
+package reports
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// SchemaError reports a result.json whose schema version this package
+// does not read: Found is the file's version (0 when it has none) and
+// Supported is SchemaVersion.
+type SchemaError struct {
+	Path      string
+	Found     int
+	Supported int
+}
+
+// Error says which version the file has and what to do about it.
+func (e *SchemaError) Error() string {
+	switch {
+	case e.Found == 0:
+		return fmt.Sprintf("%s: no schema version: not an msbench result (this msbench reads version %d)", e.Path, e.Supported)
+	case e.Found > e.Supported:
+		return fmt.Sprintf("%s: schema version %d is newer than this msbench supports (%d): upgrade msbench", e.Path, e.Found, e.Supported)
+	default:
+		return fmt.Sprintf("%s: schema version %d is older than this msbench supports (%d), no upgrade exists yet", e.Path, e.Found, e.Supported)
+	}
+}
+
+// Write writes r to path as indented JSON. It sets r.Schema to
+// SchemaVersion when it is 0 and refuses any other version. The file is
+// written under a temporary name in the same directory and renamed, so a
+// reader never sees half a result.
+func Write(path string, r *Result) (err error) {
+	if r.Schema == 0 {
+		r.Schema = SchemaVersion
+	}
+	if r.Schema != SchemaVersion {
+		return fmt.Errorf("reports: write %s: schema version %d, this package writes %d", path, r.Schema, SchemaVersion)
+	}
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("reports: write %s: %w", path, err)
+	}
+	data = append(data, '\n')
+
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("reports: write %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return fmt.Errorf("reports: write %s: %w", path, err)
+	}
+	if err = f.Chmod(0o644); err != nil {
+		return fmt.Errorf("reports: write %s: %w", path, err)
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("reports: write %s: %w", path, err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("reports: write %s: %w", path, err)
+	}
+	if err = os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("reports: write %s: %w", path, err)
+	}
+	return nil
+}
+
+// Read reads a result written by Write. It first reads only the schema
+// version and returns a *SchemaError when it is missing or not
+// SchemaVersion; it then decodes the whole file strictly: an unknown
+// field, a duplicate key, a value of the wrong type or trailing data is an
+// error that names the file (and, where known, the line and column).
+func Read(path string) (*Result, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reports: %w", err)
+	}
+	return parse(path, data)
+}
+
+// parse decodes a result.json's content; name prefixes its errors.
+func parse(name string, data []byte) (*Result, error) {
+	// json.Unmarshal checks the whole input's syntax (trailing data
+	// included) before it decodes anything.
+	var head struct {
+		Schema *int `json:"schema"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &typ) {
+			what := "the schema version must be an integer"
+			if typ.Field == "" {
+				what = "a result must be a JSON object"
+			}
+			err = &offsetError{offset: typ.Offset - 1, msg: fmt.Sprintf("%s, not %s", what, typ.Value)}
+		}
+		return nil, jsonError(name, data, err)
+	}
+	if head.Schema == nil || *head.Schema != SchemaVersion {
+		e := &SchemaError{Path: name, Supported: SchemaVersion}
+		if head.Schema != nil {
+			e.Found = *head.Schema
+		}
+		return nil, e
+	}
+	if err := checkDuplicateKeys(data); err != nil {
+		return nil, jsonError(name, data, err)
+	}
+
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var r Result
+	if err := dec.Decode(&r); err != nil {
+		return nil, jsonError(name, data, err)
+	}
+	return &r, nil
+}
+
+// offsetError is a JSON error at a byte offset of the input.
+type offsetError struct {
+	offset int64
+	msg    string
+}
+
+func (e *offsetError) Error() string { return e.msg }
+
+// jsonError prefixes err with name and, for errors that carry an offset,
+// the line and column: of the offending byte for a syntax error, of a
+// value's last byte for a type error, of a duplicate key's opening quote.
+func jsonError(name string, data []byte, err error) error {
+	var (
+		syntax *json.SyntaxError
+		typ    *json.UnmarshalTypeError
+		off    *offsetError
+	)
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Errorf("%s:%s: %w", name, position(data, syntax.Offset-1), err)
+	case errors.As(err, &typ):
+		return fmt.Errorf("%s:%s: %w", name, position(data, typ.Offset-1), err)
+	case errors.As(err, &off):
+		return fmt.Errorf("%s:%s: %w", name, position(data, off.offset), err)
+	}
+	return fmt.Errorf("%s: %w", name, err)
+}
+
+// position returns "line:column" (both from 1) of a byte offset in data.
+func position(data []byte, offset int64) string {
+	offset = min(max(offset, 0), int64(len(data)))
+	before := data[:offset]
+	line := bytes.Count(before, []byte("\n")) + 1
+	col := len(before) - bytes.LastIndexByte(before, '\n')
+	return fmt.Sprintf("%d:%d", line, col)
+}
+
+// checkDuplicateKeys returns an error for the first object, at any depth,
+// that has the same key twice: encoding/json would silently keep the last.
+// data must be valid JSON.
+func checkDuplicateKeys(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	type frame struct {
+		object bool
+		keys   map[string]bool
+		key    bool // the next string token in an object is a key
+	}
+	var stack []*frame
+	for {
+		off := dec.InputOffset()
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if key, ok := tok.(string); ok && top != nil && top.object && top.key {
+			if top.keys[key] {
+				for off < int64(len(data)) && bytes.IndexByte([]byte(" \t\r\n,"), data[off]) >= 0 {
+					off++ // to the key's opening quote
+				}
+				return &offsetError{offset: off, msg: fmt.Sprintf("duplicate key %q", key)}
+			}
+			top.keys[key] = true
+			top.key = false
+			continue
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{object: true, keys: map[string]bool{}, key: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		// A value (scalar or closed container) ends: the parent object
+		// expects a key next.
+		if len(stack) > 0 && stack[len(stack)-1].object {
+			stack[len(stack)-1].key = true
+		}
+	}
+}

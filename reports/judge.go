@@ -1,0 +1,211 @@
+package reports
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Verdict targets: the values of Verdict.Target.
+const (
+	TargetP99                = "p99"
+	TargetThroughput         = "throughput"
+	TargetStreams            = "streams"
+	TargetBytesPerIdleStream = "bytes_per_idle_stream"
+	TargetIntegrity          = "integrity"
+	TargetErrors             = "errors"
+)
+
+// Judge fills r.Verdicts and r.Pass from r.Summary, r.Runs and the
+// scenario's targets. A target of 0 is off and gets no verdict. The rules:
+//
+//   - p99: the end-to-end p99 (Summary.Latency[LatencyEndToEnd]) must be
+//     below Targets.P99; not measured without that histogram or with no
+//     value in it. Values out of the histogram's range are taken as slower
+//     than any in it: when they are more than 1 % of all values the p99 is
+//     beyond the range and fails.
+//   - throughput: Summary.DeliveredRate must be at least
+//     Targets.Throughput; in a publish-only scenario (no subscribers)
+//     Summary.SentRate is judged instead. Not measured when the run had no
+//     measured phase (Summary.Seconds is 0).
+//   - streams: the streams the run actually opened must be at least
+//     Targets.Streams: Summary.Memory.Streams where memory was measured,
+//     otherwise the scenario's stream count when no run reported an error;
+//     not measured otherwise.
+//   - bytes_per_idle_stream: Summary.Memory.BytesPerIdleStream must be at
+//     most Targets.BytesPerIdleStream; not measured without memory figures.
+//   - integrity (always judged): summed over the runs (Summary when there
+//     are none), no message may be lost, duplicated, reordered or corrupt.
+//     With the scenario's allow_loss, lost messages are reported but do not
+//     fail the run; duplicates, reordering and corruption still do.
+//   - errors (always judged): no run, and not the summary, reported an
+//     error, and at least one run took place.
+//
+// r.Pass is true when every measured verdict passed. Judge replaces any
+// verdicts r already had.
+func Judge(r *Result) {
+	r.Verdicts = nil
+	t := r.Scenario.Targets
+	if t.P99 > 0 {
+		r.Verdicts = append(r.Verdicts, judgeP99(r, int64(t.P99)))
+	}
+	if t.Throughput > 0 {
+		r.Verdicts = append(r.Verdicts, judgeThroughput(r, t.Throughput))
+	}
+	if t.Streams > 0 {
+		r.Verdicts = append(r.Verdicts, judgeStreams(r, t.Streams))
+	}
+	if t.BytesPerIdleStream > 0 {
+		r.Verdicts = append(r.Verdicts, judgeBytesPerIdleStream(r, t.BytesPerIdleStream))
+	}
+	r.Verdicts = append(r.Verdicts, judgeIntegrity(r), judgeErrors(r))
+
+	r.Pass = true
+	for _, v := range r.Verdicts {
+		if v.Measured && !v.Pass {
+			r.Pass = false
+		}
+	}
+}
+
+// notMeasured is the Got of a verdict whose figure the run lacks.
+func notMeasured(why string) string { return "not measured (" + why + ")" }
+
+func judgeP99(r *Result, target int64) Verdict {
+	v := Verdict{Target: TargetP99, Want: "< " + FormatNs(target)}
+	l := r.Summary.Latency[LatencyEndToEnd]
+	p99, ok := l.At(99)
+	switch {
+	case l == nil:
+		v.Got = notMeasured("no end-to-end latency")
+		return v
+	case l.Count == 0 && l.OutOfRange == 0:
+		v.Got = notMeasured("no end-to-end latency recorded")
+		return v
+	case float64(l.OutOfRange) > 0.01*(float64(l.Count)+float64(l.OutOfRange)):
+		v.Measured = true
+		v.Got = fmt.Sprintf("beyond the histogram's range (%s of %s values out of range)",
+			formatCount(l.OutOfRange), formatCount(l.Count+l.OutOfRange))
+		return v
+	case !ok:
+		v.Got = notMeasured("no p99 in the end-to-end latency")
+		return v
+	}
+	v.Measured, v.Pass = true, p99 < target
+	v.Got = FormatNs(p99)
+	if l.OutOfRange > 0 {
+		v.Got += fmt.Sprintf(" (%s out of range)", formatCount(l.OutOfRange))
+	}
+	return v
+}
+
+func judgeThroughput(r *Result, target float64) Verdict {
+	rate, what := r.Summary.DeliveredRate, ""
+	if r.Scenario.Consumers.Subscribers() == 0 {
+		rate, what = r.Summary.SentRate, " sent"
+	}
+	v := Verdict{Target: TargetThroughput, Want: "≥ " + FormatRate(target) + what}
+	if r.Summary.Seconds <= 0 {
+		v.Got = notMeasured("no measured phase")
+		return v
+	}
+	v.Measured, v.Pass = true, rate >= target
+	v.Got = FormatRate(rate) + what
+	return v
+}
+
+func judgeStreams(r *Result, target int) Verdict {
+	v := Verdict{Target: TargetStreams, Want: "≥ " + formatCount(int64(target))}
+	var streams int
+	switch {
+	case r.Summary.Memory != nil:
+		streams = r.Summary.Memory.Streams
+	case len(r.Runs) == 0:
+		v.Got = notMeasured("no run took place")
+		return v
+	case errorCount(r) > 0:
+		v.Got = notMeasured("the run reported errors")
+		return v
+	default:
+		streams = r.Scenario.Streams.Count
+	}
+	v.Measured, v.Pass = true, streams >= target
+	v.Got = formatCount(int64(streams))
+	return v
+}
+
+func judgeBytesPerIdleStream(r *Result, target float64) Verdict {
+	v := Verdict{Target: TargetBytesPerIdleStream, Want: "≤ " + FormatBytes(target)}
+	m := r.Summary.Memory
+	if m == nil || m.Streams == 0 {
+		v.Got = notMeasured("the scenario does not measure memory")
+		return v
+	}
+	v.Measured, v.Pass = true, m.BytesPerIdleStream <= target
+	v.Got = FormatBytes(m.BytesPerIdleStream)
+	return v
+}
+
+func judgeIntegrity(r *Result) Verdict {
+	in := r.Summary.Integrity
+	if len(r.Runs) > 0 {
+		in = Integrity{}
+		for _, run := range r.Runs {
+			in.Lost += run.Integrity.Lost
+			in.Duplicates += run.Integrity.Duplicates
+			in.Reordered += run.Integrity.Reordered
+			in.Corrupt += run.Integrity.Corrupt
+		}
+	}
+	v := Verdict{Target: TargetIntegrity, Measured: true, Want: "none lost, duplicated, reordered or corrupt"}
+	faults := in.Duplicates + in.Reordered + in.Corrupt
+	if r.Scenario.AllowLoss {
+		v.Want = "none duplicated, reordered or corrupt (loss allowed)"
+	} else {
+		faults += in.Lost
+	}
+	v.Pass = faults == 0
+
+	var got []string
+	for _, c := range []struct {
+		n    int64
+		what string
+	}{
+		{in.Lost, "lost"},
+		{in.Duplicates, "duplicated"},
+		{in.Reordered, "reordered"},
+		{in.Corrupt, "corrupt"},
+	} {
+		if c.n != 0 {
+			got = append(got, formatCount(c.n)+" "+c.what)
+		}
+	}
+	v.Got = strings.Join(got, ", ")
+	if v.Got == "" {
+		v.Got = "none"
+	}
+	return v
+}
+
+func judgeErrors(r *Result) Verdict {
+	v := Verdict{Target: TargetErrors, Want: "none", Measured: true}
+	switch n := errorCount(r); {
+	case len(r.Runs) == 0:
+		v.Got = "no run took place"
+	case n == 1:
+		v.Got = "1 error"
+	case n > 1:
+		v.Got = formatCount(int64(n)) + " errors"
+	default:
+		v.Got, v.Pass = "none", true
+	}
+	return v
+}
+
+// errorCount counts the errors of every run and of the summary.
+func errorCount(r *Result) int {
+	n := len(r.Summary.Errors)
+	for _, run := range r.Runs {
+		n += len(run.Errors)
+	}
+	return n
+}

@@ -1,0 +1,296 @@
+package reports
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/memorystreamer/memorystreamer/scenarios"
+)
+
+func TestJudge(t *testing.T) {
+	// verdict builds an expected verdict; got "" means not measured.
+	type want struct {
+		target, want, got string
+		measured, pass    bool
+	}
+	pass := func(target, w, got string) want { return want{target, w, got, true, true} }
+	fail := func(target, w, got string) want { return want{target, w, got, true, false} }
+	none := func(target, w, got string) want { return want{target, w, got, false, false} }
+	integrityOK := pass(TargetIntegrity, "none lost, duplicated, reordered or corrupt", "none")
+	errorsOK := pass(TargetErrors, "none", "none")
+
+	for _, tc := range []struct {
+		name     string
+		result   func(t *testing.T) *Result
+		want     []want
+		wantPass bool
+	}{
+		{
+			name:   "throughput run passes",
+			result: func(t *testing.T) *Result { return testResult(t) },
+			want: []want{
+				pass(TargetP99, "< 10.0µs", "4.09µs"),
+				pass(TargetThroughput, "≥ 10.0M msgs/s", "12.1M msgs/s"),
+				pass(TargetStreams, "≥ 16", "16"),
+				integrityOK, errorsOK,
+			},
+			wantPass: true,
+		},
+		{
+			name: "slow and short",
+			result: func(t *testing.T) *Result {
+				r := testResult(t)
+				r.Scenario.Targets.P99 = scenarios.Duration(2 * time.Microsecond)
+				r.Summary.DeliveredRate = 9.99e6
+				r.Scenario.Targets.Streams = 17
+				return r
+			},
+			want: []want{
+				fail(TargetP99, "< 2.00µs", "4.09µs"),
+				fail(TargetThroughput, "≥ 10.0M msgs/s", "9.99M msgs/s"),
+				fail(TargetStreams, "≥ 17", "16"),
+				integrityOK, errorsOK,
+			},
+		},
+		{
+			name: "p99 equal to the target fails",
+			result: func(t *testing.T) *Result {
+				r := testResult(t)
+				p99, _ := r.Summary.Latency[LatencyEndToEnd].At(99)
+				r.Scenario.Targets = scenarios.Targets{P99: scenarios.Duration(p99)}
+				return r
+			},
+			want:     []want{fail(TargetP99, "< 4.09µs", "4.09µs"), integrityOK, errorsOK},
+			wantPass: false,
+		},
+		{
+			name: "targets off",
+			result: func(t *testing.T) *Result {
+				r := testResult(t)
+				r.Scenario.Targets = scenarios.Targets{}
+				return r
+			},
+			want:     []want{integrityOK, errorsOK},
+			wantPass: true,
+		},
+		{
+			name: "not measured does not fail",
+			result: func(t *testing.T) *Result {
+				r := testResult(t)
+				r.Summary.Latency = nil
+				r.Summary.Seconds = 0
+				r.Scenario.Targets.BytesPerIdleStream = 1024
+				return r
+			},
+			want: []want{
+				none(TargetP99, "< 10.0µs", "not measured (no end-to-end latency)"),
+				none(TargetThroughput, "≥ 10.0M msgs/s", "not measured (no measured phase)"),
+				pass(TargetStreams, "≥ 16", "16"),
+				none(TargetBytesPerIdleStream, "≤ 1.00 KiB", "not measured (the scenario does not measure memory)"),
+				integrityOK, errorsOK,
+			},
+			wantPass: true,
+		},
+		{
+			name: "empty end-to-end histogram",
+			result: func(t *testing.T) *Result {
+				r := testResult(t)
+				r.Summary.Latency[LatencyEndToEnd] = latencyOf(t, 0, 1)
+				r.Scenario.Targets = scenarios.Targets{P99: scenarios.Duration(time.Millisecond)}
+				return r
+			},
+			want:     []want{none(TargetP99, "< 1.00ms", "not measured (no end-to-end latency recorded)"), integrityOK, errorsOK},
+			wantPass: true,
+		},
+		{
+			name: "latency without percentiles",
+			result: func(t *testing.T) *Result {
+				r := testResult(t)
+				r.Summary.Latency[LatencyEndToEnd] = &Latency{Count: 3}
+				r.Scenario.Targets = scenarios.Targets{P99: scenarios.Duration(time.Millisecond)}
+				return r
+			},
+			want:     []want{none(TargetP99, "< 1.00ms", "not measured (no p99 in the end-to-end latency)"), integrityOK, errorsOK},
+			wantPass: true,
+		},
+		{
+			name: "few values out of range",
+			result: func(t *testing.T) *Result {
+				r := testResult(t)
+				r.Summary.Latency[LatencyEndToEnd] = latencyOf(t, 10, 1000, 3000)
+				r.Scenario.Targets = scenarios.Targets{P99: scenarios.Duration(time.Millisecond)}
+				return r
+			},
+			want:     []want{pass(TargetP99, "< 1.00ms", "3.00µs (10 out of range)"), integrityOK, errorsOK},
+			wantPass: true,
+		},
+		{
+			name: "many values out of range",
+			result: func(t *testing.T) *Result {
+				r := testResult(t)
+				r.Summary.Latency[LatencyEndToEnd] = latencyOf(t, 11, 1000, 3000)
+				r.Scenario.Targets = scenarios.Targets{P99: scenarios.Duration(time.Millisecond)}
+				return r
+			},
+			want: []want{
+				fail(TargetP99, "< 1.00ms", "beyond the histogram's range (11 of 1,011 values out of range)"),
+				integrityOK, errorsOK,
+			},
+		},
+		{
+			name: "publish-only judges the sent rate",
+			result: func(t *testing.T) *Result {
+				r := testResult(t)
+				r.Scenario.Consumers.PerStream = ptr(0)
+				r.Summary.SentRate, r.Summary.DeliveredRate = 11e6, 0
+				r.Scenario.Targets = scenarios.Targets{Throughput: 10e6}
+				return r
+			},
+			want:     []want{pass(TargetThroughput, "≥ 10.0M msgs/s sent", "11.0M msgs/s sent"), integrityOK, errorsOK},
+			wantPass: true,
+		},
+		{
+			name:   "memory run",
+			result: func(t *testing.T) *Result { return testMemoryResult(t) },
+			want: []want{
+				pass(TargetThroughput, "≥ 1.00M msgs/s sent", "12.1M msgs/s sent"),
+				pass(TargetStreams, "≥ 1,000,000", "1,000,000"),
+				pass(TargetBytesPerIdleStream, "≤ 1.00 KiB", "812 B"),
+				integrityOK, errorsOK,
+			},
+			wantPass: true,
+		},
+		{
+			name: "memory over budget, fewer streams opened",
+			result: func(t *testing.T) *Result {
+				r := testMemoryResult(t)
+				r.Summary.Memory.Streams = 999_999
+				r.Summary.Memory.BytesPerIdleStream = 1024.5
+				return r
+			},
+			want: []want{
+				pass(TargetThroughput, "≥ 1.00M msgs/s sent", "12.1M msgs/s sent"),
+				fail(TargetStreams, "≥ 1,000,000", "999,999"),
+				fail(TargetBytesPerIdleStream, "≤ 1.00 KiB", "1.00 KiB"),
+				integrityOK, errorsOK,
+			},
+		},
+		{
+			name: "errors",
+			result: func(t *testing.T) *Result {
+				r := testResult(t)
+				r.Runs[1].Errors = []string{"subscribe bench.3: connection reset"}
+				r.Summary.Errors = []string{"stop target: timeout"}
+				r.Scenario.Targets = scenarios.Targets{Streams: 16}
+				return r
+			},
+			want: []want{
+				none(TargetStreams, "≥ 16", "not measured (the run reported errors)"),
+				integrityOK,
+				fail(TargetErrors, "none", "2 errors"),
+			},
+		},
+		{
+			name: "one error",
+			result: func(t *testing.T) *Result {
+				r := testResult(t)
+				r.Runs[2].Errors = []string{"boom"}
+				r.Scenario.Targets = scenarios.Targets{}
+				return r
+			},
+			want: []want{integrityOK, fail(TargetErrors, "none", "1 error")},
+		},
+		{
+			name: "no run",
+			result: func(t *testing.T) *Result {
+				r := testResult(t)
+				r.Runs = nil
+				r.Scenario.Targets = scenarios.Targets{Streams: 16}
+				return r
+			},
+			want: []want{
+				none(TargetStreams, "≥ 16", "not measured (no run took place)"),
+				integrityOK,
+				fail(TargetErrors, "none", "no run took place"),
+			},
+		},
+		{
+			name: "integrity faults in one run",
+			result: func(t *testing.T) *Result {
+				r := testResult(t)
+				r.Runs[0].Integrity.Lost = 1200
+				r.Runs[2].Integrity.Lost = 3
+				r.Runs[2].Integrity.Duplicates = 2
+				r.Runs[2].Integrity.Reordered = 1
+				r.Runs[2].Integrity.Corrupt = 4
+				r.Scenario.Targets = scenarios.Targets{}
+				return r
+			},
+			want: []want{
+				fail(TargetIntegrity, "none lost, duplicated, reordered or corrupt", "1,203 lost, 2 duplicated, 1 reordered, 4 corrupt"),
+				errorsOK,
+			},
+		},
+		{
+			name: "allow_loss forgives loss",
+			result: func(t *testing.T) *Result {
+				r := testResult(t)
+				r.Scenario.AllowLoss = true
+				r.Runs[0].Integrity.Lost = 1200
+				r.Scenario.Targets = scenarios.Targets{}
+				return r
+			},
+			want: []want{
+				pass(TargetIntegrity, "none duplicated, reordered or corrupt (loss allowed)", "1,200 lost"),
+				errorsOK,
+			},
+			wantPass: true,
+		},
+		{
+			name: "allow_loss does not forgive duplicates",
+			result: func(t *testing.T) *Result {
+				r := testResult(t)
+				r.Scenario.AllowLoss = true
+				r.Runs[0].Integrity.Lost = 5
+				r.Runs[1].Integrity.Duplicates = 1
+				r.Scenario.Targets = scenarios.Targets{}
+				return r
+			},
+			want: []want{
+				fail(TargetIntegrity, "none duplicated, reordered or corrupt (loss allowed)", "5 lost, 1 duplicated"),
+				errorsOK,
+			},
+		},
+		{
+			name: "integrity from the summary without runs",
+			result: func(t *testing.T) *Result {
+				r := testResult(t)
+				r.Runs = nil
+				r.Summary.Integrity.Corrupt = 1
+				r.Scenario.Targets = scenarios.Targets{}
+				return r
+			},
+			want: []want{
+				fail(TargetIntegrity, "none lost, duplicated, reordered or corrupt", "1 corrupt"),
+				fail(TargetErrors, "none", "no run took place"),
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := tc.result(t)
+			r.Verdicts = []Verdict{{Target: "stale"}}
+			Judge(r)
+			var got []want
+			for _, v := range r.Verdicts {
+				got = append(got, want{v.Target, v.Want, v.Got, v.Measured, v.Pass})
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("verdicts:\n%+v\nwant\n%+v", got, tc.want)
+			}
+			if r.Pass != tc.wantPass {
+				t.Errorf("Pass = %v, want %v", r.Pass, tc.wantPass)
+			}
+		})
+	}
+}

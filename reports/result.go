@@ -1,0 +1,240 @@
+package reports
+
+import (
+	"time"
+
+	"github.com/memorystreamer/memorystreamer/scenarios"
+)
+
+// SchemaVersion is the version of the result.json schema this package
+// writes. Read refuses any other version with a clear error; docs/RESULTS.md
+// documents every field and each version's changes.
+const SchemaVersion = 1
+
+// Result is everything one msbench run measured: it is written to
+// result.json in the run's directory and is the input of every report.
+type Result struct {
+	// Schema is SchemaVersion at the time of writing.
+	Schema int `json:"schema"`
+	// Tool is "msbench"; Version is its build (module version and VCS
+	// revision where known).
+	Tool    string `json:"tool"`
+	Version string `json:"version"`
+	// Started and Finished bound the whole run, setup included.
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	// Scenario is the scenario as run: defaults filled, overrides applied.
+	Scenario scenarios.Scenario `json:"scenario"`
+	// Target is what was driven.
+	Target Target `json:"target"`
+	// Machine describes where msbench ran.
+	Machine Machine `json:"machine"`
+	// Runs holds one entry per repetition, in order.
+	Runs []Run `json:"runs"`
+	// Summary aggregates the repetitions: latency histograms merged
+	// (MergeLatency), integrity counters summed, rates and memory figures
+	// as the median across repetitions.
+	Summary Run `json:"summary"`
+	// Verdicts judge Summary (and, for integrity and errors, every run)
+	// against the scenario's targets; Judge fills them.
+	Verdicts []Verdict `json:"verdicts"`
+	// Pass is true when every measured verdict passed: every judged
+	// target was met, no message was lost (unless the scenario allows
+	// loss), duplicated, reordered or corrupted, and no run reported an
+	// error.
+	Pass bool `json:"pass"`
+}
+
+// Target describes the system under test.
+type Target struct {
+	// Driver is the driver's name: "embedded", "tcp", …
+	Driver string `json:"driver"`
+	// Spec is the --target argument as given ("embedded",
+	// "tcp://127.0.0.1:7400").
+	Spec string `json:"spec"`
+	// Addrs are the node addresses, for network drivers.
+	Addrs []string `json:"addrs,omitempty"`
+	// Placement says where the node ran relative to msbench ("in-process",
+	// "separate process, same host", "remote").
+	Placement string `json:"placement"`
+	// Options are the node options the target was started with (embedded)
+	// or reported (remote), by name.
+	Options map[string]string `json:"options,omitempty"`
+}
+
+// Machine describes the host msbench ran on.
+type Machine struct {
+	Hostname   string `json:"hostname"`
+	OS         string `json:"os"`
+	Arch       string `json:"arch"`
+	CPUs       int    `json:"cpus"`
+	CPUModel   string `json:"cpu_model,omitempty"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	GoVersion  string `json:"go_version"`
+	// MemoryBytes is the host's total memory, where known.
+	MemoryBytes uint64 `json:"memory_bytes,omitempty"`
+}
+
+// Latency names: the keys of Run.Latency.
+const (
+	LatencyEndToEnd   = "end_to_end"  // intended send time → delivery to the subscriber
+	LatencyPublishAck = "publish_ack" // actual send → acknowledgement (scenarios with acks)
+	LatencySendDelay  = "send_delay"  // intended → actual send time
+)
+
+// Run holds the figures of one repetition (or, in Result.Summary, of all
+// of them). Times are in nanoseconds unless the name says otherwise.
+type Run struct {
+	// Repetition numbers the run from 1; 0 in Result.Summary.
+	Repetition int `json:"repetition"`
+	// Started is when the measured phase began; Seconds is its length.
+	Started time.Time `json:"started"`
+	Seconds float64   `json:"seconds"`
+
+	// Throughput: messages sent by producers and delivered to
+	// subscribers within the measured phase, and their rates in messages
+	// per second; DeliveredMBps is the delivered payload in megabytes
+	// (10⁶ bytes) per second. OfferedRate is the scenario's total rate in
+	// messages per second (0: closed loop); a run whose SentRate fell
+	// short of it by more than 5 % has BehindSchedule set.
+	Sent           int64   `json:"sent"`
+	Delivered      int64   `json:"delivered"`
+	SentRate       float64 `json:"sent_rate"`
+	DeliveredRate  float64 `json:"delivered_rate"`
+	DeliveredMBps  float64 `json:"delivered_mbps"`
+	OfferedRate    float64 `json:"offered_rate,omitempty"`
+	BehindSchedule bool    `json:"behind_schedule,omitempty"`
+
+	// Latency holds the recorded latency distributions by name
+	// (LatencyEndToEnd, LatencyPublishAck, LatencySendDelay).
+	Latency map[string]*Latency `json:"latency"`
+
+	// Integrity counts what the subscribers' checks found over the
+	// whole run (warm-up included).
+	Integrity Integrity `json:"integrity"`
+
+	// Memory is the target's memory per stream, where measured.
+	Memory *Memory `json:"memory,omitempty"`
+
+	// Node holds the node's own counters at the end of the run, by
+	// name, where the target exposes them.
+	Node map[string]float64 `json:"node,omitempty"`
+
+	// Profiles are the pprof files of the node during the measured
+	// phase, relative to the run directory; TopCPU the hottest
+	// functions of the CPU profile.
+	Profiles []Profile  `json:"profiles,omitempty"`
+	TopCPU   []FuncCost `json:"top_cpu,omitempty"`
+
+	// Errors lists what went wrong, one line each; a run with errors
+	// failed.
+	Errors []string `json:"errors,omitempty"`
+}
+
+// Latency summarises one latency histogram, in nanoseconds.
+type Latency struct {
+	// Count is the number of recorded values; OutOfRange counts values
+	// that did not fit the histogram's range (never clamped or dropped
+	// silently) and are not in Count.
+	Count      int64 `json:"count"`
+	OutOfRange int64 `json:"out_of_range"`
+	Min        int64 `json:"min"`
+	Max        int64 `json:"max"`
+	// Mean and StdDev in nanoseconds.
+	Mean   float64 `json:"mean"`
+	StdDev float64 `json:"stddev"`
+	// Percentiles at Quantiles, in order; empty when Count is 0. Like
+	// Max, each is HdrHistogram's highest value equivalent to the
+	// recorded one (exact to the histogram's significant digits).
+	Percentiles []Percentile `json:"percentiles"`
+	// Histogram is the full histogram in HdrHistogram's compressed V2
+	// encoding (base64), so results can be merged and re-analysed with
+	// any HdrHistogram implementation (Decode, MergeLatency).
+	Histogram string `json:"histogram"`
+}
+
+// Quantiles are the percentiles every Latency reports; 100 is the maximum.
+var Quantiles = []float64{50, 90, 99, 99.9, 99.99, 100}
+
+// Percentile is one point of a latency distribution.
+type Percentile struct {
+	// Q is the percentile (50, 99.9 …); Value is in nanoseconds.
+	Q     float64 `json:"q"`
+	Value int64   `json:"value"`
+}
+
+// Integrity counts delivery faults seen by subscribers.
+type Integrity struct {
+	// Expected is the number of deliveries the subscribers should have
+	// seen (messages sent × subscribers per stream); Received what they
+	// saw.
+	Expected int64 `json:"expected"`
+	Received int64 `json:"received"`
+	// Lost counts messages never delivered (sequence gaps, and messages
+	// missing at the end); Duplicates, Reordered and Corrupt (checksum
+	// mismatch) count bad deliveries.
+	Lost       int64 `json:"lost"`
+	Duplicates int64 `json:"duplicates"`
+	Reordered  int64 `json:"reordered"`
+	Corrupt    int64 `json:"corrupt"`
+}
+
+// Memory is the target's memory cost per stream.
+type Memory struct {
+	// Source says how it was measured ("in-process heap after GC",
+	// "node /stats").
+	Source string `json:"source"`
+	// Streams is the number of streams the figures divide by; Subscriptions
+	// the subscriptions alive while SubscribedHeap was read.
+	Streams       int `json:"streams"`
+	Subscriptions int `json:"subscriptions"`
+	// OpenSeconds is how long opening every stream took.
+	OpenSeconds float64 `json:"open_seconds"`
+	// HeapBefore is the live heap before any stream existed; HeapIdle after
+	// every stream carried traffic and went idle with clients gone;
+	// SubscribedHeap with idle subscriptions attached. Bytes.
+	HeapBefore     uint64 `json:"heap_before"`
+	HeapIdle       uint64 `json:"heap_idle"`
+	SubscribedHeap uint64 `json:"subscribed_heap,omitempty"`
+	// BytesPerIdleStream = (HeapIdle − HeapBefore) / Streams;
+	// BytesPerIdleSubscription = (SubscribedHeap − HeapIdle) /
+	// Subscriptions, where measured.
+	BytesPerIdleStream       float64 `json:"bytes_per_idle_stream"`
+	BytesPerIdleSubscription float64 `json:"bytes_per_idle_subscription,omitempty"`
+	// RSSBefore and RSSIdle are the process's resident set, bytes;
+	// RSSPerStream their difference per stream.
+	RSSBefore    uint64  `json:"rss_before,omitempty"`
+	RSSIdle      uint64  `json:"rss_idle,omitempty"`
+	RSSPerStream float64 `json:"rss_per_stream,omitempty"`
+}
+
+// Profile is one pprof file saved in the run directory.
+type Profile struct {
+	// Kind is "cpu", "heap" or "allocs"; Path is relative to the run
+	// directory.
+	Kind string `json:"kind"`
+	Path string `json:"path"`
+}
+
+// FuncCost is one function's share of a CPU profile.
+type FuncCost struct {
+	Name string `json:"name"`
+	// Flat and Cum are fractions (0–1) of the profile's total.
+	Flat float64 `json:"flat"`
+	Cum  float64 `json:"cum"`
+}
+
+// Verdict judges one target.
+type Verdict struct {
+	// Target names it: TargetP99, TargetThroughput, TargetStreams,
+	// TargetBytesPerIdleStream, TargetIntegrity or TargetErrors.
+	Target string `json:"target"`
+	// Want and Got are human-readable ("< 10.0µs", "8.20µs").
+	Want string `json:"want"`
+	Got  string `json:"got"`
+	// Measured is false when the run did not measure the figure (Got
+	// says why); Pass is then false too and the verdict does not fail
+	// the run.
+	Measured bool `json:"measured"`
+	Pass     bool `json:"pass"`
+}
