@@ -7,13 +7,13 @@ FUZZTIME    ?= 2m
 BENCHTIME   ?= 1s
 GOFILES      = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*')
 
-.PHONY: all build test race lint cover bench fuzz clean
+.PHONY: all build test race lint cover bench gobench fuzz clean
 
 all: lint test
 
-## build: build msnode and the example into bin/
+## build: build msnode, msbench and the example into bin/
 build:
-	$(GO) build -o bin/ ./cmd/msnode ./examples/pubsub
+	$(GO) build -o bin/ ./cmd/msnode ./cmd/msbench ./examples/pubsub
 
 ## test: lint, then every test with the race detector and goleak, and the
 ## coverage floor of core/ (COVER_MIN percent of statements)
@@ -40,10 +40,17 @@ cover-check:
 	echo "core/ coverage: $$total% (floor $(COVER_MIN)%)"; \
 	awk -v t="$$total" -v m="$(COVER_MIN)" 'BEGIN { exit (t+0 >= m+0) ? 0 : 1 }' || { echo "coverage below $(COVER_MIN)%"; exit 1; }
 
-## bench: the Go benchmarks of the node's hot paths, in benchstat format
-## (msbench replaces this as the main job when it lands)
+## bench: the main job: msbench runs the quick scenario against an
+## in-process node (no setup) and writes msbench-results/TIME-quick/.
+## SCENARIO=latency (or any built-in or file) and ARGS="--set k=v …" change it.
+SCENARIO ?= quick
+ARGS     ?=
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) ./core/...
+	$(GO) run ./cmd/msbench run $(SCENARIO) $(ARGS)
+
+## gobench: the Go benchmarks of the hot paths, in benchstat format
+gobench:
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) ./core/... ./harness/...
 
 ## fuzz: run the protocol decoder's fuzz targets for FUZZTIME each
 fuzz:
@@ -51,4 +58,4 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzReader$$' -fuzztime=$(FUZZTIME) ./core/wire
 
 clean:
-	rm -rf bin coverage.out
+	rm -rf bin coverage.out msbench-results

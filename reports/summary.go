@@ -427,9 +427,13 @@ func (s *summary) topCPU(r *Result) {
 		}
 	}
 	var profiles []string
+	seen := map[string]bool{}
 	for _, run := range append([]Run{r.Summary}, r.Runs...) {
 		for _, p := range run.Profiles {
-			profiles = append(profiles, p.Path+" ("+p.Kind+")")
+			if !seen[p.Path] {
+				seen[p.Path] = true
+				profiles = append(profiles, p.Path+" ("+p.Kind+")")
+			}
 		}
 	}
 	if len(top) == 0 && len(profiles) == 0 {

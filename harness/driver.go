@@ -1,0 +1,106 @@
+package harness
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// Driver reaches one kind of target: an in-process msnode, msnode over
+// TCP, or (later) a peer system. A driver may front several nodes: Route
+// says which one serves a stream, and Connect opens a connection to one of
+// them. The harness uses a Driver for one repetition and then closes it.
+//
+// A driver may also implement Profiler, MemoryProber and StatsReader; the
+// harness uses each where it is there and reports "not measured" where it
+// is not.
+type Driver interface {
+	// Name is the driver's kind: "embedded", "tcp", …
+	Name() string
+	// Nodes is the number of nodes the driver reaches (at least 1).
+	Nodes() int
+	// Route returns the node, in [0, Nodes()), that serves the stream
+	// named name. It must be stable: the same name always maps to the
+	// same node.
+	Route(name string) int
+	// Connect opens a new connection to node i.
+	Connect(ctx context.Context, i int) (Conn, error)
+	// Close releases the driver and everything it started; connections
+	// it handed out must be closed first.
+	Close() error
+}
+
+// Conn is one client connection; streams are multiplexed over it. Its
+// methods are safe for concurrent use.
+type Conn interface {
+	// Open opens the stream named name on this connection.
+	Open(ctx context.Context, name string) (Stream, error)
+	// Close closes the connection; its subscriptions end.
+	Close() error
+}
+
+// Stream is a stream opened on a Conn.
+type Stream interface {
+	// Publish publishes payloads as one batch without waiting for an
+	// acknowledgement. The payloads may be reused when it returns.
+	Publish(ctx context.Context, payloads [][]byte) error
+	// PublishAck publishes payloads as one batch and waits until the
+	// target has accepted all of them.
+	PublishAck(ctx context.Context, payloads [][]byte) error
+	// Subscribe subscribes to the stream; handler is called for every
+	// delivered message, in order, from one goroutine per Conn (so
+	// handlers of one Conn never run concurrently), and must not keep
+	// the payload after it returns.
+	Subscribe(ctx context.Context, opts SubscribeOptions, handler func(Delivery)) (Subscription, error)
+}
+
+// SubscribeOptions configures a subscription.
+type SubscribeOptions struct {
+	// Earliest starts at the oldest retained message instead of the next.
+	Earliest bool
+	// Credits is the flow-control window, where the target has one.
+	Credits int
+}
+
+// Delivery is one delivered message.
+type Delivery struct {
+	// Seq is the target's sequence number for the message, 0 where the
+	// target has none.
+	Seq uint64
+	// Payload is valid only during the handler call.
+	Payload []byte
+}
+
+// Subscription is a live subscription.
+type Subscription interface {
+	// Close ends the subscription.
+	Close(ctx context.Context) error
+}
+
+// Profiler captures pprof profiles of the target's node process.
+type Profiler interface {
+	// ProfileCPU writes a CPU profile of the next d (or until ctx ends)
+	// to w.
+	ProfileCPU(ctx context.Context, d time.Duration, w io.Writer) error
+	// ProfileHeap writes a heap profile ("heap": live objects, or
+	// "allocs": every allocation since start) to w.
+	ProfileHeap(ctx context.Context, kind string, w io.Writer) error
+	// ProfileScope says what the profiles cover ("the msbench process:
+	// node and load generator", "node process").
+	ProfileScope() string
+}
+
+// MemoryProber measures the target's memory.
+type MemoryProber interface {
+	// Memory returns the live heap after a full garbage collection and
+	// the resident set size, in bytes (0 where unknown).
+	Memory(ctx context.Context) (heap, rss uint64, err error)
+	// MemoryScope says what the figures cover.
+	MemoryScope() string
+}
+
+// StatsReader reads the target's own counters.
+type StatsReader interface {
+	// Stats returns the node's counters by name, summed over its nodes.
+	Stats(ctx context.Context) (map[string]float64, error)
+}

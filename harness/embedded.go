@@ -1,0 +1,215 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/memorystreamer/memorystreamer/core/client"
+	"github.com/memorystreamer/memorystreamer/core/node"
+)
+
+// Embedded is the default driver: it starts an msnode in this process
+// through core/node's public API and connects to it through memory, with no
+// sockets. Its profiles and memory figures cover the whole msbench process
+// (node and load generator), which the result says.
+type Embedded struct {
+	n *node.Node
+}
+
+// NodeOptions lists the node options the embedded driver accepts
+// (Target.Options), with what each sets.
+var NodeOptions = map[string]string{
+	"max-frame-size":  "largest frame in bytes (node.Config.MaxFrameSize)",
+	"retention-msgs":  "messages retained per stream (stream.Config.MaxMsgs)",
+	"retention-bytes": "bytes retained per stream (stream.Config.MaxBytes)",
+	"memory-budget":   "node-wide retention budget in bytes (stream.Config.MemoryBudget)",
+	"max-streams":     "most streams the node holds (stream.Config.MaxStreams)",
+	"slow-consumer":   "slow-consumer policy: drop or disconnect",
+	"write-timeout":   "write timeout per client write, a Go duration",
+}
+
+// NodeConfig builds a node configuration from options named in NodeOptions.
+func NodeConfig(opts map[string]string) (node.Config, error) {
+	var cfg node.Config
+	keys := make([]string, 0, len(opts))
+	for k := range opts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var problems []string
+	for _, k := range keys {
+		v := opts[k]
+		var err error
+		switch k {
+		case "max-frame-size":
+			cfg.MaxFrameSize, err = strconv.Atoi(v)
+		case "retention-msgs":
+			cfg.Stream.MaxMsgs, err = strconv.Atoi(v)
+		case "retention-bytes":
+			cfg.Stream.MaxBytes, err = strconv.ParseInt(v, 10, 64)
+		case "memory-budget":
+			cfg.Stream.MemoryBudget, err = strconv.ParseInt(v, 10, 64)
+		case "max-streams":
+			cfg.Stream.MaxStreams, err = strconv.Atoi(v)
+		case "slow-consumer":
+			cfg.SlowConsumer = node.SlowConsumerPolicy(v)
+		case "write-timeout":
+			cfg.WriteTimeout, err = time.ParseDuration(v)
+		default:
+			names := make([]string, 0, len(NodeOptions))
+			for n := range NodeOptions {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			err = fmt.Errorf("unknown node option (known: %s)", strings.Join(names, ", "))
+		}
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s=%s: %v", k, v, err))
+		}
+	}
+	if len(problems) > 0 {
+		return cfg, fmt.Errorf("node options: %s", strings.Join(problems, "; "))
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("node options: %w", err)
+	}
+	return cfg, nil
+}
+
+// NewEmbedded starts an in-process node configured by opts (see
+// NodeOptions).
+func NewEmbedded(opts map[string]string) (*Embedded, error) {
+	cfg, err := NodeConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	n, err := node.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Embedded{n: n}, nil
+}
+
+// Name returns "embedded".
+func (e *Embedded) Name() string { return "embedded" }
+
+// Nodes returns 1.
+func (e *Embedded) Nodes() int { return 1 }
+
+// Route returns 0: there is one node.
+func (e *Embedded) Route(string) int { return 0 }
+
+// Connect opens an in-process connection to the node.
+func (e *Embedded) Connect(ctx context.Context, _ int) (Conn, error) {
+	nc, err := e.n.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.New(ctx, nc, client.Config{})
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return clientConn{c}, nil
+}
+
+// Close closes the node.
+func (e *Embedded) Close() error { return e.n.Close() }
+
+// Stats returns the node's counters.
+func (e *Embedded) Stats(context.Context) (map[string]float64, error) {
+	return statsMap(e.n.Stats()), nil
+}
+
+func statsMap(s node.Stats) map[string]float64 {
+	return map[string]float64{
+		"Conns":          float64(s.Conns),
+		"ConnsTotal":     float64(s.ConnsTotal),
+		"Streams":        float64(s.Streams),
+		"MsgsIn":         float64(s.MsgsIn),
+		"BytesIn":        float64(s.BytesIn),
+		"BatchesIn":      float64(s.BatchesIn),
+		"MsgsOut":        float64(s.MsgsOut),
+		"Dropped":        float64(s.Dropped),
+		"SlowConsumers":  float64(s.SlowConsumers),
+		"ProtocolErrors": float64(s.ProtocolErrors),
+		"MemoryBytes":    float64(s.MemoryBytes),
+		"Evictions":      float64(s.Evictions),
+	}
+}
+
+// ProfileCPU profiles this process for d.
+func (e *Embedded) ProfileCPU(ctx context.Context, d time.Duration, w io.Writer) error {
+	if err := pprof.StartCPUProfile(w); err != nil {
+		return err
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	pprof.StopCPUProfile()
+	return nil
+}
+
+// ProfileHeap writes this process's heap or allocs profile.
+func (e *Embedded) ProfileHeap(_ context.Context, kind string, w io.Writer) error {
+	p := pprof.Lookup(kind)
+	if p == nil {
+		return fmt.Errorf("no %q profile", kind)
+	}
+	runtime.GC()
+	return p.WriteTo(w, 0)
+}
+
+// ProfileScope says the profiles cover the whole msbench process.
+func (e *Embedded) ProfileScope() string {
+	return "the msbench process: in-process node and load generator together"
+}
+
+// Memory returns this process's live heap after GC and its RSS.
+func (e *Embedded) Memory(context.Context) (heap, rss uint64, err error) {
+	return liveHeap(), processRSS(), nil
+}
+
+// MemoryScope says the figures cover the whole msbench process.
+func (e *Embedded) MemoryScope() string {
+	return "in-process: live heap after GC and RSS of the msbench process"
+}
+
+// liveHeap returns the live heap after two full collections (the second
+// frees what finalizers of the first released).
+func liveHeap() uint64 {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// processRSS returns the resident set size of this process, 0 where
+// /proc is not available.
+func processRSS() uint64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, err := strconv.ParseUint(f[1], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return pages * uint64(os.Getpagesize())
+}

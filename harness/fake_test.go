@@ -1,0 +1,266 @@
+package harness
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// vclock is a virtual clock for Options.clock: time moves only when the
+// fake driver advances it, so latencies are exactly what the test injects.
+type vclock struct{ t atomic.Int64 }
+
+func (c *vclock) now() int64       { return c.t.Load() }
+func (c *vclock) advance(d int64)  { c.t.Add(d) }
+func (c *vclock) options() Options { return Options{clock: c.now} }
+
+// fakeDriver is an in-memory target: a Publish delivers each payload at
+// once, on the publishing goroutine, to the handlers of the stream's
+// subscriptions (handlers of one Conn serialised by the Conn's mutex). Its
+// behaviour is injectable: virtual delays, one real-time stall, and
+// faults keyed by the per-stream sequence number in the payload header.
+// Configure it before the run; it is not changed afterwards.
+type fakeDriver struct {
+	// nodes is Nodes(); 0 means 1. Route spreads names by their length.
+	nodes int
+
+	// clock and delay: before delivering a message, the driver advances
+	// clock by delay(seq) (both set, or neither).
+	clock *vclock
+	delay func(seq uint32) int64
+
+	// stallWhen, when set, is asked at every Publish or PublishAck call
+	// (numbered from 1, with the intended send time of the batch's first
+	// message) until it says yes; that call sleeps stall, in real time,
+	// before it delivers.
+	stallWhen func(call int64, intended int64) bool
+	stall     time.Duration
+
+	// Faults, by per-stream sequence number: corrupt flips a payload
+	// byte, drop skips the message, dup delivers it twice, and swap
+	// delivers message swap+1 before message swap.
+	corrupt, drop, dup map[uint32]bool
+	swap               uint32
+
+	// publishErr, when set, is returned by every Publish and PublishAck
+	// call from the publishErrAt-th on (numbered from 1).
+	publishErr   error
+	publishErrAt int64
+
+	calls   atomic.Int64
+	stalled atomic.Bool
+
+	mu struct {
+		sync.Mutex
+		streams   map[string]*fakeStream
+		conns     int // open
+		connected []int
+		closed    bool
+	}
+}
+
+func (d *fakeDriver) Name() string { return "fake" }
+
+func (d *fakeDriver) Nodes() int { return max(d.nodes, 1) }
+
+func (d *fakeDriver) Route(name string) int { return len(name) % d.Nodes() }
+
+func (d *fakeDriver) Connect(_ context.Context, i int) (Conn, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.mu.closed {
+		return nil, errors.New("fake: closed")
+	}
+	if i < 0 || i >= d.Nodes() {
+		return nil, fmt.Errorf("fake: no node %d", i)
+	}
+	d.mu.conns++
+	d.mu.connected = append(d.mu.connected, i)
+	return &fakeConn{d: d}, nil
+}
+
+// Close fails when a connection is still open: the harness must close
+// its connections first.
+func (d *fakeDriver) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.mu.closed = true
+	if d.mu.conns != 0 {
+		return fmt.Errorf("fake: closed with %d connections open", d.mu.conns)
+	}
+	return nil
+}
+
+// streamCount is the number of distinct streams opened.
+func (d *fakeDriver) streamCount() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.mu.streams)
+}
+
+type fakeConn struct {
+	d  *fakeDriver
+	mu sync.Mutex // serialises this Conn's handlers
+
+	closed atomic.Bool
+}
+
+func (c *fakeConn) Open(_ context.Context, name string) (Stream, error) {
+	if c.closed.Load() {
+		return nil, errors.New("fake: connection closed")
+	}
+	d := c.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.mu.streams == nil {
+		d.mu.streams = map[string]*fakeStream{}
+	}
+	s := d.mu.streams[name]
+	if s == nil {
+		s = &fakeStream{d: d, name: name}
+		d.mu.streams[name] = s
+	}
+	return &fakeHandle{s: s, c: c}, nil
+}
+
+func (c *fakeConn) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
+	c.d.mu.Lock()
+	streams := make([]*fakeStream, 0, len(c.d.mu.streams))
+	for _, s := range c.d.mu.streams {
+		streams = append(streams, s)
+	}
+	c.d.mu.conns--
+	c.d.mu.Unlock()
+	for _, s := range streams {
+		s.mu.Lock()
+		s.subs = slices.DeleteFunc(s.subs, func(sub *fakeSub) bool { return sub.c == c })
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// fakeStream is a stream shared by every Conn that opened it.
+type fakeStream struct {
+	d    *fakeDriver
+	name string
+
+	mu      sync.Mutex // guards subs, seq, stashed
+	subs    []*fakeSub
+	seq     uint64
+	stashed []byte // message swap, held back until swap+1
+}
+
+// fakeHandle is a stream opened on one Conn.
+type fakeHandle struct {
+	s *fakeStream
+	c *fakeConn
+}
+
+type fakeSub struct {
+	s       *fakeStream
+	c       *fakeConn
+	handler func(Delivery)
+}
+
+func (h *fakeHandle) Publish(ctx context.Context, payloads [][]byte) error {
+	return h.s.publish(ctx, payloads)
+}
+
+func (h *fakeHandle) PublishAck(ctx context.Context, payloads [][]byte) error {
+	return h.s.publish(ctx, payloads)
+}
+
+func (h *fakeHandle) Subscribe(_ context.Context, _ SubscribeOptions, handler func(Delivery)) (Subscription, error) {
+	if h.c.closed.Load() {
+		return nil, errors.New("fake: connection closed")
+	}
+	sub := &fakeSub{s: h.s, c: h.c, handler: handler}
+	h.s.mu.Lock()
+	h.s.subs = append(h.s.subs, sub)
+	h.s.mu.Unlock()
+	return sub, nil
+}
+
+func (sub *fakeSub) Close(context.Context) error {
+	sub.s.mu.Lock()
+	sub.s.subs = slices.DeleteFunc(sub.s.subs, func(o *fakeSub) bool { return o == sub })
+	sub.s.mu.Unlock()
+	return nil
+}
+
+// header reads a payload's intended send time and per-stream sequence
+// number without checking it.
+func header(p []byte) (intended int64, seq uint32) {
+	if len(p) < headerSize {
+		return 0, 0
+	}
+	return int64(binary.BigEndian.Uint64(p)), binary.BigEndian.Uint32(p[8:])
+}
+
+func (s *fakeStream) publish(ctx context.Context, payloads [][]byte) error {
+	d := s.d
+	call := d.calls.Add(1)
+	if d.publishErr != nil && call >= d.publishErrAt {
+		return d.publishErr
+	}
+	if d.stallWhen != nil && !d.stalled.Load() && len(payloads) > 0 {
+		intended, _ := header(payloads[0])
+		if d.stallWhen(call, intended) && !d.stalled.Swap(true) {
+			t := time.NewTimer(d.stall)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			}
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range payloads {
+		_, seq := header(p)
+		if d.delay != nil {
+			d.clock.advance(d.delay(seq))
+		}
+		p = slices.Clone(p) // the publisher reuses its buffers
+		switch {
+		case d.drop[seq]:
+			continue
+		case d.corrupt[seq]:
+			p[len(p)-1] ^= 0x01
+		case d.swap != 0 && seq == d.swap:
+			s.stashed = p
+			continue
+		}
+		s.deliverLocked(p)
+		if d.dup[seq] {
+			s.deliverLocked(p)
+		}
+		if s.stashed != nil && seq == d.swap+1 {
+			s.deliverLocked(s.stashed)
+			s.stashed = nil
+		}
+	}
+	return nil
+}
+
+// deliverLocked hands p to every subscription, each under its Conn's
+// mutex. The caller holds s.mu.
+func (s *fakeStream) deliverLocked(p []byte) {
+	s.seq++
+	for _, sub := range s.subs {
+		sub.c.mu.Lock()
+		sub.handler(Delivery{Seq: s.seq, Payload: p})
+		sub.c.mu.Unlock()
+	}
+}
+
+var _ Driver = (*fakeDriver)(nil)

@@ -1,0 +1,747 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/memorystreamer/memorystreamer/reports"
+	"github.com/memorystreamer/memorystreamer/scenarios"
+)
+
+// Options configures Run.
+type Options struct {
+	// Target is what to drive; the zero value is the embedded node.
+	Target Target
+	// Dir, when set, receives the run's files: result.json, summary.md,
+	// latency.hlog and the pprof files. It is created if needed.
+	Dir string
+	// Profile captures the node's CPU profile over the measured phase and
+	// its heap and allocation profiles after it (into Dir).
+	Profile bool
+	// Progress, when set, is called about once a second, from the
+	// goroutine that called Run.
+	Progress func(Progress)
+	// Version is msbench's build, recorded in the result.
+	Version string
+	// DrainTimeout bounds the wait, after the measured phase, for the
+	// messages still in flight. Default 10 s.
+	DrainTimeout time.Duration
+
+	// clock, in tests, replaces the monotonic clock (ns since the run's
+	// epoch) that every latency is read from.
+	clock func() int64
+	// driver, in tests, replaces Target.Open: it opens the driver of each
+	// repetition.
+	driver func() (Driver, error)
+}
+
+// Progress is the live state of a run.
+type Progress struct {
+	// Repetition counts from 1 to Repetitions.
+	Repetition, Repetitions int
+	// Phase is "setup", "warmup", "measure" or "drain".
+	Phase string
+	// Elapsed and Total are the time into and the length of warm-up plus
+	// measured phase.
+	Elapsed, Total time.Duration
+	// SentRate and DeliveredRate are messages per second over the last
+	// interval.
+	SentRate, DeliveredRate float64
+	// P50 and P99 are the end-to-end latency of the measured phase so
+	// far, in ns (0 before it).
+	P50, P99 int64
+	// Faults counts integrity faults so far (gaps, duplicates, reordered,
+	// corrupt) plus producer errors.
+	Faults int64
+}
+
+// ErrBadScenario wraps a scenario that fails validation.
+var ErrBadScenario = errors.New("harness: invalid scenario")
+
+// Run drives opts.Target through scenario s, once per repetition (each on a
+// fresh target for the embedded driver), and returns the judged result. It
+// writes the run's files into opts.Dir when set. An error means no result
+// could be produced; a run that measured a fault still returns its result
+// with the fault recorded and Pass false.
+func Run(ctx context.Context, s *scenarios.Scenario, opts Options) (*reports.Result, error) {
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadScenario, err)
+	}
+	if opts.Target.Kind == "" {
+		opts.Target = Target{Spec: "embedded", Kind: "embedded"}
+	}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = 10 * time.Second
+	}
+	if opts.Dir != "" {
+		if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	res := &reports.Result{
+		Schema:   reports.SchemaVersion,
+		Tool:     "msbench",
+		Version:  opts.Version,
+		Started:  time.Now(),
+		Scenario: *s,
+		Target: reports.Target{
+			Driver:    opts.Target.Kind,
+			Spec:      opts.Target.Spec,
+			Addrs:     opts.Target.Addrs,
+			Placement: opts.Target.Placement(),
+			Options:   opts.Target.Options,
+		},
+		Machine: machineInfo(),
+	}
+	hl, err := newHlog(opts.Dir, res.Started)
+	if err != nil {
+		return nil, err
+	}
+	defer hl.close()
+	hists := map[string][]*hdrhistogram.Histogram{}
+	for rep := 1; rep <= s.Repetitions; rep++ {
+		r := &rep1{s: s, opts: &opts, rep: rep, hlog: hl}
+		run, h, err := r.run(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("repetition %d: %w", rep, err)
+		}
+		res.Runs = append(res.Runs, *run)
+		for k, v := range h {
+			hists[k] = append(hists[k], v)
+		}
+	}
+	if err := hl.close(); err != nil {
+		return nil, err
+	}
+	if err := summarize(res, hists); err != nil {
+		return nil, err
+	}
+	res.Finished = time.Now()
+	reports.Judge(res)
+	if opts.Dir != "" {
+		if err := reports.Write(filepath.Join(opts.Dir, "result.json"), res); err != nil {
+			return nil, err
+		}
+		if err := reports.WriteSummaryFile(opts.Dir, res); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// summarize fills res.Summary: histograms merged over repetitions, rates
+// and memory as medians.
+func summarize(res *reports.Result, hists map[string][]*hdrhistogram.Histogram) error {
+	sum := reports.Run{Latency: map[string]*reports.Latency{}}
+	var oor = map[string]int64{}
+	for _, r := range res.Runs {
+		for k, l := range r.Latency {
+			oor[k] += l.OutOfRange
+		}
+		sum.Seconds += r.Seconds
+		sum.Sent += r.Sent
+		sum.Delivered += r.Delivered
+		sum.Integrity.Expected += r.Integrity.Expected
+		sum.Integrity.Received += r.Integrity.Received
+		sum.Integrity.Lost += r.Integrity.Lost
+		sum.Integrity.Duplicates += r.Integrity.Duplicates
+		sum.Integrity.Reordered += r.Integrity.Reordered
+		sum.Integrity.Corrupt += r.Integrity.Corrupt
+		sum.BehindSchedule = sum.BehindSchedule || r.BehindSchedule
+		sum.Errors = append(sum.Errors, r.Errors...)
+		sum.OfferedRate = r.OfferedRate
+	}
+	for k, hs := range hists {
+		m := newHist()
+		for _, h := range hs {
+			m.Merge(h)
+		}
+		l, err := reports.NewLatency(m, oor[k])
+		if err != nil {
+			return err
+		}
+		sum.Latency[k] = l
+	}
+	med := func(f func(r reports.Run) float64) float64 {
+		v := make([]float64, len(res.Runs))
+		for i, r := range res.Runs {
+			v[i] = f(r)
+		}
+		return median(v)
+	}
+	sum.SentRate = med(func(r reports.Run) float64 { return r.SentRate })
+	sum.DeliveredRate = med(func(r reports.Run) float64 { return r.DeliveredRate })
+	sum.DeliveredMBps = med(func(r reports.Run) float64 { return r.DeliveredMBps })
+	if len(res.Runs) > 0 {
+		last := res.Runs[len(res.Runs)-1]
+		sum.Started = res.Runs[0].Started
+		sum.Node = last.Node
+		sum.Profiles = last.Profiles
+		sum.TopCPU = last.TopCPU
+		var mems []*reports.Memory
+		for _, r := range res.Runs {
+			if r.Memory != nil {
+				mems = append(mems, r.Memory)
+			}
+		}
+		if len(mems) > 0 {
+			medMem := func(f func(m *reports.Memory) float64) float64 {
+				v := make([]float64, len(mems))
+				for i, m := range mems {
+					v[i] = f(m)
+				}
+				return median(v)
+			}
+			m := *mems[len(mems)-1]
+			m.BytesPerIdleStream = medMem(func(m *reports.Memory) float64 { return m.BytesPerIdleStream })
+			m.RSSPerStream = medMem(func(m *reports.Memory) float64 { return m.RSSPerStream })
+			m.OpenSeconds = medMem(func(m *reports.Memory) float64 { return m.OpenSeconds })
+			sum.Memory = &m
+		}
+	}
+	res.Summary = sum
+	return nil
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	v = slices.Clone(v)
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+// rep1 is one repetition.
+type rep1 struct {
+	s    *scenarios.Scenario
+	opts *Options
+	rep  int
+	hlog *hlog
+
+	drv       Driver
+	clock     clock
+	phase     phase
+	pubConns  []Conn
+	subConns  []Conn
+	producers []*producer
+	workers   []*subWorker // one per subscriber Conn
+	subs      []Subscription
+	errs      []string
+	mu        sync.Mutex // guards errs
+
+	// Interval histograms, gathered once a second for the interval log,
+	// and cum, the measured phase's end-to-end latency so far (progress).
+	ivStart int64
+	iv      map[string]*hdrhistogram.Histogram
+	cum     *hdrhistogram.Histogram
+}
+
+// interval gathers the workers' interval histograms; when the interval
+// overlaps the measured phase [mStart, mEnd) it writes them to the
+// interval log and adds the end-to-end one to r.cum.
+func (r *rep1) interval(mStart, mEnd int64) {
+	if r.iv == nil {
+		r.iv = map[string]*hdrhistogram.Histogram{}
+		for _, k := range []string{reports.LatencyEndToEnd, reports.LatencySendDelay, reports.LatencyPublishAck} {
+			r.iv[k] = newHist()
+		}
+		r.cum = newHist()
+	}
+	for _, h := range r.iv {
+		h.Reset()
+	}
+	for _, w := range r.workers {
+		w.e2e.takeInterval(r.iv[reports.LatencyEndToEnd])
+	}
+	for _, p := range r.producers {
+		p.sendDelay.takeInterval(r.iv[reports.LatencySendDelay])
+		p.ack.takeInterval(r.iv[reports.LatencyPublishAck])
+	}
+	start, now := r.ivStart, r.clock.now()
+	r.ivStart = now
+	if now <= mStart || start >= mEnd+int64(r.opts.DrainTimeout) {
+		return
+	}
+	r.cum.Merge(r.iv[reports.LatencyEndToEnd])
+	at := func(t int64) int64 { return r.clock.epoch.Add(time.Duration(t)).UnixMilli() }
+	for _, k := range []string{reports.LatencyEndToEnd, reports.LatencySendDelay, reports.LatencyPublishAck} {
+		h := r.iv[k]
+		if h.TotalCount() == 0 {
+			continue
+		}
+		h.SetStartTimeMs(at(max(start, mStart)))
+		h.SetEndTimeMs(at(now))
+		h.SetTag(k)
+		if err := r.hlog.write(h); err != nil {
+			r.errorf("interval log: %v", err)
+		}
+	}
+}
+
+func (r *rep1) errorf(format string, args ...any) {
+	r.mu.Lock()
+	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+	r.mu.Unlock()
+}
+
+func (r *rep1) progress(p Progress) {
+	if r.opts.Progress != nil {
+		p.Repetition, p.Repetitions = r.rep, r.s.Repetitions
+		p.Total = time.Duration(r.s.Warmup + r.s.Duration)
+		r.opts.Progress(p)
+	}
+}
+
+func (r *rep1) fileName(kind string) string {
+	if r.s.Repetitions == 1 {
+		return kind + ".pprof"
+	}
+	return fmt.Sprintf("%s-%d.pprof", kind, r.rep)
+}
+
+// run runs the repetition and returns its figures and its measured-phase
+// histograms by latency name.
+func (r *rep1) run(ctx context.Context) (_ *reports.Run, _ map[string]*hdrhistogram.Histogram, err error) {
+	s := r.s
+	r.progress(Progress{Phase: "setup"})
+	open := r.opts.Target.Open
+	if r.opts.driver != nil {
+		open = r.opts.driver
+	}
+	r.drv, err = open()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		r.closeConns()
+		if cerr := r.drv.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+	}()
+	r.clock.epoch = time.Now()
+	r.clock.fake = r.opts.clock
+	r.phase.start.Store(1 << 62)
+	r.phase.end.Store(1 << 62)
+
+	out := &reports.Run{Repetition: r.rep, Latency: map[string]*reports.Latency{}}
+	mp, measureMem := r.drv.(MemoryProber)
+	measureMem = measureMem && s.Targets.BytesPerIdleStream != 0
+	var heap0, rss0 uint64
+	if measureMem {
+		if heap0, rss0, err = mp.Memory(ctx); err != nil {
+			return nil, nil, fmt.Errorf("memory: %w", err)
+		}
+	}
+	openStart := time.Now()
+	if err := r.setup(ctx); err != nil {
+		return nil, nil, fmt.Errorf("setup: %w", err)
+	}
+	openSeconds := time.Since(openStart).Seconds()
+
+	// Load: warm-up, then the measured phase.
+	loadStart := r.clock.now()
+	r.ivStart = loadStart
+	mStart := loadStart + int64(s.Warmup)
+	mEnd := mStart + int64(s.Duration)
+	r.phase.start.Store(mStart)
+	r.phase.end.Store(mEnd)
+	out.Started = r.clock.epoch.Add(time.Duration(mStart))
+	out.Seconds = time.Duration(s.Duration).Seconds()
+
+	loadCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, p := range r.producers {
+		wg.Go(func() { p.run(loadCtx, loadStart) })
+	}
+	var profWG sync.WaitGroup
+	var cpuPath string
+	if prof, ok := r.drv.(Profiler); ok && r.opts.Profile && r.opts.Dir != "" {
+		cpuPath = filepath.Join(r.opts.Dir, r.fileName("cpu"))
+		profWG.Go(func() {
+			if !wait(loadCtx, &r.clock, mStart) {
+				return
+			}
+			if err := writeFile(cpuPath, func(w io.Writer) error {
+				return prof.ProfileCPU(loadCtx, time.Duration(s.Duration), w)
+			}); err != nil {
+				r.errorf("cpu profile: %v", err)
+				cpuPath = ""
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	r.monitor(ctx, done, loadStart, mStart, mEnd)
+	profWG.Wait()
+	if ctx.Err() != nil {
+		return nil, nil, ctx.Err()
+	}
+	for _, p := range r.producers {
+		if p.err != nil {
+			r.errorf("producer %d: %v", p.id, p.err)
+		}
+	}
+
+	// Drain: wait for every sent message to reach every subscriber.
+	var sent int64
+	for _, p := range r.producers {
+		sent += p.sent.Load()
+	}
+	expected := sent * int64(s.Consumers.Subscribers())
+	r.drain(ctx, expected, mEnd)
+	r.interval(mStart, mEnd)
+
+	// Figures.
+	var c subCounts
+	for _, w := range r.workers {
+		c.add(w.counts())
+	}
+	var sentM, bytesSent int64
+	for _, p := range r.producers {
+		sentM += p.sentMeasured.Load()
+		bytesSent += p.bytesMeasured.Load()
+	}
+	secs := out.Seconds
+	out.Sent, out.Delivered = sentM, c.receivedMeasured
+	out.SentRate = float64(sentM) / secs
+	out.DeliveredRate = float64(c.receivedMeasured) / secs
+	out.DeliveredMBps = float64(c.bytesMeasured) / secs / 1e6
+	if s.Consumers.Subscribers() == 0 {
+		out.DeliveredMBps = float64(bytesSent) / secs / 1e6
+	}
+	out.OfferedRate = s.Producers.PerProducer() * float64(s.Producers.Count)
+	if out.OfferedRate > 0 && out.SentRate < 0.95*out.OfferedRate {
+		out.BehindSchedule = true
+	}
+	out.Integrity = reports.Integrity{
+		Expected:   expected,
+		Received:   c.received,
+		Lost:       max(0, expected-c.received+c.duplicates),
+		Duplicates: c.duplicates,
+		Reordered:  c.reordered,
+		Corrupt:    c.corrupt,
+	}
+	hists := map[string]*hdrhistogram.Histogram{}
+	collect := func(name string, recs []*recorder) error {
+		h := newHist()
+		var oor int64
+		for _, rc := range recs {
+			oor += rc.mergeTotal(h)
+		}
+		if h.TotalCount() == 0 && oor == 0 {
+			return nil
+		}
+		l, err := reports.NewLatency(h, oor)
+		if err != nil {
+			return err
+		}
+		out.Latency[name] = l
+		hists[name] = h
+		return nil
+	}
+	var e2e, delay, ack []*recorder
+	for _, w := range r.workers {
+		e2e = append(e2e, w.e2e)
+	}
+	for _, p := range r.producers {
+		delay = append(delay, p.sendDelay)
+		ack = append(ack, p.ack)
+	}
+	for name, recs := range map[string][]*recorder{reports.LatencyEndToEnd: e2e, reports.LatencySendDelay: delay, reports.LatencyPublishAck: ack} {
+		if err := collect(name, recs); err != nil {
+			return nil, nil, err
+		}
+	}
+
+	// Profiles and the node's counters, before the clients go.
+	if prof, ok := r.drv.(Profiler); ok && r.opts.Profile && r.opts.Dir != "" {
+		if cpuPath != "" {
+			out.Profiles = append(out.Profiles, reports.Profile{Kind: "cpu", Path: filepath.Base(cpuPath)})
+			top, err := reports.TopFunctions(cpuPath, 10)
+			if err != nil {
+				r.errorf("cpu profile: %v", err)
+			}
+			out.TopCPU = top
+		}
+		for _, kind := range []string{"heap", "allocs"} {
+			path := filepath.Join(r.opts.Dir, r.fileName(kind))
+			if err := writeFile(path, func(w io.Writer) error { return prof.ProfileHeap(ctx, kind, w) }); err != nil {
+				r.errorf("%s profile: %v", kind, err)
+				continue
+			}
+			out.Profiles = append(out.Profiles, reports.Profile{Kind: kind, Path: filepath.Base(path)})
+		}
+	}
+	sr, hasStats := r.drv.(StatsReader)
+	if hasStats {
+		if out.Node, err = sr.Stats(ctx); err != nil {
+			r.errorf("node stats: %v", err)
+		}
+	}
+
+	// Memory per idle stream: every client gone, the streams stay.
+	if measureMem {
+		r.closeConns()
+		if hasStats {
+			waitConnsClosed(ctx, sr)
+		}
+		heap, rss, err := mp.Memory(ctx)
+		if err != nil {
+			r.errorf("memory: %v", err)
+		} else {
+			m := &reports.Memory{
+				Source:      mp.MemoryScope(),
+				Streams:     s.Streams.Count,
+				OpenSeconds: openSeconds,
+				HeapBefore:  heap0,
+				HeapIdle:    heap,
+				RSSBefore:   rss0,
+				RSSIdle:     rss,
+			}
+			m.BytesPerIdleStream = (float64(heap) - float64(heap0)) / float64(s.Streams.Count)
+			if rss0 > 0 {
+				m.RSSPerStream = (float64(rss) - float64(rss0)) / float64(s.Streams.Count)
+			}
+			out.Memory = m
+		}
+	}
+	out.Errors = r.errs
+	return out, hists, nil
+}
+
+// setup connects, opens every stream on its producer's connection and
+// subscribes every consumer.
+func (r *rep1) setup(ctx context.Context) error {
+	s := r.s
+	nodes := r.drv.Nodes()
+	conns := func(n int) ([]Conn, error) {
+		cs := make([]Conn, 0, n*nodes)
+		for range n {
+			for node := range nodes {
+				c, err := r.drv.Connect(ctx, node)
+				if err != nil {
+					return cs, fmt.Errorf("connect to node %d: %w", node, err)
+				}
+				cs = append(cs, c)
+			}
+		}
+		return cs, nil
+	}
+	var err error
+	r.pubConns, err = conns(s.Connections.Publish)
+	if err != nil {
+		return err
+	}
+	fanout := s.Consumers.Subscribers()
+	if fanout > 0 {
+		if r.subConns, err = conns(s.Connections.Subscribe); err != nil {
+			return err
+		}
+	}
+	P := s.Producers.Count
+	for i := range P {
+		r.producers = append(r.producers, &producer{
+			id: i, sc: s, clock: &r.clock, phase: &r.phase, fanout: fanout,
+			streams:   make([]Stream, 0, s.Streams.Count/P+1),
+			sendDelay: newRecorder(), ack: newRecorder(),
+		})
+	}
+	for range r.subConns {
+		r.workers = append(r.workers, newSubWorker(&r.clock, &r.phase, P))
+	}
+	for _, p := range r.producers {
+		p.workers = r.workers
+	}
+
+	// Stream i belongs to producer i mod P, whose connection is p mod
+	// Publish; the node is the driver's choice.
+	names := make([]string, s.Streams.Count)
+	for i := range names {
+		names[i] = s.StreamName(i)
+	}
+	for i := range names {
+		p := r.producers[i%P]
+		p.streams = append(p.streams, nil)
+	}
+	for _, p := range r.producers {
+		p.seqs = make([]uint32, len(p.streams))
+	}
+	const concurrency = 64
+	err = parallel(ctx, len(names), concurrency, func(ctx context.Context, i int) error {
+		p := r.producers[i%P]
+		c := r.pubConns[(p.id%s.Connections.Publish)*nodes+r.drv.Route(names[i])]
+		st, err := c.Open(ctx, names[i])
+		if err != nil {
+			return fmt.Errorf("open %q: %w", names[i], err)
+		}
+		p.streams[i/P] = st
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if fanout == 0 {
+		return nil
+	}
+
+	// Subscription k of stream i uses subscriber connection
+	// (i×fanout + k) mod Subscribe. Indexes are assigned first, so the
+	// parallel subscribing below writes no shared state.
+	type assign struct {
+		stream, worker, idx int
+	}
+	as := make([]assign, 0, len(names)*fanout)
+	for i := range names {
+		for k := range fanout {
+			wi := ((i*fanout+k)%s.Connections.Subscribe)*nodes + r.drv.Route(names[i])
+			as = append(as, assign{i, wi, r.workers[wi].add(i % P)})
+		}
+	}
+	r.subs = make([]Subscription, len(as))
+	opts := SubscribeOptions{Earliest: s.Consumers.Start == scenarios.StartEarliest, Credits: s.Consumers.Credits}
+	return parallel(ctx, len(as), concurrency, func(ctx context.Context, j int) error {
+		a := as[j]
+		st, err := r.subConns[a.worker].Open(ctx, names[a.stream])
+		if err != nil {
+			return fmt.Errorf("open %q: %w", names[a.stream], err)
+		}
+		w, idx := r.workers[a.worker], a.idx
+		sub, err := st.Subscribe(ctx, opts, func(d Delivery) { w.deliver(idx, d) })
+		if err != nil {
+			return fmt.Errorf("subscribe to %q: %w", names[a.stream], err)
+		}
+		r.subs[j] = sub
+		return nil
+	})
+}
+
+// closeConns closes every client connection and drops the per-stream
+// state, so that a memory reading sees only the target's share.
+func (r *rep1) closeConns() {
+	for _, c := range r.pubConns {
+		c.Close()
+	}
+	for _, c := range r.subConns {
+		c.Close()
+	}
+	r.pubConns, r.subConns, r.subs = nil, nil, nil
+	for _, p := range r.producers {
+		p.streams, p.seqs = nil, nil
+	}
+	for _, w := range r.workers {
+		w.subs = nil
+	}
+}
+
+// monitor runs on Run's goroutine while the producers publish: once a
+// second it gathers the interval histograms, writes them to the interval
+// log and reports progress. It returns when done is closed.
+func (r *rep1) monitor(ctx context.Context, done <-chan struct{}, loadStart, mStart, mEnd int64) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var lastSent, lastRecv int64
+	last := loadStart
+	for {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+			<-done
+			return
+		case <-t.C:
+		}
+		now := r.clock.now()
+		r.interval(mStart, mEnd)
+		var sent int64
+		for _, p := range r.producers {
+			sent += p.sent.Load()
+		}
+		var c subCounts
+		for _, w := range r.workers {
+			c.add(w.counts())
+		}
+		dt := max(float64(now-last)/1e9, 1e-9)
+		ph := "warmup"
+		if now >= mStart {
+			ph = "measure"
+		}
+		var p50, p99 int64
+		if r.cum != nil && r.cum.TotalCount() > 0 {
+			p50, p99 = r.cum.ValueAtPercentile(50), r.cum.ValueAtPercentile(99)
+		}
+		r.mu.Lock()
+		nerr := int64(len(r.errs))
+		r.mu.Unlock()
+		r.progress(Progress{
+			Phase:         ph,
+			Elapsed:       time.Duration(now - loadStart),
+			SentRate:      float64(sent-lastSent) / dt,
+			DeliveredRate: float64(c.received-lastRecv) / dt,
+			P50:           p50,
+			P99:           p99,
+			Faults:        c.gaps + c.duplicates + c.reordered + c.corrupt + nerr,
+		})
+		lastSent, lastRecv, last = sent, c.received, now
+	}
+}
+
+// drain waits until the subscribers have received expected messages, or
+// the drain timeout passes.
+func (r *rep1) drain(ctx context.Context, expected, mEnd int64) {
+	deadline := time.Now().Add(r.opts.DrainTimeout)
+	next := time.Now().Add(time.Second)
+	for {
+		var c subCounts
+		for _, w := range r.workers {
+			c.add(w.counts())
+		}
+		if c.received-c.duplicates >= expected || time.Now().After(deadline) || ctx.Err() != nil {
+			return
+		}
+		if time.Now().After(next) {
+			next = next.Add(time.Second)
+			r.progress(Progress{Phase: "drain", Elapsed: time.Duration(r.clock.now() - mEnd)})
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitConnsClosed waits, up to 5 s, until the node has released every
+// connection the run opened.
+func waitConnsClosed(ctx context.Context, sr StatsReader) {
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		st, err := sr.Stats(ctx)
+		if err != nil || st["Conns"] == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func writeFile(path string, fn func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := fn(f); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	return f.Close()
+}

@@ -1,0 +1,611 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/memorystreamer/memorystreamer/core/node"
+	"github.com/memorystreamer/memorystreamer/scenarios"
+)
+
+func TestPayloadRoundTrip(t *testing.T) {
+	for _, size := range []int{headerSize, headerSize + 1, 128, 4096} {
+		t.Run(fmt.Sprintf("size=%dB", size), func(t *testing.T) {
+			p := make([]byte, size)
+			for i := range p {
+				p[i] = byte(i * 7)
+			}
+			for _, c := range []struct {
+				intended int64
+				seq      uint32
+			}{{0, 1}, {123456789, 42}, {math.MaxInt64, math.MaxUint32}, {-5, 0}} {
+				stamp(p, c.intended, c.seq)
+				intended, seq, ok := parse(p)
+				if !ok || intended != c.intended || seq != c.seq {
+					t.Errorf("parse(stamp(%d, %d)) = %d, %d, %v", c.intended, c.seq, intended, seq, ok)
+				}
+			}
+		})
+	}
+}
+
+// TestPayloadCorruption flips every bit of a stamped payload in turn:
+// the checksum covers the header and the filler, so each flip is caught.
+func TestPayloadCorruption(t *testing.T) {
+	p := make([]byte, 40)
+	for i := range p {
+		p[i] = byte(i)
+	}
+	stamp(p, 987654321, 7)
+	for i := range p {
+		for bit := range 8 {
+			q := slices.Clone(p)
+			q[i] ^= 1 << bit
+			if _, _, ok := parse(q); ok {
+				t.Errorf("flipping bit %d of byte %d went unnoticed", bit, i)
+			}
+		}
+	}
+	for n := range headerSize {
+		if _, _, ok := parse(p[:n]); ok {
+			t.Errorf("a %d-byte payload parsed", n)
+		}
+	}
+	// A truncated payload fails its checksum too.
+	if _, _, ok := parse(p[:len(p)-1]); ok {
+		t.Error("a truncated payload parsed")
+	}
+}
+
+func TestRecorder(t *testing.T) {
+	r := newRecorder()
+	// Warm-up: in range goes to the interval only; out of range is not
+	// counted.
+	r.record(100, 1, false)
+	r.record(-1, 1, false)
+	r.record(histMax+1, 3, false)
+	// Measured: in range goes to both; out of range is counted, never
+	// clamped into the histogram.
+	r.record(200, 2, true)
+	r.record(0, 1, true)
+	r.record(histMax, 1, true)
+	r.record(-5, 1, true)
+	r.record(histMax+1, 4, true)
+	r.record(math.MaxInt64, 1, true)
+
+	total := newHist()
+	if oor := r.mergeTotal(total); oor != 6 {
+		t.Errorf("out of range = %d, want 6 (negative 1, too large 5)", oor)
+	}
+	if total.TotalCount() != 4 || !total.ValuesAreEquivalent(total.Max(), histMax) || total.Min() != 0 {
+		t.Errorf("total: count %d, min %d, max %d; want 4 values from 0 to 60 s", total.TotalCount(), total.Min(), total.Max())
+	}
+	iv := newHist()
+	r.takeInterval(iv)
+	if iv.TotalCount() != 5 {
+		t.Errorf("interval count = %d, want 5 (1 warm-up, 4 measured)", iv.TotalCount())
+	}
+	iv2 := newHist()
+	r.takeInterval(iv2)
+	if iv2.TotalCount() != 0 {
+		t.Errorf("interval after takeInterval holds %d values, want 0", iv2.TotalCount())
+	}
+	// mergeTotal does not reset.
+	total2 := newHist()
+	if oor := r.mergeTotal(total2); oor != 6 || total2.TotalCount() != 4 {
+		t.Errorf("second mergeTotal: %d values, %d out of range", total2.TotalCount(), oor)
+	}
+}
+
+func TestPhase(t *testing.T) {
+	var p phase
+	p.start.Store(10)
+	p.end.Store(20)
+	for _, c := range []struct {
+		t    int64
+		want bool
+	}{{9, false}, {10, true}, {19, true}, {20, false}} {
+		if got := p.in(c.t); got != c.want {
+			t.Errorf("in(%d) = %v, want %v", c.t, got, c.want)
+		}
+	}
+}
+
+func TestWait(t *testing.T) {
+	vc := &vclock{}
+	c := &clock{fake: vc.now}
+	vc.advance(5)
+	if !wait(context.Background(), c, 5) || !wait(context.Background(), c, 0) {
+		t.Error("wait for a time passed returned false")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if wait(ctx, c, 100) {
+		t.Error("wait with a cancelled context returned true")
+	}
+	// The real clock: a short and a longer wait.
+	rc := &clock{epoch: time.Now()}
+	for _, d := range []time.Duration{20 * time.Microsecond, 2 * time.Millisecond} {
+		target := rc.now() + int64(d)
+		if !wait(context.Background(), rc, target) || rc.now() < target {
+			t.Errorf("wait(%v) returned early", d)
+		}
+	}
+}
+
+func TestParseTarget(t *testing.T) {
+	for _, tc := range []struct {
+		spec    string
+		want    Target
+		wantErr string
+	}{
+		{spec: "", want: Target{Spec: "embedded", Kind: "embedded"}},
+		{spec: "embedded", want: Target{Spec: "embedded", Kind: "embedded"}},
+		{spec: "tcp://127.0.0.1:4222", want: Target{Spec: "tcp://127.0.0.1:4222", Kind: "tcp", Addrs: []string{"127.0.0.1:4222"}}},
+		{spec: "tcp://127.0.0.1:4222/", want: Target{Spec: "tcp://127.0.0.1:4222/", Kind: "tcp", Addrs: []string{"127.0.0.1:4222"}}},
+		{spec: "tcp://a:1,b:2,c:3", want: Target{Spec: "tcp://a:1,b:2,c:3", Kind: "tcp", Addrs: []string{"a:1", "b:2", "c:3"}}},
+		{spec: "tcp://[::1]:3", want: Target{Spec: "tcp://[::1]:3", Kind: "tcp", Addrs: []string{"[::1]:3"}}},
+		{
+			spec: "tcp://a:1,b:2?admin=a:8080,b:8080&token=s3cret",
+			want: Target{Spec: "tcp://a:1,b:2?admin=a:8080,b:8080&token=s3cret", Kind: "tcp",
+				Addrs: []string{"a:1", "b:2"}, Admins: []string{"a:8080", "b:8080"}, Token: "s3cret"},
+		},
+		{spec: "tcp://a:1,b:2?admin=a:8080", wantErr: "1 admin addresses for 2 nodes"},
+		{spec: "tcp://a:1?admin=nope", wantErr: `admin: address "nope": want HOST:PORT`},
+		{spec: "nats://a:1", wantErr: `unknown scheme "nats"`},
+		{spec: "localhost:4222", wantErr: `unknown scheme "localhost"`},
+		{spec: "somewhere", wantErr: "want embedded or tcp://"},
+		{spec: "tcp://a", wantErr: `address "a": want HOST:PORT`},
+		{spec: "tcp://a:", wantErr: `address "a:": want HOST:PORT`},
+		{spec: "tcp://a:1,", wantErr: "invalid port"},
+		{spec: "tcp://a:1?admin=b:2,", wantErr: `admin: address "": want HOST:PORT`},
+		{spec: "tcp://a:1/x", wantErr: `unexpected path "/x"`},
+		{spec: "tcp://a:1?tls=1", wantErr: `unknown parameter "tls" (known: admin, token)`},
+		{spec: "tcp://%zz", wantErr: "invalid URL escape"},
+	} {
+		t.Run(tc.spec, func(t *testing.T) {
+			got, err := ParseTarget(tc.spec)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("ParseTarget(%q) error = %v, want one containing %q", tc.spec, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Spec != tc.want.Spec || got.Kind != tc.want.Kind || !slices.Equal(got.Addrs, tc.want.Addrs) ||
+				!slices.Equal(got.Admins, tc.want.Admins) || got.Token != tc.want.Token {
+				t.Errorf("ParseTarget(%q) = %+v, want %+v", tc.spec, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPlacement(t *testing.T) {
+	for _, tc := range []struct {
+		spec, want string
+	}{
+		{"embedded", "in-process"},
+		{"tcp://127.0.0.1:1", "loopback"},
+		{"tcp://localhost:1,127.0.0.2:2", "loopback"},
+		{"tcp://[::1]:2", "loopback"},
+		{"tcp://127.0.0.1:1,10.0.0.1:2", "remote"},
+		{"tcp://db.example:1", "remote"},
+	} {
+		tgt, err := ParseTarget(tc.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tgt.Placement(); !strings.Contains(got, tc.want) {
+			t.Errorf("%s: Placement() = %q, want it to say %q", tc.spec, got, tc.want)
+		}
+	}
+}
+
+func TestTargetOpen(t *testing.T) {
+	d, err := Target{Kind: "embedded"}.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Name() != "embedded" || d.Nodes() != 1 || d.Route("x") != 0 {
+		t.Errorf("embedded: %s, %d nodes, route %d", d.Name(), d.Nodes(), d.Route("x"))
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	tcp, err := ParseTarget("tcp://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err = tcp.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := d.(*TCP); !ok || d.Name() != "tcp" {
+		t.Errorf("tcp target without admin opened %T", d)
+	}
+	d.Close()
+	tcp.Options = map[string]string{"max-streams": "10"}
+	if _, err := tcp.Open(); err == nil || !strings.Contains(err.Error(), "embedded target only") {
+		t.Errorf("tcp target with node options: err = %v", err)
+	}
+	if _, err := (Target{Spec: "x", Kind: "nats"}).Open(); err == nil {
+		t.Error("unknown kind opened")
+	}
+	if _, err := (Target{Kind: "embedded", Options: map[string]string{"bogus": "1"}}).Open(); err == nil {
+		t.Error("embedded target with a bad option opened")
+	}
+}
+
+func TestNewTCP(t *testing.T) {
+	if _, err := NewTCP(nil, nil, ""); err == nil {
+		t.Error("NewTCP with no address succeeded")
+	}
+	if _, err := NewTCP([]string{"a:1", "b:2"}, []string{"a:2"}, ""); err == nil {
+		t.Error("NewTCP with 1 admin for 2 nodes succeeded")
+	}
+	d, err := NewTCP([]string{"a:1", "b:2"}, []string{"a:2", "https://b.example:8443"}, "tok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ta, ok := d.(*TCPAdmin)
+	if !ok {
+		t.Fatalf("NewTCP with admins returned %T, want *TCPAdmin", d)
+	}
+	if want := []string{"http://a:2", "https://b.example:8443"}; !slices.Equal(ta.admins, want) {
+		t.Errorf("admins = %q, want %q", ta.admins, want)
+	}
+	if ta.Nodes() != 2 || !strings.Contains(ta.ProfileScope(), "a:1") {
+		t.Errorf("nodes %d, profile scope %q", ta.Nodes(), ta.ProfileScope())
+	}
+}
+
+// TestTCPRoute checks that streams map to nodes stably and spread evenly.
+func TestTCPRoute(t *testing.T) {
+	one, _ := NewTCP([]string{"a:1"}, nil, "")
+	if one.Route("anything") != 0 {
+		t.Error("one node: route != 0")
+	}
+	d, _ := NewTCP([]string{"a:1", "b:1", "c:1"}, nil, "")
+	d2, _ := NewTCP([]string{"a:1", "b:1", "c:1"}, nil, "")
+	const n = 10000
+	count := make([]int, 3)
+	for i := range n {
+		name := fmt.Sprintf("bench.%d", i)
+		r := d.Route(name)
+		if r < 0 || r >= 3 {
+			t.Fatalf("Route(%q) = %d, out of [0, 3)", name, r)
+		}
+		if r2, r3 := d.Route(name), d2.Route(name); r2 != r || r3 != r {
+			t.Fatalf("Route(%q) = %d, then %d, and %d on another driver", name, r, r2, r3)
+		}
+		count[r]++
+	}
+	for i, c := range count {
+		if c < n*20/100 || c > n*47/100 {
+			t.Errorf("node %d serves %d of %d streams, want 20–47 %%", i, c, n)
+		}
+	}
+}
+
+func TestNodeConfig(t *testing.T) {
+	cfg, err := NodeConfig(map[string]string{
+		"max-frame-size":  "65536",
+		"retention-msgs":  "100",
+		"retention-bytes": "1048576",
+		"memory-budget":   "67108864",
+		"max-streams":     "1000",
+		"slow-consumer":   "disconnect",
+		"write-timeout":   "2s",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MaxFrameSize != 65536 || cfg.Stream.MaxMsgs != 100 || cfg.Stream.MaxBytes != 1<<20 ||
+		cfg.Stream.MemoryBudget != 64<<20 || cfg.Stream.MaxStreams != 1000 ||
+		cfg.SlowConsumer != node.SlowConsumerDisconnect || cfg.WriteTimeout != 2*time.Second {
+		t.Errorf("NodeConfig = %+v", cfg)
+	}
+	if cfg, err := NodeConfig(nil); err != nil || cfg.MaxFrameSize != 0 {
+		t.Errorf("NodeConfig(nil) = %+v, %v; want the zero config", cfg, err)
+	}
+	// Every option NodeOptions documents is accepted.
+	if len(NodeOptions) != 7 {
+		t.Errorf("NodeOptions lists %d options; this test knows 7", len(NodeOptions))
+	}
+
+	for _, tc := range []struct {
+		name string
+		opts map[string]string
+		want []string
+	}{
+		{"unknown", map[string]string{"colour": "blue"}, []string{"colour=blue: unknown node option (known: max-frame-size, max-streams, memory-budget, retention-bytes, retention-msgs, slow-consumer, write-timeout)"}},
+		{"bad-int", map[string]string{"max-frame-size": "big"}, []string{"max-frame-size=big", "invalid syntax"}},
+		{"bad-duration", map[string]string{"write-timeout": "soon"}, []string{"write-timeout=soon"}},
+		{"every-problem", map[string]string{"max-streams": "x", "retention-bytes": "y"}, []string{"max-streams=x", "retention-bytes=y"}},
+		{"invalid-config", map[string]string{"slow-consumer": "panic"}, []string{"node options:", `SlowConsumer "panic"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NodeConfig(tc.opts)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestSizer(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, tc := range []struct {
+		name string
+		p    scenarios.Payload
+	}{
+		{"fixed", scenarios.Payload{Size: 32, Dist: scenarios.DistFixed}},
+		{"default", scenarios.Payload{Size: 20}},
+		{"uniform", scenarios.Payload{Dist: scenarios.DistUniform, Min: 16, Max: 100}},
+		{"uniform-one", scenarios.Payload{Dist: scenarios.DistUniform, Min: 40, Max: 40}},
+		{"exponential", scenarios.Payload{Dist: scenarios.DistExponential, Size: 64, Min: 16, Max: 256}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := sizer{tc.p, rng}
+			lo, hi := tc.p.Min, tc.p.Max
+			if tc.p.Dist == scenarios.DistFixed || tc.p.Dist == "" {
+				lo, hi = tc.p.Size, tc.p.Size
+			}
+			if s.max() != hi {
+				t.Errorf("max() = %d, want %d", s.max(), hi)
+			}
+			seen := map[int]bool{}
+			var sum float64
+			const n = 20000
+			for range n {
+				v := s.next()
+				if v < lo || v > hi {
+					t.Fatalf("next() = %d, out of [%d, %d]", v, lo, hi)
+				}
+				seen[v] = true
+				sum += float64(v)
+			}
+			if !seen[lo] || !seen[hi] {
+				t.Errorf("bounds %d and %d never drawn in %d draws", lo, hi, n)
+			}
+			if tc.p.Dist == scenarios.DistUniform {
+				if mean, want := sum/n, float64(lo+hi)/2; math.Abs(mean-want) > 0.05*want {
+					t.Errorf("mean %g, want about %g", mean, want)
+				}
+			}
+		})
+	}
+}
+
+func TestParallel(t *testing.T) {
+	ctx := context.Background()
+	var calls atomic.Int64
+	if err := parallel(ctx, 1000, 8, func(context.Context, int) error { calls.Add(1); return nil }); err != nil || calls.Load() != 1000 {
+		t.Errorf("all succeed: err %v, %d calls; want nil, 1000", err, calls.Load())
+	}
+	seen := make([]atomic.Bool, 100)
+	if err := parallel(ctx, 100, 64, func(_ context.Context, i int) error {
+		if seen[i].Swap(true) {
+			t.Errorf("index %d called twice", i)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range seen {
+		if !seen[i].Load() {
+			t.Errorf("index %d never called", i)
+		}
+	}
+	if err := parallel(ctx, 0, 8, func(context.Context, int) error { return errors.New("called") }); err != nil {
+		t.Errorf("n = 0: %v", err)
+	}
+
+	// The first error is returned and the rest are not started: with one
+	// worker, exactly the calls up to the failing one.
+	boom := errors.New("boom")
+	calls.Store(0)
+	err := parallel(ctx, 1000, 1, func(_ context.Context, i int) error {
+		calls.Add(1)
+		if i == 5 {
+			return boom
+		}
+		return nil
+	})
+	if !errors.Is(err, boom) || calls.Load() != 6 {
+		t.Errorf("one worker: err %v after %d calls; want boom after 6", err, calls.Load())
+	}
+	// With several workers, the later calls see a cancelled context and
+	// every worker stops.
+	calls.Store(0)
+	err = parallel(ctx, 100000, 4, func(ctx context.Context, i int) error {
+		calls.Add(1)
+		if i >= 10 {
+			<-ctx.Done()
+			return fmt.Errorf("call %d: %w", i, ctx.Err())
+		}
+		if i == 3 {
+			return boom
+		}
+		return nil
+	})
+	if !errors.Is(err, boom) || calls.Load() > 100 {
+		t.Errorf("four workers: err %v after %d calls; want boom, few calls", err, calls.Load())
+	}
+	// A cancelled context stops it too.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := parallel(cctx, 10, 2, func(context.Context, int) error { return nil }); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: err = %v", err)
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, tc := range []struct {
+		v    []float64
+		want float64
+	}{
+		{nil, 0},
+		{[]float64{3}, 3},
+		{[]float64{3, 1, 2}, 2},
+		{[]float64{4, 1, 3, 2}, 2.5},
+		{[]float64{-1, 5}, 2},
+	} {
+		in := slices.Clone(tc.v)
+		if got := median(in); got != tc.want {
+			t.Errorf("median(%v) = %g, want %g", tc.v, got, tc.want)
+		}
+		if !slices.Equal(in, tc.v) {
+			t.Errorf("median changed its input to %v", in)
+		}
+	}
+}
+
+func TestHlog(t *testing.T) {
+	// No directory: nothing is written, and close is a no-op.
+	l, err := newHlog("", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.write(newHist()); err != nil || l.close() != nil {
+		t.Errorf("hlog without a directory: %v", err)
+	}
+	if _, err := newHlog(filepath.Join(t.TempDir(), "missing"), time.Now()); err == nil {
+		t.Error("newHlog in a missing directory succeeded")
+	}
+
+	dir := t.TempDir()
+	start := time.UnixMilli(1700000000000)
+	l, err = newHlog(dir, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHist()
+	for v := int64(1); v <= 1000; v++ {
+		h.RecordValue(v * 1000)
+	}
+	h.SetStartTimeMs(start.UnixMilli() + 1000)
+	h.SetEndTimeMs(start.UnixMilli() + 2000)
+	h.SetTag("end_to_end")
+	if err := l.write(h); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.close(); err != nil {
+		t.Errorf("second close: %v", err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "latency.hlog"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := hdrhistogram.NewHistogramLogReader(bytes.NewReader(data))
+	got, err := r.NextIntervalHistogram()
+	if err != nil || got == nil {
+		t.Fatalf("read back: %v, %v\n%s", got, err, data)
+	}
+	if got.Tag() != "end_to_end" || got.TotalCount() != 1000 || !got.ValuesAreEquivalent(got.Max(), 1000000) {
+		t.Errorf("read back tag %q, count %d, max %d", got.Tag(), got.TotalCount(), got.Max())
+	}
+	if next, err := r.NextIntervalHistogram(); next != nil || err != nil {
+		t.Errorf("a second interval: %v, %v", next, err)
+	}
+}
+
+func TestMachineInfo(t *testing.T) {
+	m := machineInfo()
+	if m.OS == "" || m.Arch == "" || m.CPUs < 1 || m.GOMAXPROCS < 1 || !strings.HasPrefix(m.GoVersion, "go") {
+		t.Errorf("machineInfo() = %+v", m)
+	}
+	if procField("/nonexistent", "x") != "" || procField("/proc/self/status", "no such key") != "" {
+		t.Error("procField found a missing field")
+	}
+}
+
+func TestEmbeddedProfilesAndMemory(t *testing.T) {
+	e, err := NewEmbedded(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ctx := context.Background()
+	var buf bytes.Buffer
+	if err := e.ProfileHeap(ctx, "no-such-profile", &buf); err == nil {
+		t.Error("ProfileHeap of an unknown kind succeeded")
+	}
+	if err := e.ProfileHeap(ctx, "heap", &buf); err != nil || buf.Len() == 0 {
+		t.Errorf("heap profile: %d bytes, %v", buf.Len(), err)
+	}
+	buf.Reset()
+	// A cancelled context ends the CPU profile early.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := e.ProfileCPU(cctx, time.Hour, &buf); err != nil || buf.Len() == 0 {
+		t.Errorf("cpu profile: %d bytes, %v", buf.Len(), err)
+	}
+	heap, rss, err := e.Memory(ctx)
+	if err != nil || heap == 0 {
+		t.Errorf("Memory() = %d, %d, %v", heap, rss, err)
+	}
+	if _, err := os.Stat("/proc/self/statm"); err == nil && rss == 0 {
+		t.Error("RSS is 0 where /proc exists")
+	}
+	if e.ProfileScope() == "" || e.MemoryScope() == "" {
+		t.Error("empty scope")
+	}
+	st, err := e.Stats(ctx)
+	if err != nil || len(st) != 12 {
+		t.Errorf("Stats() = %v, %v", st, err)
+	}
+}
+
+// TestTCPAdminErrors checks the admin client's handling of failing
+// endpoints.
+func TestTCPAdminErrors(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("not json")) })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	d, err := NewTCP([]string{"127.0.0.1:1"}, []string{srv.URL}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ta := d.(*TCPAdmin)
+	ctx := context.Background()
+	if _, err := ta.Stats(ctx); err == nil || !strings.Contains(err.Error(), "/stats") {
+		t.Errorf("Stats with bad JSON: %v", err)
+	}
+	var buf bytes.Buffer
+	if err := ta.ProfileHeap(ctx, "heap", &buf); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("ProfileHeap from a server without pprof: %v", err)
+	}
+	// Nothing listens on port 1.
+	if _, err := d.Connect(ctx, 0); err == nil {
+		t.Error("Connect to a closed port succeeded")
+	}
+}
