@@ -38,7 +38,7 @@ func (s clientStream) PublishAck(ctx context.Context, payloads [][]byte) error {
 	return err
 }
 
-func (s clientStream) Subscribe(ctx context.Context, opts SubscribeOptions, handler func(Delivery)) (Subscription, error) {
+func (s clientStream) Subscribe(ctx context.Context, opts SubscribeOptions, handler func([]Delivery)) (Subscription, error) {
 	o := client.SubscribeOptions{Start: client.StartNext}
 	if opts.Earliest {
 		o.Start = client.StartEarliest
@@ -46,8 +46,14 @@ func (s clientStream) Subscribe(ctx context.Context, opts SubscribeOptions, hand
 	if opts.Credits > 0 {
 		o.Credits = uint32(opts.Credits)
 	}
-	sub, err := s.s.Subscribe(ctx, o, func(m client.Message) {
-		handler(Delivery{Seq: m.Seq, Payload: m.Payload})
+	var ds []Delivery // reused: the reader goroutine is the only caller
+	sub, err := s.s.SubscribeBatch(ctx, o, func(ms []client.Message) {
+		ds = ds[:0]
+		for _, m := range ms {
+			ds = append(ds, Delivery{Seq: m.Seq, Payload: m.Payload})
+		}
+		handler(ds)
+		clear(ds)
 	})
 	if err != nil {
 		return nil, err

@@ -47,11 +47,13 @@ type Stream interface {
 	// PublishAck publishes payloads as one batch and waits until the
 	// target has accepted all of them.
 	PublishAck(ctx context.Context, payloads [][]byte) error
-	// Subscribe subscribes to the stream; handler is called for every
-	// delivered message, in order, from one goroutine per Conn (so
-	// handlers of one Conn never run concurrently), and must not keep
-	// the payload after it returns.
-	Subscribe(ctx context.Context, opts SubscribeOptions, handler func(Delivery)) (Subscription, error)
+	// Subscribe subscribes to the stream; handler is called with the
+	// delivered messages, in order, in batches as the target hands them
+	// over (one batch per received frame, where the target has frames),
+	// from one goroutine per Conn (so handlers of one Conn never run
+	// concurrently). It must not keep the slice or the payloads after it
+	// returns.
+	Subscribe(ctx context.Context, opts SubscribeOptions, handler func([]Delivery)) (Subscription, error)
 }
 
 // SubscribeOptions configures a subscription.

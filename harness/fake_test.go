@@ -167,7 +167,7 @@ type fakeHandle struct {
 type fakeSub struct {
 	s       *fakeStream
 	c       *fakeConn
-	handler func(Delivery)
+	handler func([]Delivery)
 }
 
 func (h *fakeHandle) Publish(ctx context.Context, payloads [][]byte) error {
@@ -178,7 +178,7 @@ func (h *fakeHandle) PublishAck(ctx context.Context, payloads [][]byte) error {
 	return h.s.publish(ctx, payloads)
 }
 
-func (h *fakeHandle) Subscribe(_ context.Context, _ SubscribeOptions, handler func(Delivery)) (Subscription, error) {
+func (h *fakeHandle) Subscribe(_ context.Context, _ SubscribeOptions, handler func([]Delivery)) (Subscription, error) {
 	if h.c.closed.Load() {
 		return nil, errors.New("fake: connection closed")
 	}
@@ -258,7 +258,7 @@ func (s *fakeStream) deliverLocked(p []byte) {
 	s.seq++
 	for _, sub := range s.subs {
 		sub.c.mu.Lock()
-		sub.handler(Delivery{Seq: s.seq, Payload: p})
+		sub.handler([]Delivery{{Seq: s.seq, Payload: p}})
 		sub.c.mu.Unlock()
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/memorystreamer/memorystreamer/reports"
 )
@@ -45,4 +47,54 @@ func procField(path, key string) string {
 		}
 	}
 	return ""
+}
+
+// cpuSample is a reading of this process's CPU time and of the host's CPU
+// counters (/proc/stat, in clock ticks).
+type cpuSample struct {
+	process      time.Duration
+	total, steal uint64
+	ok           bool
+}
+
+func sampleCPU() cpuSample {
+	var s cpuSample
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		s.process = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		s.ok = true
+	}
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return s
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return s
+	}
+	for i := 1; i <= 8; i++ {
+		n, err := strconv.ParseUint(f[i], 10, 64)
+		if err != nil {
+			return s
+		}
+		s.total += n
+		if i == 8 {
+			s.steal = n
+		}
+	}
+	return s
+}
+
+// cpuBetween returns the process CPU seconds and the host's steal share
+// (percent) between two samples.
+func cpuBetween(a, b cpuSample) (seconds, stealPercent float64) {
+	if !a.ok || !b.ok {
+		return 0, 0
+	}
+	seconds = (b.process - a.process).Seconds()
+	if dt := b.total - a.total; b.total > a.total {
+		stealPercent = 100 * float64(b.steal-a.steal) / float64(dt)
+	}
+	return seconds, stealPercent
 }

@@ -25,7 +25,10 @@ func stamp(p []byte, intended int64, seq uint32) {
 
 func checksum(p []byte) uint32 {
 	c := crc32.Update(0, castagnoli, p[:12])
-	return crc32.Update(c, castagnoli, p[headerSize:])
+	if len(p) > headerSize {
+		c = crc32.Update(c, castagnoli, p[headerSize:])
+	}
+	return c
 }
 
 // parse reads the header of a delivered payload; ok is false when the

@@ -181,6 +181,10 @@ func summarize(res *reports.Result, hists map[string][]*hdrhistogram.Histogram) 
 	sum.SentRate = med(func(r reports.Run) float64 { return r.SentRate })
 	sum.DeliveredRate = med(func(r reports.Run) float64 { return r.DeliveredRate })
 	sum.DeliveredMBps = med(func(r reports.Run) float64 { return r.DeliveredMBps })
+	sum.StealPercent = med(func(r reports.Run) float64 { return r.StealPercent })
+	for _, r := range res.Runs {
+		sum.CPUSeconds += r.CPUSeconds
+	}
 	if len(res.Runs) > 0 {
 		last := res.Runs[len(res.Runs)-1]
 		sum.Started = res.Runs[0].Started
@@ -385,6 +389,14 @@ func (r *rep1) run(ctx context.Context) (_ *reports.Run, _ map[string]*hdrhistog
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
+	var cpu0, cpu1 cpuSample
+	profWG.Go(func() {
+		if waitUntil(loadCtx, done, &r.clock, mStart) {
+			cpu0 = sampleCPU()
+			waitUntil(loadCtx, done, &r.clock, mEnd)
+			cpu1 = sampleCPU()
+		}
+	})
 	r.monitor(ctx, done, loadStart, mStart, mEnd)
 	profWG.Wait()
 	if ctx.Err() != nil {
@@ -423,6 +435,7 @@ func (r *rep1) run(ctx context.Context) (_ *reports.Run, _ map[string]*hdrhistog
 	if s.Consumers.Subscribers() == 0 {
 		out.DeliveredMBps = float64(bytesSent) / secs / 1e6
 	}
+	out.CPUSeconds, out.StealPercent = cpuBetween(cpu0, cpu1)
 	out.OfferedRate = s.Producers.PerProducer() * float64(s.Producers.Count)
 	if out.OfferedRate > 0 && out.SentRate < 0.95*out.OfferedRate {
 		out.BehindSchedule = true
@@ -620,7 +633,7 @@ func (r *rep1) setup(ctx context.Context) error {
 			return fmt.Errorf("open %q: %w", names[a.stream], err)
 		}
 		w, idx := r.workers[a.worker], a.idx
-		sub, err := st.Subscribe(ctx, opts, func(d Delivery) { w.deliver(idx, d) })
+		sub, err := st.Subscribe(ctx, opts, func(ds []Delivery) { w.deliver(idx, ds) })
 		if err != nil {
 			return fmt.Errorf("subscribe to %q: %w", names[a.stream], err)
 		}
@@ -696,6 +709,27 @@ func (r *rep1) monitor(ctx context.Context, done <-chan struct{}, loadStart, mSt
 			Faults:        c.gaps + c.duplicates + c.reordered + c.corrupt + nerr,
 		})
 		lastSent, lastRecv, last = sent, c.received, now
+	}
+}
+
+// waitUntil waits, at 10 ms granularity, until the clock reaches t; it
+// returns false at once when done closes or ctx ends first.
+func waitUntil(ctx context.Context, done <-chan struct{}, c *clock, t int64) bool {
+	for {
+		rem := t - c.now()
+		if rem <= 0 {
+			return true
+		}
+		tm := time.NewTimer(min(time.Duration(rem), 10*time.Millisecond))
+		select {
+		case <-done:
+			tm.Stop()
+			return false
+		case <-ctx.Done():
+			tm.Stop()
+			return false
+		case <-tm.C:
+		}
 	}
 }
 

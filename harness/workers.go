@@ -69,38 +69,40 @@ func (w *subWorker) add(p int) int {
 	return len(w.subs) - 1
 }
 
-// deliver checks and records one delivery of subscription idx.
-func (w *subWorker) deliver(idx int, d Delivery) {
+// deliver checks and records a batch of deliveries of subscription idx:
+// one clock reading and one lock per batch, as a batch reaches the
+// application at one moment.
+func (w *subWorker) deliver(idx int, ds []Delivery) {
 	now := w.clock.now()
-	intended, seq, ok := parse(d.Payload)
 	w.e2e.mu.Lock()
-	w.received++
 	st := &w.subs[idx]
-	if !ok {
-		w.corrupt++
-		w.e2e.mu.Unlock()
-		w.perProducer[st.producer].Add(1)
-		return
+	w.received += int64(len(ds))
+	for _, d := range ds {
+		intended, seq, ok := parse(d.Payload)
+		if !ok {
+			w.corrupt++
+			continue
+		}
+		switch diff := int32(seq - st.next); {
+		case diff == 0:
+			st.next++
+		case diff > 0:
+			w.gaps += int64(diff)
+			st.next = seq + 1
+		case diff == -1:
+			w.duplicates++
+		default:
+			w.reordered++
+		}
+		measured := w.phase.in(intended)
+		if measured {
+			w.receivedMeasured++
+			w.bytesMeasured += int64(len(d.Payload))
+		}
+		w.e2e.recordLocked(now-intended, 1, measured)
 	}
-	switch diff := int32(seq - st.next); {
-	case diff == 0:
-		st.next++
-	case diff > 0:
-		w.gaps += int64(diff)
-		st.next = seq + 1
-	case diff == -1:
-		w.duplicates++
-	default:
-		w.reordered++
-	}
-	measured := w.phase.in(intended)
-	if measured {
-		w.receivedMeasured++
-		w.bytesMeasured += int64(len(d.Payload))
-	}
-	w.e2e.recordLocked(now-intended, 1, measured)
 	w.e2e.mu.Unlock()
-	w.perProducer[st.producer].Add(1)
+	w.perProducer[st.producer].Add(int64(len(ds)))
 }
 
 // subCounts is a snapshot of a subWorker's counters.

@@ -105,6 +105,15 @@ type Run struct {
 	OfferedRate    float64 `json:"offered_rate,omitempty"`
 	BehindSchedule bool    `json:"behind_schedule,omitempty"`
 
+	// CPUSeconds is the CPU time (user + system) the msbench process used
+	// during the measured phase: with the embedded driver, node and load
+	// generator together. StealPercent is the share of the host's CPU
+	// time the hypervisor took from this machine's CPUs during the
+	// measured phase (Linux "steal"); high steal explains latency tails
+	// that no code change can remove. Both are 0 where unknown.
+	CPUSeconds   float64 `json:"cpu_seconds,omitempty"`
+	StealPercent float64 `json:"steal_percent,omitempty"`
+
 	// Latency holds the recorded latency distributions by name
 	// (LatencyEndToEnd, LatencyPublishAck, LatencySendDelay).
 	Latency map[string]*Latency `json:"latency"`

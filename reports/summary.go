@@ -297,6 +297,13 @@ func (s *summary) throughput(r *Result) {
 				run.Repetition, FormatRate(run.SentRate), FormatRate(run.OfferedRate)))
 		}
 	}
+	if sum.CPUSeconds > 0 && sum.Seconds > 0 {
+		line := fmt.Sprintf("\nmsbench process CPU: %.2f s over %.2f s measured (%.2f cores)", sum.CPUSeconds, sum.Seconds, sum.CPUSeconds/sum.Seconds)
+		if n := max(sum.Delivered, sum.Sent); n > 0 {
+			line += fmt.Sprintf(", %s CPU per message", FormatNs(int64(sum.CPUSeconds*1e9/float64(n))))
+		}
+		s.printf("%s; hypervisor steal %.1f %% of the host's CPU time.\n", line, sum.StealPercent)
+	}
 	if len(behind) > 0 {
 		s.strong("WARNING: offered rate not achieved: " + strings.Join(behind, "; ") +
 			"; latencies are measured from the intended send times and include the backlog")

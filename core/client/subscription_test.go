@@ -86,6 +86,54 @@ func TestSubscribeHandler(t *testing.T) {
 	})
 }
 
+// TestSubscribeBatch delivers many more messages than the credit window to
+// a batch handler: every message arrives once, in order, in batches that
+// never exceed the window, and Next is refused.
+func TestSubscribeBatch(t *testing.T) {
+	forEachMode(t, node.Config{}, func(t *testing.T, e *env) {
+		ctx := testContext(t)
+		const total, credits = 1000, 64
+		got := make(chan []client.Message, total)
+		sub, err := open(t, ctx, e.client(t, client.Config{}), "batched").
+			SubscribeBatch(ctx, client.SubscribeOptions{Credits: credits}, func(ms []client.Message) {
+				cp := make([]client.Message, len(ms)) // valid only during the call
+				for i, m := range ms {
+					m.Payload = append([]byte(nil), m.Payload...)
+					cp[i] = m
+				}
+				got <- cp
+			})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub := open(t, ctx, e.client(t, client.Config{}), "batched")
+		publishSeqs(t, ctx, pub, 1, total)
+		msgs := make([]client.Message, 0, total)
+		for len(msgs) < total {
+			select {
+			case b := <-got:
+				if len(b) == 0 || len(b) > credits {
+					t.Fatalf("batch of %d messages, want 1..%d", len(b), credits)
+				}
+				msgs = append(msgs, b...)
+			case <-ctx.Done():
+				t.Fatalf("handler got %d of %d messages", len(msgs), total)
+			}
+		}
+		checkSeqs(t, msgs, 1, mpayload)
+		if _, err := sub.Next(ctx); err == nil {
+			t.Error("Next on a batch subscription succeeded")
+		}
+		if err := sub.Unsubscribe(ctx); err != nil {
+			t.Fatal(err)
+		}
+		s := open(t, ctx, e.client(t, client.Config{}), "batched")
+		if sub, err := s.SubscribeBatch(ctx, client.SubscribeOptions{}, nil); err == nil || sub != nil {
+			t.Errorf("SubscribeBatch with a nil handler = %v, %v; want an error", sub, err)
+		}
+	})
+}
+
 func TestSubscribeNilHandler(t *testing.T) {
 	forEachMode(t, node.Config{}, func(t *testing.T, e *env) {
 		ctx := testContext(t)
