@@ -3,7 +3,6 @@ package harness
 import (
 	"context"
 	"math/rand/v2"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -157,7 +156,9 @@ func (p *producer) delivered() int64 {
 }
 
 // wait spins, yielding the processor, until the clock reaches t or ctx
-// ends; longer waits sleep. It returns false when ctx ended.
+// ends; waits over 100 µs sleep first (Go's timers are only about 1 ms
+// precise on these machines, so a short wait must spin to send on time).
+// It returns false when ctx ended.
 func wait(ctx context.Context, c *clock, t int64) bool {
 	for {
 		if ctx.Err() != nil {
@@ -170,7 +171,7 @@ func wait(ctx context.Context, c *clock, t int64) bool {
 		case rem > int64(100*time.Microsecond):
 			time.Sleep(time.Duration(rem) - 50*time.Microsecond)
 		default:
-			runtime.Gosched()
+			yield()
 		}
 	}
 }
@@ -284,7 +285,7 @@ func (p *producer) run(ctx context.Context, loadStart int64) {
 					if spins > 64 {
 						time.Sleep(20 * time.Microsecond)
 					} else {
-						runtime.Gosched()
+						yield()
 					}
 					if now = p.clock.now(); now >= end || ctx.Err() != nil {
 						return
