@@ -343,7 +343,7 @@ func (p *progress) update(pr harness.Progress) {
 		fmt.Fprintf(p.w, "rep %d/%d: setting up\n", pr.Repetition, pr.Repetitions)
 		return
 	}
-	line := fmt.Sprintf("rep %d/%d %-7s %5.1fs/%.0fs", pr.Repetition, pr.Repetitions, pr.Phase,
+	line := fmt.Sprintf("rep %d/%d %-7s %5.1fs/%.1fs", pr.Repetition, pr.Repetitions, pr.Phase,
 		pr.Elapsed.Seconds(), pr.Total.Seconds())
 	if p.tty && pr.Total > 0 {
 		const width = 20

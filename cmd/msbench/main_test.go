@@ -168,7 +168,7 @@ func TestRunProgress(t *testing.T) {
 	if strings.Contains(stdout, "\r") {
 		t.Errorf("progress for a non-terminal has carriage returns")
 	}
-	line := regexp.MustCompile(`(?m)^rep 1/1 measure +\d+\.\ds/2s  sent \S+ \S+  delivered \S+ \S+  p50 \S+  p99 \S+  faults 0$`)
+	line := regexp.MustCompile(`(?m)^rep 1/1 measure +\d+\.\ds/2\.\ds  sent \S+ \S+  delivered \S+ \S+  p50 \S+  p99 \S+  faults 0$`)
 	if n := len(line.FindAllString(stdout, -1)); n < 1 {
 		t.Errorf("no progress line per interval:\n%s", stdout)
 	}
