@@ -33,6 +33,7 @@ var NodeOptions = map[string]string{
 	"memory-budget":   "node-wide retention budget in bytes (stream.Config.MemoryBudget)",
 	"max-streams":     "most streams the node holds (stream.Config.MaxStreams)",
 	"slow-consumer":   "slow-consumer policy: drop or disconnect",
+	"write-mode":      "how deliveries are written: copy or vectored (node.Config.WriteMode)",
 	"write-timeout":   "write timeout per client write, a Go duration",
 }
 
@@ -61,6 +62,8 @@ func NodeConfig(opts map[string]string) (node.Config, error) {
 			cfg.Stream.MaxStreams, err = strconv.Atoi(v)
 		case "slow-consumer":
 			cfg.SlowConsumer = node.SlowConsumerPolicy(v)
+		case "write-mode":
+			cfg.WriteMode = node.WriteMode(v)
 		case "write-timeout":
 			cfg.WriteTimeout, err = time.ParseDuration(v)
 		default:

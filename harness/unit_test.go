@@ -313,6 +313,7 @@ func TestNodeConfig(t *testing.T) {
 		"memory-budget":   "67108864",
 		"max-streams":     "1000",
 		"slow-consumer":   "disconnect",
+		"write-mode":      "vectored",
 		"write-timeout":   "2s",
 	})
 	if err != nil {
@@ -320,15 +321,16 @@ func TestNodeConfig(t *testing.T) {
 	}
 	if cfg.MaxFrameSize != 65536 || cfg.Stream.MaxMsgs != 100 || cfg.Stream.MaxBytes != 1<<20 ||
 		cfg.Stream.MemoryBudget != 64<<20 || cfg.Stream.MaxStreams != 1000 ||
-		cfg.SlowConsumer != node.SlowConsumerDisconnect || cfg.WriteTimeout != 2*time.Second {
+		cfg.SlowConsumer != node.SlowConsumerDisconnect || cfg.WriteMode != node.WriteVectored ||
+		cfg.WriteTimeout != 2*time.Second {
 		t.Errorf("NodeConfig = %+v", cfg)
 	}
 	if cfg, err := NodeConfig(nil); err != nil || cfg.MaxFrameSize != 0 {
 		t.Errorf("NodeConfig(nil) = %+v, %v; want the zero config", cfg, err)
 	}
 	// Every option NodeOptions documents is accepted.
-	if len(NodeOptions) != 7 {
-		t.Errorf("NodeOptions lists %d options; this test knows 7", len(NodeOptions))
+	if len(NodeOptions) != 8 {
+		t.Errorf("NodeOptions lists %d options; this test knows 8", len(NodeOptions))
 	}
 
 	for _, tc := range []struct {
@@ -336,7 +338,7 @@ func TestNodeConfig(t *testing.T) {
 		opts map[string]string
 		want []string
 	}{
-		{"unknown", map[string]string{"colour": "blue"}, []string{"colour=blue: unknown node option (known: max-frame-size, max-streams, memory-budget, retention-bytes, retention-msgs, slow-consumer, write-timeout)"}},
+		{"unknown", map[string]string{"colour": "blue"}, []string{"colour=blue: unknown node option (known: max-frame-size, max-streams, memory-budget, retention-bytes, retention-msgs, slow-consumer, write-mode, write-timeout)"}},
 		{"bad-int", map[string]string{"max-frame-size": "big"}, []string{"max-frame-size=big", "invalid syntax"}},
 		{"bad-duration", map[string]string{"write-timeout": "soon"}, []string{"write-timeout=soon"}},
 		{"every-problem", map[string]string{"max-streams": "x", "retention-bytes": "y"}, []string{"max-streams=x", "retention-bytes=y"}},

@@ -72,6 +72,10 @@ func newFlagSet(o *options, stderr io.Writer) (*flag.FlagSet, *string) {
 		c.SlowConsumer = node.SlowConsumerPolicy(s)
 		return nil
 	})
+	fs.Func("write-mode", `how deliveries are written: "copy" (into one buffer, one write per pass) or "vectored" (frame headers and messages straight from stream memory, one writev per pass) (default copy)`, func(s string) error {
+		c.WriteMode = node.WriteMode(s)
+		return nil
+	})
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", node.DefaultWriteTimeout, "disconnect a client whose socket accepts no bytes for this long")
 	fs.DurationVar(&c.HandshakeTimeout, "handshake-timeout", node.DefaultHandshakeTimeout, "disconnect a client that sends no HELLO within this long")
 	fs.IntVar(&c.MaxHandles, "max-handles", node.DefaultMaxHandles, "streams one connection may open, at most")

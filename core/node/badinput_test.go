@@ -399,9 +399,13 @@ func TestBadClientsCostOnlyThemselves(t *testing.T) {
 func TestSlowConsumerPolicies(t *testing.T) {
 	for _, tc := range []struct {
 		policy node.SlowConsumerPolicy
-	}{{node.SlowConsumerDrop}, {node.SlowConsumerDisconnect}} {
-		t.Run(string(tc.policy), func(t *testing.T) {
-			h := newHarness(t, node.Config{SlowConsumer: tc.policy, Stream: stream.Config{MaxMsgs: 10}})
+		mode   node.WriteMode
+	}{
+		{node.SlowConsumerDrop, node.WriteCopy}, {node.SlowConsumerDisconnect, node.WriteCopy},
+		{node.SlowConsumerDrop, node.WriteVectored}, {node.SlowConsumerDisconnect, node.WriteVectored},
+	} {
+		t.Run(string(tc.policy)+"/"+string(tc.mode), func(t *testing.T) {
+			h := newHarness(t, node.Config{SlowConsumer: tc.policy, WriteMode: tc.mode, Stream: stream.Config{MaxMsgs: 10}})
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			// A subscriber with credit for 1 message that grants no more.

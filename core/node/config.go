@@ -41,6 +41,24 @@ const (
 	SlowConsumerDisconnect SlowConsumerPolicy = "disconnect"
 )
 
+// WriteMode says how a connection's writer puts deliveries on the wire.
+// Both coalesce every frame due on the connection into one write per pass;
+// they differ in where the messages' bytes go.
+type WriteMode string
+
+const (
+	// WriteCopy (the default) copies each delivered run of messages from
+	// the stream's memory into the writer's buffer and writes that buffer
+	// with one write call.
+	WriteCopy WriteMode = "copy"
+	// WriteVectored writes the frame headers from the writer's buffer and
+	// the messages straight from the stream's memory, with one vectored
+	// write (writev on TCP): no copy of the payloads, one iovec per run.
+	// Connections without vectored I/O (in-process pipes) get one write
+	// per slice.
+	WriteVectored WriteMode = "vectored"
+)
+
 // Config configures a Node. The zero value is usable: every zero field
 // takes its default.
 type Config struct {
@@ -55,6 +73,8 @@ type Config struct {
 	// SlowConsumer is the policy for a subscriber that falls behind
 	// retention. Default SlowConsumerDrop.
 	SlowConsumer SlowConsumerPolicy
+	// WriteMode selects how deliveries are written. Default WriteCopy.
+	WriteMode WriteMode
 	// WriteTimeout bounds one write to a client; a client that does not
 	// read for that long is disconnected as a slow consumer. Default 10 s.
 	WriteTimeout time.Duration
@@ -85,6 +105,11 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("node: SlowConsumer %q: want %q or %q", c.SlowConsumer, SlowConsumerDrop, SlowConsumerDisconnect))
 	}
+	switch c.WriteMode {
+	case "", WriteCopy, WriteVectored:
+	default:
+		errs = append(errs, fmt.Errorf("node: WriteMode %q: want %q or %q", c.WriteMode, WriteCopy, WriteVectored))
+	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
@@ -111,6 +136,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SlowConsumer == "" {
 		c.SlowConsumer = SlowConsumerDrop
+	}
+	if c.WriteMode == "" {
+		c.WriteMode = WriteCopy
 	}
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = DefaultWriteTimeout

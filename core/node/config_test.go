@@ -32,6 +32,7 @@ func TestConfigValidate(t *testing.T) {
 		{name: "MaxFrameSize-negative", cfg: node.Config{MaxFrameSize: -1}, want: []string{"MaxFrameSize"}},
 		{name: "AuthToken", cfg: node.Config{AuthToken: strings.Repeat("t", wire.MaxTokenLen+1)}, want: []string{"AuthToken"}},
 		{name: "SlowConsumer", cfg: node.Config{SlowConsumer: "bogus"}, want: []string{`SlowConsumer "bogus"`}},
+		{name: "WriteMode", cfg: node.Config{WriteMode: "zero-copy"}, want: []string{`WriteMode "zero-copy"`}},
 		{name: "WriteTimeout", cfg: node.Config{WriteTimeout: -time.Second}, want: []string{"WriteTimeout"}},
 		{name: "HandshakeTimeout", cfg: node.Config{HandshakeTimeout: -time.Second}, want: []string{"HandshakeTimeout"}},
 		{name: "MaxHandles", cfg: node.Config{MaxHandles: -1}, want: []string{"MaxHandles"}},
@@ -96,6 +97,7 @@ func TestConfigDefaults(t *testing.T) {
 	want := node.Config{
 		MaxFrameSize:     wire.DefaultMaxFrameSize,
 		SlowConsumer:     node.SlowConsumerDrop,
+		WriteMode:        node.WriteCopy,
 		WriteTimeout:     node.DefaultWriteTimeout,
 		HandshakeTimeout: node.DefaultHandshakeTimeout,
 		MaxHandles:       node.DefaultMaxHandles,
@@ -111,7 +113,8 @@ func TestConfigKeepsSetFields(t *testing.T) {
 	set := node.Config{
 		MaxFrameSize: 1 << 16, AuthToken: "s3cret",
 		Stream:       stream.Config{MaxMsgs: 10, MaxBytes: 1 << 20, MemoryBudget: 1 << 24, MaxStreams: 5},
-		SlowConsumer: node.SlowConsumerDisconnect, WriteTimeout: 3 * time.Second, HandshakeTimeout: 2 * time.Second,
+		SlowConsumer: node.SlowConsumerDisconnect, WriteMode: node.WriteVectored,
+		WriteTimeout: 3 * time.Second, HandshakeTimeout: 2 * time.Second,
 		MaxHandles: 3, MaxSubscriptions: 4, Logger: log,
 	}
 	n, err := node.New(set)

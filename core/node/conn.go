@@ -41,6 +41,12 @@ type conn struct {
 		fatal    bool   // a fatal error was queued: send ctrl only
 		shutdown bool   // Shutdown: say goodbye after the flush
 	}
+	// Owned by the writer goroutine, under WriteVectored: refs[i] goes on
+	// the wire after the writer's buffer up to marks[i].
+	marks    []int
+	refs     [][]byte
+	refBytes int
+
 	wake    chan struct{} // writer has work; capacity 1
 	drained chan struct{} // writer took ctrl; capacity 1
 	done    chan struct{} // closed when the writer has ended

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"net"
 	"os"
 	"time"
 
@@ -59,7 +60,7 @@ func (c *conn) writeLoop() {
 			if requeue {
 				next = append(next, s)
 			}
-			if len(buf) >= flushThreshold {
+			if len(buf)+c.refBytes >= flushThreshold {
 				if buf, err = c.write(buf); err != nil {
 					break
 				}
@@ -106,7 +107,22 @@ func (c *conn) deliver(buf []byte, s *sub) (out []byte, requeue, fatal bool) {
 		return buf, false, false
 	}
 	buf, start := wire.BeginDeliver(buf, s.id, s.handle)
-	buf, n, dropped, more := s.cur.Read(buf, int(min(credits, math.MaxInt32)), c.n.cfg.MaxFrameSize-wire.DeliverHeaderSize)
+	maxMsgs, maxBytes := int(min(credits, math.MaxInt32)), c.n.cfg.MaxFrameSize-wire.DeliverHeaderSize
+	var (
+		n       int
+		dropped uint64
+		more    bool
+	)
+	nrefs, refBytes := len(c.refs), c.refBytes
+	if c.n.cfg.WriteMode == WriteVectored {
+		c.refs, n, dropped, more = s.cur.ReadRefs(c.refs, maxMsgs, maxBytes)
+		for _, r := range c.refs[nrefs:] {
+			c.marks = append(c.marks, len(buf))
+			c.refBytes += len(r)
+		}
+	} else {
+		buf, n, dropped, more = s.cur.Read(buf, maxMsgs, maxBytes)
+	}
 	if dropped > 0 {
 		c.n.stats.dropped.Add(int64(dropped))
 		if c.n.cfg.SlowConsumer == SlowConsumerDisconnect {
@@ -117,13 +133,19 @@ func (c *conn) deliver(buf []byte, s *sub) (out []byte, requeue, fatal bool) {
 			c.out.Lock()
 			c.out.fatal = true
 			c.out.Unlock()
+			c.dropRefs(nrefs, refBytes)
 			buf = wire.AppendError(buf[:start], wire.CodeSlowConsumer, s.id, "subscription fell behind retention")
 			return buf, false, true
 		}
 	}
-	if n == 0 {
+	switch {
+	case n == 0:
 		buf = buf[:start]
-	} else {
+	case len(c.refs) > nrefs:
+		buf = wire.FinishDeliverRefs(buf, start, uint32(n), c.refBytes-refBytes)
+		s.credits.Add(-int64(n))
+		c.n.stats.msgsOut.Add(int64(n))
+	default:
 		buf = wire.FinishDeliver(buf, start, uint32(n))
 		s.credits.Add(-int64(n))
 		c.n.stats.msgsOut.Add(int64(n))
@@ -131,10 +153,35 @@ func (c *conn) deliver(buf []byte, s *sub) (out []byte, requeue, fatal bool) {
 	return buf, more && s.credits.Load() > 0 && s.queued.CompareAndSwap(false, true), false
 }
 
-// write writes buf with the write timeout and returns it emptied.
+// dropRefs forgets the references deliver added after the first n.
+func (c *conn) dropRefs(n, refBytes int) {
+	clear(c.refs[n:])
+	c.refs, c.marks, c.refBytes = c.refs[:n], c.marks[:n], refBytes
+}
+
+// write writes buf, and under WriteVectored the referenced runs of
+// messages between its frames, with the write timeout, and returns buf
+// emptied.
 func (c *conn) write(buf []byte) ([]byte, error) {
 	c.nc.SetWriteDeadline(time.Now().Add(c.n.cfg.WriteTimeout))
-	_, err := c.nc.Write(buf)
+	if len(c.refs) == 0 {
+		_, err := c.nc.Write(buf)
+		return buf[:0], err
+	}
+	vec := make(net.Buffers, 0, 2*len(c.refs)+1)
+	prev := 0
+	for i, m := range c.marks {
+		if m > prev {
+			vec = append(vec, buf[prev:m])
+		}
+		vec = append(vec, c.refs[i])
+		prev = m
+	}
+	if prev < len(buf) {
+		vec = append(vec, buf[prev:])
+	}
+	_, err := vec.WriteTo(c.nc)
+	c.dropRefs(0, 0)
 	return buf[:0], err
 }
 

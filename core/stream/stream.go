@@ -206,18 +206,35 @@ func (c *Cursor) Pending() bool {
 // cursor skipped because retention had dropped them before they were read,
 // and whether more records wait. The copy is one memmove per segment.
 func (c *Cursor) Read(dst []byte, maxMsgs int, maxBytes int) (out []byte, n int, dropped uint64, more bool) {
+	n, dropped, more = c.read(maxMsgs, maxBytes, func(run []byte) { dst = append(dst, run...) })
+	return dst, n, dropped, more
+}
+
+// ReadRefs is Read without the copy: it appends to refs the runs of
+// records as they lie in the stream's memory, one slice per segment. A
+// stream never writes over records it holds, nor reuses their memory, so
+// the slices stay valid and unchanged for as long as they are referenced,
+// even after retention drops them; the caller must not modify them.
+func (c *Cursor) ReadRefs(refs [][]byte, maxMsgs int, maxBytes int) (out [][]byte, n int, dropped uint64, more bool) {
+	n, dropped, more = c.read(maxMsgs, maxBytes, func(run []byte) { refs = append(refs, run) })
+	return refs, n, dropped, more
+}
+
+// read hands the runs of records Read returns to emit, in order, under the
+// stream's lock.
+func (c *Cursor) read(maxMsgs int, maxBytes int, emit func(run []byte)) (n int, dropped uint64, more bool) {
 	s := c.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c.closed {
-		return dst, 0, 0, false
+		return 0, 0, false
 	}
 	if c.next < s.first {
 		dropped = s.first - c.next
 		c.next = s.first
 	}
 	if c.next > s.last || maxMsgs <= 0 {
-		return dst, 0, dropped, c.next <= s.last
+		return 0, dropped, c.next <= s.last
 	}
 	// The segment holding c.next: the last one whose base is ≤ c.next.
 	i := sort.Search(len(s.segs), func(i int) bool { return s.segs[i].base > c.next }) - 1
@@ -240,7 +257,7 @@ func (c *Cursor) Read(dst []byte, maxMsgs int, maxBytes int) (out []byte, n int,
 			break
 		}
 		endOff := seg.end(to - 1)
-		dst = append(dst, seg.buf[startOff:endOff]...)
+		emit(seg.buf[startOff:endOff:endOff])
 		k := to - from
 		n += k
 		maxMsgs -= k
@@ -250,7 +267,7 @@ func (c *Cursor) Read(dst []byte, maxMsgs int, maxBytes int) (out []byte, n int,
 			break
 		}
 	}
-	return dst, n, dropped, c.next <= s.last
+	return n, dropped, c.next <= s.last
 }
 
 // Close detaches the cursor from its stream. It is idempotent.

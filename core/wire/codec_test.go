@@ -471,6 +471,26 @@ func TestDeliverFinishPatchesCount(t *testing.T) {
 	}
 }
 
+func TestDeliverFinishRefs(t *testing.T) {
+	// A vectored write: the header is in one buffer, the records in
+	// others; the frame on the wire is their concatenation.
+	recs := wire.AppendRecord(nil, 1, 0, []byte("a"))
+	recs = wire.AppendRecord(recs, 2, 0, []byte("bc"))
+	head, start := wire.BeginDeliver([]byte("xx"), 1, 2)
+	head = wire.FinishDeliverRefs(head, start, 2, len(recs))
+	frame := append(head[start:len(head):len(head)], recs...)
+	d, err := wire.DecodeDeliver(parseOne(t, frame, wire.TypeDeliver))
+	if err != nil || d.Count != 2 {
+		t.Fatalf("DecodeDeliver = %+v, %v; want count 2", d, err)
+	}
+	it := d.Records()
+	for want := uint64(1); want <= 2; want++ {
+		if r, ok := it.Next(); !ok || r.Seq != want {
+			t.Fatalf("record %d: %+v, %v", want, r, ok)
+		}
+	}
+}
+
 // TestDecodeMalformed gives every decoder bodies that do not match its
 // layout. Each must be rejected with ErrMalformed.
 func TestDecodeMalformed(t *testing.T) {

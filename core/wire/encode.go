@@ -144,6 +144,15 @@ func FinishDeliver(dst []byte, start int, count uint32) []byte {
 	return end(dst, start)
 }
 
+// FinishDeliverRefs closes a DELIVER frame whose records are not in dst
+// but follow it on the wire (a vectored write): extra is their size in
+// bytes.
+func FinishDeliverRefs(dst []byte, start int, count uint32, extra int) []byte {
+	be.PutUint32(dst[start+HeaderSize+8:], count)
+	be.PutUint32(dst[start:], uint32(len(dst)-start-LenSize+extra))
+	return dst
+}
+
 // AppendRecord appends one delivery record: seq, timestamp, payload length
 // and payload. It is also the layout msnode keeps messages in, so that a
 // delivery is a copy of a run of records.
