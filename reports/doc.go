@@ -17,6 +17,16 @@
 //	if err := reports.WriteSummaryFile(dir, res); err != nil { … }
 //	err = reports.WriteSummary(os.Stdout, res, false)
 //
+// Several runs render together as a self-contained report.html (WriteHTML,
+// WriteHTMLFile: latency distributions on a "nines" axis, throughput and
+// p99 over time from latency.hlog via ReadIntervals, top CPU functions;
+// docs/REPORTS.md). Runs of several variants are compared with Compare:
+// per metric (Metrics, MetricsOf) the median, MAD and confidence interval
+// across repetitions, the ratio to the base and a Mann-Whitney U test
+// (MannWhitneyU), written as tables (WriteComparison) and compare.json
+// (WriteComparisonJSON, ReadComparison); ProfileShift lists the functions
+// whose share of CPU changed most between variants.
+//
 // FormatNs, FormatRate and FormatBytes are the summary's number formats,
 // for live progress lines that should read the same.
 //

@@ -20,18 +20,38 @@ import (
 // fractions of the profile's total. A profile without samples yields no
 // functions.
 func TopFunctions(cpuProfilePath string, n int) ([]FuncCost, error) {
-	f, err := os.Open(cpuProfilePath)
+	p, err := readProfile(cpuProfilePath)
+	if err != nil {
+		return nil, err
+	}
+	out := functionCosts(p)
+	if n > 0 && len(out) > n {
+		out = out[:n]
+	}
+	return out, nil
+}
+
+// readProfile parses the pprof file at path.
+func readProfile(path string) (*profile.Profile, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("reports: %w", err)
 	}
 	defer f.Close()
 	p, err := profile.Parse(f)
 	if err != nil {
-		return nil, fmt.Errorf("reports: %s: %w", cpuProfilePath, err)
+		return nil, fmt.Errorf("reports: %s: %w", path, err)
 	}
 	if len(p.SampleType) == 0 {
-		return nil, fmt.Errorf("reports: %s: profile has no sample types", cpuProfilePath)
+		return nil, fmt.Errorf("reports: %s: profile has no sample types", path)
 	}
+	return p, nil
+}
+
+// functionCosts returns the flat and cumulative shares of every function
+// of p, as TopFunctions describes them, hottest first; nil when p has no
+// samples. p must have a sample type.
+func functionCosts(p *profile.Profile) []FuncCost {
 	idx := len(p.SampleType) - 1
 	for i, st := range p.SampleType {
 		if st.Type == "cpu" && st.Unit == "nanoseconds" {
@@ -73,7 +93,7 @@ func TopFunctions(cpuProfilePath string, n int) ([]FuncCost, error) {
 		}
 	}
 	if total == 0 {
-		return nil, nil
+		return nil
 	}
 
 	out := make([]FuncCost, 0, len(costs))
@@ -87,10 +107,7 @@ func TopFunctions(cpuProfilePath string, n int) ([]FuncCost, error) {
 	slices.SortFunc(out, func(a, b FuncCost) int {
 		return cmp.Or(cmp.Compare(b.Flat, a.Flat), cmp.Compare(b.Cum, a.Cum), cmp.Compare(a.Name, b.Name))
 	})
-	if n > 0 && len(out) > n {
-		out = out[:n]
-	}
-	return out, nil
+	return out
 }
 
 // locationNames returns the functions of a location, innermost (inlined)

@@ -114,6 +114,12 @@ type Run struct {
 	CPUSeconds   float64 `json:"cpu_seconds,omitempty"`
 	StealPercent float64 `json:"steal_percent,omitempty"`
 
+	// AllocsPerMsg is the number of heap allocations (objects) the
+	// msbench process made during the measured phase per delivered
+	// message (per sent message in a publish-only run); with the embedded
+	// driver it covers node and load generator together. 0 where unknown.
+	AllocsPerMsg float64 `json:"allocs_per_msg,omitempty"`
+
 	// Latency holds the recorded latency distributions by name
 	// (LatencyEndToEnd, LatencyPublishAck, LatencySendDelay).
 	Latency map[string]*Latency `json:"latency"`
