@@ -351,6 +351,9 @@ func (c *conn) handlePublish(body []byte) {
 		}
 	}
 	first, _ := s.Append(p, time.Now().UnixNano())
+	if injectedWork {
+		burn(int(p.Count))
+	}
 	st := &c.n.stats
 	st.batchesIn.Add(1)
 	st.msgsIn.Add(int64(p.Count))
