@@ -7,7 +7,7 @@ FUZZTIME    ?= 2m
 BENCHTIME   ?= 1s
 GOFILES      = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*')
 
-.PHONY: all build test race lint cover bench gobench fuzz clean
+.PHONY: all build test race lint cover bench gobench gate fuzz clean
 
 all: lint test
 
@@ -47,6 +47,12 @@ SCENARIO ?= quick
 ARGS     ?=
 bench:
 	$(GO) run ./cmd/msbench run $(SCENARIO) $(ARGS)
+
+## gate: the CI performance gate (ci/gates.yaml, docs/GATES.md): the
+## baseline revision and this tree, interleaved; fails on a significant
+## regression beyond the allowed amount or a broken absolute limit
+gate:
+	$(GO) run ./cmd/msbench gate
 
 ## gobench: the Go benchmarks of the hot paths, in benchstat format
 gobench:

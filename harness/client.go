@@ -50,7 +50,7 @@ func (s clientStream) Subscribe(ctx context.Context, opts SubscribeOptions, hand
 	sub, err := s.s.SubscribeBatch(ctx, o, func(ms []client.Message) {
 		ds = ds[:0]
 		for _, m := range ms {
-			ds = append(ds, Delivery{Seq: m.Seq, Payload: m.Payload})
+			ds = append(ds, Delivery{Payload: m.Payload})
 		}
 		handler(ds)
 		clear(ds)

@@ -64,11 +64,10 @@ type SubscribeOptions struct {
 	Credits int
 }
 
-// Delivery is one delivered message.
+// Delivery is one delivered message. The harness checks order and loss
+// with the sequence number that its producers write into the payload, so
+// it needs none from the target.
 type Delivery struct {
-	// Seq is the target's sequence number for the message, 0 where the
-	// target has none.
-	Seq uint64
 	// Payload is valid only during the handler call.
 	Payload []byte
 }

@@ -211,6 +211,9 @@ func TestQuickEmbedded(t *testing.T) {
 	if res.Runs[0].Memory != nil {
 		t.Errorf("quick measured memory: %+v", res.Runs[0].Memory)
 	}
+	if r := res.Runs[0]; r.AllocsPerMsg <= 0 || res.Summary.AllocsPerMsg != r.AllocsPerMsg {
+		t.Errorf("allocations per message %g, summary %g; want > 0, the same", r.AllocsPerMsg, res.Summary.AllocsPerMsg)
+	}
 }
 
 // TestQuickTCP runs the quick scenario, shortened, against an msnode over

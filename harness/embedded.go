@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -179,14 +180,18 @@ func (e *Embedded) ProfileScope() string {
 	return "the msbench process: in-process node and load generator together"
 }
 
-// Memory returns this process's live heap after GC and its RSS.
+// Memory returns this process's live heap after GC and its RSS, read
+// after the freed heap has been returned to the operating system (which
+// the runtime otherwise does gradually, leaving garbage in the RSS).
 func (e *Embedded) Memory(context.Context) (heap, rss uint64, err error) {
-	return liveHeap(), processRSS(), nil
+	heap = liveHeap()
+	debug.FreeOSMemory()
+	return heap, processRSS(), nil
 }
 
 // MemoryScope says the figures cover the whole msbench process.
 func (e *Embedded) MemoryScope() string {
-	return "in-process: live heap after GC and RSS of the msbench process"
+	return "in-process: live heap after GC and RSS (after returning freed memory to the OS) of the msbench process"
 }
 
 // liveHeap returns the live heap after two full collections (the second

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -52,8 +53,21 @@ type fakeDriver struct {
 	publishErr   error
 	publishErrAt int64
 
+	// publishDelay, a slow target: every Publish and PublishAck call
+	// takes at least this long, in real time.
+	publishDelay time.Duration
+
+	// deaf lists subscriptions, numbered from 0 in the order of their
+	// Subscribe calls, that never receive anything.
+	deaf map[int]bool
+
+	// published, when set, is called with every batch published, before
+	// it is delivered (from the publishing goroutine).
+	published func(stream string, payloads [][]byte)
+
 	calls   atomic.Int64
 	stalled atomic.Bool
+	subs    atomic.Int64 // Subscribe calls
 
 	mu struct {
 		sync.Mutex
@@ -152,9 +166,8 @@ type fakeStream struct {
 	d    *fakeDriver
 	name string
 
-	mu      sync.Mutex // guards subs, seq, stashed
+	mu      sync.Mutex // guards subs, stashed
 	subs    []*fakeSub
-	seq     uint64
 	stashed []byte // message swap, held back until swap+1
 }
 
@@ -168,6 +181,7 @@ type fakeSub struct {
 	s       *fakeStream
 	c       *fakeConn
 	handler func([]Delivery)
+	deaf    bool
 }
 
 func (h *fakeHandle) Publish(ctx context.Context, payloads [][]byte) error {
@@ -182,7 +196,8 @@ func (h *fakeHandle) Subscribe(_ context.Context, _ SubscribeOptions, handler fu
 	if h.c.closed.Load() {
 		return nil, errors.New("fake: connection closed")
 	}
-	sub := &fakeSub{s: h.s, c: h.c, handler: handler}
+	n := int(h.s.d.subs.Add(1) - 1)
+	sub := &fakeSub{s: h.s, c: h.c, handler: handler, deaf: h.s.d.deaf[n]}
 	h.s.mu.Lock()
 	h.s.subs = append(h.s.subs, sub)
 	h.s.mu.Unlock()
@@ -210,6 +225,12 @@ func (s *fakeStream) publish(ctx context.Context, payloads [][]byte) error {
 	call := d.calls.Add(1)
 	if d.publishErr != nil && call >= d.publishErrAt {
 		return d.publishErr
+	}
+	if d.publishDelay > 0 {
+		time.Sleep(d.publishDelay)
+	}
+	if d.published != nil {
+		d.published(s.name, payloads)
 	}
 	if d.stallWhen != nil && !d.stalled.Load() && len(payloads) > 0 {
 		intended, _ := header(payloads[0])
@@ -255,12 +276,46 @@ func (s *fakeStream) publish(ctx context.Context, payloads [][]byte) error {
 // deliverLocked hands p to every subscription, each under its Conn's
 // mutex. The caller holds s.mu.
 func (s *fakeStream) deliverLocked(p []byte) {
-	s.seq++
 	for _, sub := range s.subs {
+		if sub.deaf {
+			continue
+		}
 		sub.c.mu.Lock()
-		sub.handler([]Delivery{{Seq: s.seq, Payload: p}})
+		sub.handler([]Delivery{{Payload: p}})
 		sub.c.mu.Unlock()
 	}
 }
 
-var _ Driver = (*fakeDriver)(nil)
+// fakeProfiler is a fakeDriver that is also a Profiler and StatsReader
+// whose instruments fail: its CPU profile is empty (not a valid profile),
+// it has no heap profiles and no counters.
+type fakeProfiler struct {
+	*fakeDriver
+}
+
+// ProfileCPU writes nothing and returns when d passes or ctx ends.
+func (f fakeProfiler) ProfileCPU(ctx context.Context, d time.Duration, _ io.Writer) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+func (f fakeProfiler) ProfileHeap(context.Context, string, io.Writer) error {
+	return errors.New("fake: no heap profile")
+}
+
+func (f fakeProfiler) ProfileScope() string { return "fake" }
+
+func (f fakeProfiler) Stats(context.Context) (map[string]float64, error) {
+	return nil, errors.New("fake: no counters")
+}
+
+var (
+	_ Driver      = (*fakeDriver)(nil)
+	_ Profiler    = fakeProfiler{}
+	_ StatsReader = fakeProfiler{}
+)

@@ -20,7 +20,10 @@ type hlog struct {
 	lw *hdrhistogram.HistogramLogWriter
 }
 
-// newHlog creates dir/latency.hlog; with dir "" it writes nothing.
+// newHlog creates dir/latency.hlog; with dir "" it writes nothing. The
+// log's StartTime and BaseTime are start truncated to the second:
+// hdrhistogram-go writes them in whole seconds, so interval times are
+// written relative to that second, which readers add back.
 func newHlog(dir string, start time.Time) (*hlog, error) {
 	if dir == "" {
 		return &hlog{}, nil
@@ -31,7 +34,7 @@ func newHlog(dir string, start time.Time) (*hlog, error) {
 	}
 	l := &hlog{f: f, bw: bufio.NewWriter(f)}
 	l.lw = hdrhistogram.NewHistogramLogWriter(l.bw)
-	ms := start.UnixMilli()
+	ms := start.Truncate(time.Second).UnixMilli()
 	l.lw.SetBaseTime(ms)
 	err = l.lw.OutputComment("msbench interval log: latencies in nanoseconds, tagged end_to_end, send_delay, publish_ack")
 	if err == nil {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"syscall"
@@ -54,11 +55,25 @@ func procField(path, key string) string {
 type cpuSample struct {
 	process      time.Duration
 	total, steal uint64
+	allocs       uint64 // heap objects allocated by the process so far
 	ok           bool
 }
 
+// allocsMetrics count every heap allocation: objects and tiny ones.
+var allocsMetrics = []string{"/gc/heap/allocs:objects", "/gc/heap/tiny/allocs:objects"}
+
 func sampleCPU() cpuSample {
 	var s cpuSample
+	m := make([]metrics.Sample, len(allocsMetrics))
+	for i, name := range allocsMetrics {
+		m[i].Name = name
+	}
+	metrics.Read(m)
+	for _, v := range m {
+		if v.Value.Kind() == metrics.KindUint64 {
+			s.allocs += v.Value.Uint64()
+		}
+	}
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		s.process = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
@@ -97,4 +112,13 @@ func cpuBetween(a, b cpuSample) (seconds, stealPercent float64) {
 		stealPercent = 100 * float64(b.steal-a.steal) / float64(dt)
 	}
 	return seconds, stealPercent
+}
+
+// allocsPerMsg returns the heap allocations between two samples per
+// message, 0 where a sample is missing or there were no messages.
+func allocsPerMsg(a, b cpuSample, msgs int64) float64 {
+	if !a.ok || !b.ok || msgs <= 0 || b.allocs < a.allocs {
+		return 0
+	}
+	return float64(b.allocs-a.allocs) / float64(msgs)
 }

@@ -21,34 +21,32 @@ func newHist() *hdrhistogram.Histogram {
 
 // recorder records one latency of one worker goroutine: the library's
 // histograms are not safe for concurrent use, so each worker has its own
-// recorders and the runner merges them. total holds the values of the
-// measured phase; interval every value since the last takeInterval, for
-// the per-second log and the live progress.
+// recorders. It holds the measured phase's values since the last
+// takeInterval; the runner takes them once a second, writes them to the
+// interval log and adds them to the repetition's totals.
 type recorder struct {
 	mu         sync.Mutex
-	total      *hdrhistogram.Histogram
 	interval   *hdrhistogram.Histogram
-	outOfRange int64
+	outOfRange int64 // since the last takeInterval
 }
 
 func newRecorder() *recorder {
-	return &recorder{total: newHist(), interval: newHist()}
+	return &recorder{interval: newHist()}
 }
 
-// record records n occurrences of v; measured says whether they belong to
-// the measured phase. The caller holds r.mu.
+// recordLocked records n occurrences of v when measured says they belong
+// to the measured phase, and ignores them otherwise (warm-up). The caller
+// holds r.mu.
 func (r *recorder) recordLocked(v, n int64, measured bool) {
-	if v < 0 || v > histMax {
-		if measured {
-			r.outOfRange += n
-		}
+	if !measured {
 		return
 	}
-	// In range, so these cannot fail.
-	r.interval.RecordValues(v, n)
-	if measured {
-		r.total.RecordValues(v, n)
+	if v < 0 || v > histMax {
+		r.outOfRange += n
+		return
 	}
+	// In range, so this cannot fail.
+	r.interval.RecordValues(v, n)
 }
 
 func (r *recorder) record(v, n int64, measured bool) {
@@ -57,19 +55,13 @@ func (r *recorder) record(v, n int64, measured bool) {
 	r.mu.Unlock()
 }
 
-// takeInterval merges the interval histogram into into and resets it.
-func (r *recorder) takeInterval(into *hdrhistogram.Histogram) {
-	r.mu.Lock()
-	into.Merge(r.interval)
-	r.interval.Reset()
-	r.mu.Unlock()
-}
-
-// mergeTotal merges the measured-phase histogram into into and returns the
-// out-of-range count.
-func (r *recorder) mergeTotal(into *hdrhistogram.Histogram) int64 {
+// takeInterval merges the values recorded since the last call into into,
+// resets them, and returns the out-of-range count of the same values.
+func (r *recorder) takeInterval(into *hdrhistogram.Histogram) (outOfRange int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	into.Merge(r.total)
-	return r.outOfRange
+	into.Merge(r.interval)
+	r.interval.Reset()
+	outOfRange, r.outOfRange = r.outOfRange, 0
+	return outOfRange
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -42,6 +43,9 @@ type Options struct {
 	// driver, in tests, replaces Target.Open: it opens the driver of each
 	// repetition.
 	driver func() (Driver, error)
+	// warnings, in tests, receives each repetition's warnings (they are
+	// also in the result's Run.Warnings).
+	warnings func(rep int, warnings []string)
 }
 
 // Progress is the live state of a run.
@@ -50,8 +54,9 @@ type Progress struct {
 	Repetition, Repetitions int
 	// Phase is "setup", "warmup", "measure" or "drain".
 	Phase string
-	// Elapsed and Total are the time into and the length of warm-up plus
-	// measured phase.
+	// Total is the length of warm-up plus measured phase. Elapsed is the
+	// time into them, or, in the drain, the time since the measured
+	// phase ended.
 	Elapsed, Total time.Duration
 	// SentRate and DeliveredRate are messages per second over the last
 	// interval.
@@ -59,8 +64,9 @@ type Progress struct {
 	// P50 and P99 are the end-to-end latency of the measured phase so
 	// far, in ns (0 before it).
 	P50, P99 int64
-	// Faults counts integrity faults so far (gaps, duplicates, reordered,
-	// corrupt) plus producer errors.
+	// Faults counts integrity faults so far (messages missing, by
+	// sequence gaps not filled by late arrivals; duplicates; reordered;
+	// corrupt) plus errors, by the definitions of the final figures.
 	Faults int64
 }
 
@@ -114,6 +120,9 @@ func Run(ctx context.Context, s *scenarios.Scenario, opts Options) (*reports.Res
 		if err != nil {
 			return nil, fmt.Errorf("repetition %d: %w", rep, err)
 		}
+		if opts.warnings != nil {
+			opts.warnings(rep, r.warnings)
+		}
 		res.Runs = append(res.Runs, *run)
 		for k, v := range h {
 			hists[k] = append(hists[k], v)
@@ -158,6 +167,7 @@ func summarize(res *reports.Result, hists map[string][]*hdrhistogram.Histogram) 
 		sum.Integrity.Corrupt += r.Integrity.Corrupt
 		sum.BehindSchedule = sum.BehindSchedule || r.BehindSchedule
 		sum.Errors = append(sum.Errors, r.Errors...)
+		sum.Warnings = append(sum.Warnings, r.Warnings...)
 		sum.OfferedRate = r.OfferedRate
 	}
 	for k, hs := range hists {
@@ -182,6 +192,7 @@ func summarize(res *reports.Result, hists map[string][]*hdrhistogram.Histogram) 
 	sum.DeliveredRate = med(func(r reports.Run) float64 { return r.DeliveredRate })
 	sum.DeliveredMBps = med(func(r reports.Run) float64 { return r.DeliveredMBps })
 	sum.StealPercent = med(func(r reports.Run) float64 { return r.StealPercent })
+	sum.AllocsPerMsg = med(func(r reports.Run) float64 { return r.AllocsPerMsg })
 	for _, r := range res.Runs {
 		sum.CPUSeconds += r.CPUSeconds
 	}
@@ -235,69 +246,51 @@ type rep1 struct {
 	rep  int
 	hlog *hlog
 
-	drv       Driver
-	clock     clock
-	phase     phase
+	drv   Driver
+	clock clock
+	phase phase
+	// loadStart is when the load began, mStart and mEnd bound the
+	// measured phase, in clock time.
+	loadStart, mStart, mEnd int64
+
 	pubConns  []Conn
 	subConns  []Conn
 	producers []*producer
 	workers   []*subWorker // one per subscriber Conn
-	subs      []Subscription
-	errs      []string
-	mu        sync.Mutex // guards errs
 
-	// Interval histograms, gathered once a second for the interval log,
-	// and cum, the measured phase's end-to-end latency so far (progress).
+	// delivered counts deliveries by (producer p, fan-out index k), at
+	// p×stride + k: each row is read by its producer and written by the
+	// subscribers, so rows are padded to 64 bytes to limit false sharing
+	// between producers.
+	delivered []atomic.Int64
+
+	mu       sync.Mutex // guards errs and warnings
+	errs     []string   // failures: the run failed
+	warnings []string   // instruments that failed: the figures stand
+
+	// The measured phase's latencies: the interval histograms since
+	// ivStart (reused), and the totals they are added to, by name, with
+	// their out-of-range counts. Only Run's goroutine touches them.
 	ivStart int64
 	iv      map[string]*hdrhistogram.Histogram
-	cum     *hdrhistogram.Histogram
+	total   map[string]*hdrhistogram.Histogram
+	oor     map[string]int64
 }
 
-// interval gathers the workers' interval histograms; when the interval
-// overlaps the measured phase [mStart, mEnd) it writes them to the
-// interval log and adds the end-to-end one to r.cum.
-func (r *rep1) interval(mStart, mEnd int64) {
-	if r.iv == nil {
-		r.iv = map[string]*hdrhistogram.Histogram{}
-		for _, k := range []string{reports.LatencyEndToEnd, reports.LatencySendDelay, reports.LatencyPublishAck} {
-			r.iv[k] = newHist()
-		}
-		r.cum = newHist()
-	}
-	for _, h := range r.iv {
-		h.Reset()
-	}
-	for _, w := range r.workers {
-		w.e2e.takeInterval(r.iv[reports.LatencyEndToEnd])
-	}
-	for _, p := range r.producers {
-		p.sendDelay.takeInterval(r.iv[reports.LatencySendDelay])
-		p.ack.takeInterval(r.iv[reports.LatencyPublishAck])
-	}
-	start, now := r.ivStart, r.clock.now()
-	r.ivStart = now
-	if now <= mStart || start >= mEnd+int64(r.opts.DrainTimeout) {
-		return
-	}
-	r.cum.Merge(r.iv[reports.LatencyEndToEnd])
-	at := func(t int64) int64 { return r.clock.epoch.Add(time.Duration(t)).UnixMilli() }
-	for _, k := range []string{reports.LatencyEndToEnd, reports.LatencySendDelay, reports.LatencyPublishAck} {
-		h := r.iv[k]
-		if h.TotalCount() == 0 {
-			continue
-		}
-		h.SetStartTimeMs(at(max(start, mStart)))
-		h.SetEndTimeMs(at(now))
-		h.SetTag(k)
-		if err := r.hlog.write(h); err != nil {
-			r.errorf("interval log: %v", err)
-		}
-	}
-}
-
+// errorf records a failure: the run fails.
 func (r *rep1) errorf(format string, args ...any) {
 	r.mu.Lock()
 	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+	r.mu.Unlock()
+}
+
+// warnf records what the reader should know but does not fail the run:
+// an instrument's failure (a profile, the node's counters, the interval
+// log, a memory reading: that figure is missing, the others stand), or an
+// open-loop backlog.
+func (r *rep1) warnf(format string, args ...any) {
+	r.mu.Lock()
+	r.warnings = append(r.warnings, fmt.Sprintf(format, args...))
 	r.mu.Unlock()
 }
 
@@ -357,9 +350,10 @@ func (r *rep1) run(ctx context.Context) (_ *reports.Run, _ map[string]*hdrhistog
 
 	// Load: warm-up, then the measured phase.
 	loadStart := r.clock.now()
-	r.ivStart = loadStart
 	mStart := loadStart + int64(s.Warmup)
 	mEnd := mStart + int64(s.Duration)
+	r.loadStart, r.mStart, r.mEnd = loadStart, mStart, mEnd
+	r.startIntervals()
 	r.phase.start.Store(mStart)
 	r.phase.end.Store(mEnd)
 	out.Started = r.clock.epoch.Add(time.Duration(mStart))
@@ -367,65 +361,74 @@ func (r *rep1) run(ctx context.Context) (_ *reports.Run, _ map[string]*hdrhistog
 
 	loadCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// done closes when every producer has returned. profCtx, the CPU
+	// profile's, ends then too if a producer failed; otherwise the
+	// producers returned at the end of the measured phase and the
+	// profile runs to its own end (a remote one may end a little later).
+	done := make(chan struct{})
+	profCtx, profDone := context.WithCancel(loadCtx)
+	defer profDone()
 	var wg sync.WaitGroup
 	for _, p := range r.producers {
 		wg.Go(func() { p.run(loadCtx, loadStart) })
 	}
+	go func() {
+		wg.Wait()
+		if slices.ContainsFunc(r.producers, func(p *producer) bool { return p.err != nil }) {
+			profDone()
+		}
+		close(done)
+	}()
 	var profWG sync.WaitGroup
 	var cpuPath string
 	if prof, ok := r.drv.(Profiler); ok && r.opts.Profile && r.opts.Dir != "" {
-		cpuPath = filepath.Join(r.opts.Dir, r.fileName("cpu"))
+		path := filepath.Join(r.opts.Dir, r.fileName("cpu"))
 		profWG.Go(func() {
-			if !wait(loadCtx, &r.clock, mStart) {
+			if !waitUntil(profCtx, done, &r.clock, mStart, 10*time.Millisecond) {
 				return
 			}
-			if err := writeFile(cpuPath, func(w io.Writer) error {
-				return prof.ProfileCPU(loadCtx, time.Duration(s.Duration), w)
+			if err := writeFile(path, func(w io.Writer) error {
+				return prof.ProfileCPU(profCtx, time.Duration(s.Duration), w)
 			}); err != nil {
-				r.errorf("cpu profile: %v", err)
-				cpuPath = ""
+				r.warnf("cpu profile: %v", err)
+				return
 			}
+			cpuPath = path
 		})
 	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
 	var cpu0, cpu1 cpuSample
 	profWG.Go(func() {
-		if waitUntil(loadCtx, done, &r.clock, mStart) {
+		if waitUntil(loadCtx, done, &r.clock, mStart, 10*time.Millisecond) {
 			cpu0 = sampleCPU()
-			waitUntil(loadCtx, done, &r.clock, mEnd)
+			waitUntil(loadCtx, done, &r.clock, mEnd, 10*time.Millisecond)
 			cpu1 = sampleCPU()
 		}
 	})
-	r.monitor(ctx, done, loadStart, mStart, mEnd)
+	next := r.monitor(ctx, done)
 	profWG.Wait()
 	if ctx.Err() != nil {
 		return nil, nil, ctx.Err()
 	}
+	var sent, sentM, bytesSent, backlog int64
 	for _, p := range r.producers {
 		if p.err != nil {
 			r.errorf("producer %d: %v", p.id, p.err)
 		}
+		sent += p.sent.Load()
+		sentM += p.sentMeasured.Load()
+		bytesSent += p.bytesMeasured.Load()
+		backlog += p.backlog
 	}
 
 	// Drain: wait for every sent message to reach every subscriber.
-	var sent int64
-	for _, p := range r.producers {
-		sent += p.sent.Load()
-	}
 	expected := sent * int64(s.Consumers.Subscribers())
-	r.drain(ctx, expected, mEnd)
-	r.interval(mStart, mEnd)
+	r.drain(ctx, expected, next)
+	r.interval(r.clock.now())
 
 	// Figures.
 	var c subCounts
 	for _, w := range r.workers {
 		c.add(w.counts())
-	}
-	var sentM, bytesSent int64
-	for _, p := range r.producers {
-		sentM += p.sentMeasured.Load()
-		bytesSent += p.bytesMeasured.Load()
 	}
 	secs := out.Seconds
 	out.Sent, out.Delivered = sentM, c.receivedMeasured
@@ -436,48 +439,34 @@ func (r *rep1) run(ctx context.Context) (_ *reports.Run, _ map[string]*hdrhistog
 		out.DeliveredMBps = float64(bytesSent) / secs / 1e6
 	}
 	out.CPUSeconds, out.StealPercent = cpuBetween(cpu0, cpu1)
+	out.AllocsPerMsg = allocsPerMsg(cpu0, cpu1, max(c.receivedMeasured, sentM))
 	out.OfferedRate = s.Producers.PerProducer() * float64(s.Producers.Count)
-	if out.OfferedRate > 0 && out.SentRate < 0.95*out.OfferedRate {
+	if out.OfferedRate > 0 && float64(sentM) < 0.95*out.OfferedRate*secs {
 		out.BehindSchedule = true
+	}
+	if backlog > 0 {
+		r.warnf("open loop: %d messages due in the run were not sent by the end of the measured phase (the producers fell behind)", backlog)
 	}
 	out.Integrity = reports.Integrity{
 		Expected:   expected,
 		Received:   c.received,
-		Lost:       max(0, expected-c.received+c.duplicates),
+		Lost:       max(0, expected-c.distinct-c.corrupt),
 		Duplicates: c.duplicates,
 		Reordered:  c.reordered,
 		Corrupt:    c.corrupt,
 	}
 	hists := map[string]*hdrhistogram.Histogram{}
-	collect := func(name string, recs []*recorder) error {
-		h := newHist()
-		var oor int64
-		for _, rc := range recs {
-			oor += rc.mergeTotal(h)
-		}
+	for _, name := range latencies {
+		h, oor := r.total[name], r.oor[name]
 		if h.TotalCount() == 0 && oor == 0 {
-			return nil
+			continue
 		}
 		l, err := reports.NewLatency(h, oor)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		out.Latency[name] = l
 		hists[name] = h
-		return nil
-	}
-	var e2e, delay, ack []*recorder
-	for _, w := range r.workers {
-		e2e = append(e2e, w.e2e)
-	}
-	for _, p := range r.producers {
-		delay = append(delay, p.sendDelay)
-		ack = append(ack, p.ack)
-	}
-	for name, recs := range map[string][]*recorder{reports.LatencyEndToEnd: e2e, reports.LatencySendDelay: delay, reports.LatencyPublishAck: ack} {
-		if err := collect(name, recs); err != nil {
-			return nil, nil, err
-		}
 	}
 
 	// Profiles and the node's counters, before the clients go.
@@ -486,14 +475,14 @@ func (r *rep1) run(ctx context.Context) (_ *reports.Run, _ map[string]*hdrhistog
 			out.Profiles = append(out.Profiles, reports.Profile{Kind: "cpu", Path: filepath.Base(cpuPath)})
 			top, err := reports.TopFunctions(cpuPath, 10)
 			if err != nil {
-				r.errorf("cpu profile: %v", err)
+				r.warnf("cpu profile: %v", err)
 			}
 			out.TopCPU = top
 		}
 		for _, kind := range []string{"heap", "allocs"} {
 			path := filepath.Join(r.opts.Dir, r.fileName(kind))
 			if err := writeFile(path, func(w io.Writer) error { return prof.ProfileHeap(ctx, kind, w) }); err != nil {
-				r.errorf("%s profile: %v", kind, err)
+				r.warnf("%s profile: %v", kind, err)
 				continue
 			}
 			out.Profiles = append(out.Profiles, reports.Profile{Kind: kind, Path: filepath.Base(path)})
@@ -502,7 +491,7 @@ func (r *rep1) run(ctx context.Context) (_ *reports.Run, _ map[string]*hdrhistog
 	sr, hasStats := r.drv.(StatsReader)
 	if hasStats {
 		if out.Node, err = sr.Stats(ctx); err != nil {
-			r.errorf("node stats: %v", err)
+			r.warnf("node stats: %v", err)
 		}
 	}
 
@@ -514,7 +503,7 @@ func (r *rep1) run(ctx context.Context) (_ *reports.Run, _ map[string]*hdrhistog
 		}
 		heap, rss, err := mp.Memory(ctx)
 		if err != nil {
-			r.errorf("memory: %v", err)
+			r.warnf("memory: %v", err)
 		} else {
 			m := &reports.Memory{
 				Source:      mp.MemoryScope(),
@@ -533,6 +522,7 @@ func (r *rep1) run(ctx context.Context) (_ *reports.Run, _ map[string]*hdrhistog
 		}
 	}
 	out.Errors = r.errs
+	out.Warnings = r.warnings
 	return out, hists, nil
 }
 
@@ -566,18 +556,21 @@ func (r *rep1) setup(ctx context.Context) error {
 		}
 	}
 	P := s.Producers.Count
+	stride := (fanout + 7) &^ 7 // 8 counters: a 64-byte cache line
+	r.delivered = make([]atomic.Int64, P*stride)
 	for i := range P {
-		r.producers = append(r.producers, &producer{
-			id: i, sc: s, clock: &r.clock, phase: &r.phase, fanout: fanout,
+		p := &producer{
+			id: i, sc: s, clock: &r.clock, phase: &r.phase,
 			streams:   make([]Stream, 0, s.Streams.Count/P+1),
 			sendDelay: newRecorder(), ack: newRecorder(),
-		})
+		}
+		if fanout > 0 {
+			p.delivered = r.delivered[i*stride : i*stride+fanout]
+		}
+		r.producers = append(r.producers, p)
 	}
 	for range r.subConns {
-		r.workers = append(r.workers, newSubWorker(&r.clock, &r.phase, P))
-	}
-	for _, p := range r.producers {
-		p.workers = r.workers
+		r.workers = append(r.workers, newSubWorker(&r.clock, &r.phase, r.delivered))
 	}
 
 	// Stream i belongs to producer i mod P, whose connection is p mod
@@ -612,7 +605,8 @@ func (r *rep1) setup(ctx context.Context) error {
 	}
 
 	// Subscription k of stream i uses subscriber connection
-	// (i×fanout + k) mod Subscribe. Indexes are assigned first, so the
+	// (i×fanout + k) mod Subscribe and counts its deliveries in the
+	// counter of (i mod P, k). Indexes are assigned first, so the
 	// parallel subscribing below writes no shared state.
 	type assign struct {
 		stream, worker, idx int
@@ -621,10 +615,9 @@ func (r *rep1) setup(ctx context.Context) error {
 	for i := range names {
 		for k := range fanout {
 			wi := ((i*fanout+k)%s.Connections.Subscribe)*nodes + r.drv.Route(names[i])
-			as = append(as, assign{i, wi, r.workers[wi].add(i % P)})
+			as = append(as, assign{i, wi, r.workers[wi].add((i%P)*stride + k)})
 		}
 	}
-	r.subs = make([]Subscription, len(as))
 	opts := SubscribeOptions{Earliest: s.Consumers.Start == scenarios.StartEarliest, Credits: s.Consumers.Credits}
 	return parallel(ctx, len(as), concurrency, func(ctx context.Context, j int) error {
 		a := as[j]
@@ -633,11 +626,10 @@ func (r *rep1) setup(ctx context.Context) error {
 			return fmt.Errorf("open %q: %w", names[a.stream], err)
 		}
 		w, idx := r.workers[a.worker], a.idx
-		sub, err := st.Subscribe(ctx, opts, func(ds []Delivery) { w.deliver(idx, ds) })
-		if err != nil {
+		// The subscription ends with its connection (closeConns).
+		if _, err := st.Subscribe(ctx, opts, func(ds []Delivery) { w.deliver(idx, ds) }); err != nil {
 			return fmt.Errorf("subscribe to %q: %w", names[a.stream], err)
 		}
-		r.subs[j] = sub
 		return nil
 	})
 }
@@ -651,106 +643,14 @@ func (r *rep1) closeConns() {
 	for _, c := range r.subConns {
 		c.Close()
 	}
-	r.pubConns, r.subConns, r.subs = nil, nil, nil
+	r.pubConns, r.subConns = nil, nil
 	for _, p := range r.producers {
 		p.streams, p.seqs = nil, nil
 	}
 	for _, w := range r.workers {
+		w.e2e.mu.Lock()
 		w.subs = nil
-	}
-}
-
-// monitor runs on Run's goroutine while the producers publish: once a
-// second it gathers the interval histograms, writes them to the interval
-// log and reports progress. It returns when done is closed.
-func (r *rep1) monitor(ctx context.Context, done <-chan struct{}, loadStart, mStart, mEnd int64) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	var lastSent, lastRecv int64
-	last := loadStart
-	for {
-		select {
-		case <-done:
-			return
-		case <-ctx.Done():
-			<-done
-			return
-		case <-t.C:
-		}
-		now := r.clock.now()
-		r.interval(mStart, mEnd)
-		var sent int64
-		for _, p := range r.producers {
-			sent += p.sent.Load()
-		}
-		var c subCounts
-		for _, w := range r.workers {
-			c.add(w.counts())
-		}
-		dt := max(float64(now-last)/1e9, 1e-9)
-		ph := "warmup"
-		if now >= mStart {
-			ph = "measure"
-		}
-		var p50, p99 int64
-		if r.cum != nil && r.cum.TotalCount() > 0 {
-			p50, p99 = r.cum.ValueAtPercentile(50), r.cum.ValueAtPercentile(99)
-		}
-		r.mu.Lock()
-		nerr := int64(len(r.errs))
-		r.mu.Unlock()
-		r.progress(Progress{
-			Phase:         ph,
-			Elapsed:       time.Duration(now - loadStart),
-			SentRate:      float64(sent-lastSent) / dt,
-			DeliveredRate: float64(c.received-lastRecv) / dt,
-			P50:           p50,
-			P99:           p99,
-			Faults:        c.gaps + c.duplicates + c.reordered + c.corrupt + nerr,
-		})
-		lastSent, lastRecv, last = sent, c.received, now
-	}
-}
-
-// waitUntil waits, at 10 ms granularity, until the clock reaches t; it
-// returns false at once when done closes or ctx ends first.
-func waitUntil(ctx context.Context, done <-chan struct{}, c *clock, t int64) bool {
-	for {
-		rem := t - c.now()
-		if rem <= 0 {
-			return true
-		}
-		tm := time.NewTimer(min(time.Duration(rem), 10*time.Millisecond))
-		select {
-		case <-done:
-			tm.Stop()
-			return false
-		case <-ctx.Done():
-			tm.Stop()
-			return false
-		case <-tm.C:
-		}
-	}
-}
-
-// drain waits until the subscribers have received expected messages, or
-// the drain timeout passes.
-func (r *rep1) drain(ctx context.Context, expected, mEnd int64) {
-	deadline := time.Now().Add(r.opts.DrainTimeout)
-	next := time.Now().Add(time.Second)
-	for {
-		var c subCounts
-		for _, w := range r.workers {
-			c.add(w.counts())
-		}
-		if c.received-c.duplicates >= expected || time.Now().After(deadline) || ctx.Err() != nil {
-			return
-		}
-		if time.Now().After(next) {
-			next = next.Add(time.Second)
-			r.progress(Progress{Phase: "drain", Elapsed: time.Duration(r.clock.now() - mEnd)})
-		}
-		time.Sleep(5 * time.Millisecond)
+		w.e2e.mu.Unlock()
 	}
 }
 

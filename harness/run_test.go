@@ -4,9 +4,15 @@ import (
 	"context"
 	"errors"
 	"math"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/memorystreamer/memorystreamer/reports"
 	"github.com/memorystreamer/memorystreamer/scenarios"
@@ -445,6 +451,10 @@ func TestRepetitions(t *testing.T) {
 	if res.Summary.Seconds != 3*res.Runs[0].Seconds {
 		t.Errorf("summary seconds = %g, want 3 × %g", res.Summary.Seconds, res.Runs[0].Seconds)
 	}
+	allocs := []float64{res.Runs[0].AllocsPerMsg, res.Runs[1].AllocsPerMsg, res.Runs[2].AllocsPerMsg}
+	if got := res.Summary.AllocsPerMsg; got != median(allocs) {
+		t.Errorf("summary allocations per message = %g, want the median of %v", got, allocs)
+	}
 
 	// A driver that fails to open fails the run.
 	opts.driver = func() (Driver, error) { return nil, errors.New("no target") }
@@ -480,5 +490,207 @@ func TestRunCancelled(t *testing.T) {
 	_, err := Run(ctx, quick(t, append(oneStream, "warmup=0s", "duration=1h")...), opts)
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
+	}
+}
+
+// warningsOf returns an Options hook that collects the repetitions'
+// warnings into *ws.
+func warningsOf(ws *[]string) func(int, []string) {
+	return func(_ int, w []string) { *ws = append(*ws, w...) }
+}
+
+func hasWarning(ws []string, prefix string) bool {
+	return slices.ContainsFunc(ws, func(w string) bool { return strings.HasPrefix(w, prefix) })
+}
+
+// TestBehindSchedule drives a target that takes 1 ms per publish at
+// 4000 msgs/s, one message per call: the producer can send at most about
+// 1000 msgs/s, and the run must say so rather than send its backlog after
+// the measured phase and report the offered rate.
+func TestBehindSchedule(t *testing.T) {
+	d := &fakeDriver{publishDelay: time.Millisecond}
+	s := quick(t, append(oneStream, "producers.rate=4000", "warmup=0s", "duration=500ms", "targets.p99=0")...)
+	var warns []string
+	res := runFake(t, s, d, Options{warnings: warningsOf(&warns)})
+	run := res.Runs[0]
+	t.Logf("sent %d (%.0f/s), offered %.0f/s, warnings %q", run.Sent, run.SentRate, run.OfferedRate, warns)
+	if !run.BehindSchedule || !res.Summary.BehindSchedule {
+		t.Error("behind_schedule not set")
+	}
+	if run.OfferedRate != 4000 || run.SentRate > 2000 || run.Sent > 550 {
+		t.Errorf("offered %g/s, sent %d (%g/s); want 4000/s offered, at most about 500 sent", run.OfferedRate, run.Sent, run.SentRate)
+	}
+	// What was not sent is not lost: it was never expected.
+	if in := run.Integrity; in.Lost != 0 || in.Expected != in.Received || in.Expected != run.Sent {
+		t.Errorf("integrity %+v, sent %d: want every sent message delivered, none lost", in, run.Sent)
+	}
+	if !hasWarning(warns, "open loop: ") {
+		t.Errorf("warnings %q, want one about the unsent backlog", warns)
+	}
+}
+
+// TestIntervalLog checks latency.hlog: intervals cover the measured phase
+// only, from its start, back to back, and hold exactly the values of the
+// run's histograms (no warm-up values); readers get the right times.
+func TestIntervalLog(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time run of about 2 s")
+	}
+	dir := t.TempDir()
+	s := quick(t, append(oneStream, "producers.rate=2000", "warmup=300ms", "duration=1500ms", "targets.p99=0")...)
+	res := runFake(t, s, &fakeDriver{}, Options{Dir: dir})
+	run := res.Runs[0]
+	f, err := os.Open(filepath.Join(dir, "latency.hlog"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	lr := hdrhistogram.NewHistogramLogReader(f)
+	type iv struct{ start, end, count int64 }
+	ivs := map[string][]iv{}
+	for {
+		h, err := lr.NextIntervalHistogram()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h == nil {
+			break
+		}
+		ivs[h.Tag()] = append(ivs[h.Tag()], iv{h.StartTimeMs(), h.EndTimeMs(), h.TotalCount()})
+	}
+	near := func(a, b int64) bool { return a-b <= 1 && b-a <= 1 } // the log has ms precision
+	for _, name := range []string{reports.LatencyEndToEnd, reports.LatencySendDelay} {
+		got := ivs[name]
+		if len(got) < 2 {
+			t.Fatalf("%s: %d intervals, want at least 2 for 1.5 s: %v", name, len(got), got)
+		}
+		if start := run.Started.UnixMilli(); !near(got[0].start, start) {
+			t.Errorf("%s: first interval starts at %d ms, want the measured phase's start %d ms", name, got[0].start, start)
+		}
+		var n int64
+		for i, v := range got {
+			n += v.count
+			if i > 0 && !near(v.start, got[i-1].end) {
+				t.Errorf("%s: interval %d starts at %d, the previous ended at %d", name, i, v.start, got[i-1].end)
+			}
+		}
+		l := run.Latency[name]
+		if l == nil {
+			t.Fatalf("no %s latency", name)
+		}
+		if n != l.Count+l.OutOfRange {
+			t.Errorf("%s: the intervals hold %d values, the run's histogram %d", name, n, l.Count+l.OutOfRange)
+		}
+	}
+}
+
+// TestInFlightPerSubscriber checks that the closed-loop window bounds the
+// messages in flight to each subscriber, not their total: with one of two
+// subscribers receiving nothing, the producer stops after in_flight
+// messages.
+func TestInFlightPerSubscriber(t *testing.T) {
+	s := quick(t, "streams.count=1", "producers.count=1", "producers.batch=1", "producers.in_flight=64",
+		"consumers.per_stream=2", "connections.publish=1", "connections.subscribe=2",
+		"warmup=0s", "duration=100ms", "targets.throughput=0", "allow_loss=true")
+	d := &fakeDriver{deaf: map[int]bool{1: true}}
+	run := runFake(t, s, d, Options{DrainTimeout: 10 * time.Millisecond}).Runs[0]
+	if in := run.Integrity; in.Expected != 2*64 || in.Received != 64 || in.Lost != 64 {
+		t.Errorf("integrity %+v, want 64 sent to each of 2 subscribers, 64 received, 64 lost", in)
+	}
+}
+
+// TestPhaseOffsets checks that open-loop producers interleave: producer j
+// of P starts j/P of an interval after the first.
+func TestPhaseOffsets(t *testing.T) {
+	var mu sync.Mutex
+	first := map[string]int64{}
+	d := &fakeDriver{published: func(name string, ps [][]byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		if _, ok := first[name]; !ok {
+			first[name], _ = header(ps[0])
+		}
+	}}
+	// 4 producers at 1000 msgs/s each: an interval of 1 ms.
+	s := quick(t, "streams.count=4", "producers.count=4", "producers.rate=4000", "producers.batch=1",
+		"consumers.per_stream=1", "connections.publish=2", "connections.subscribe=1",
+		"warmup=0s", "duration=20ms", "targets.throughput=0", "targets.p99=0")
+	runFake(t, s, d, Options{})
+	for j := range 4 {
+		// Producer j owns stream j.
+		if got, want := first[s.StreamName(j)]-first[s.StreamName(0)], int64(j)*250*int64(time.Microsecond); got != want {
+			t.Errorf("producer %d starts %d ns after producer 0, want %d", j, got, want)
+		}
+	}
+}
+
+// TestEarlyExitWithProfile checks that a producer failing before the end
+// of the measured phase ends the CPU profile and the run at once, and
+// that failing instruments are warnings, not errors.
+func TestEarlyExitWithProfile(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		sets    []string
+		cpuWarn bool // the profile started (and its empty file is reported)
+	}{
+		{"in-measured-phase", []string{"warmup=0s", "duration=1h"}, true},
+		{"in-warmup", []string{"warmup=1h", "duration=1s"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := fakeProfiler{&fakeDriver{publishErr: errors.New("boom"), publishErrAt: 100}}
+			var warns []string
+			opts := Options{
+				Dir: t.TempDir(), Profile: true, DrainTimeout: 10 * time.Millisecond,
+				driver:   func() (Driver, error) { return d, nil },
+				warnings: warningsOf(&warns),
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			res, err := Run(ctx, quick(t, append(oneStream, tc.sets...)...), opts)
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			run := res.Runs[0]
+			if !slices.Equal(run.Errors, []string{"producer 0: boom"}) {
+				t.Errorf("errors = %q, want the producer's only", run.Errors)
+			}
+			for _, w := range []string{"heap profile: ", "allocs profile: ", "node stats: "} {
+				if !hasWarning(warns, w) {
+					t.Errorf("warnings %q, want one starting %q", warns, w)
+				}
+			}
+			if hasWarning(warns, "cpu profile: ") != tc.cpuWarn {
+				t.Errorf("warnings %q: cpu profile warning %v, want %v", warns, !tc.cpuWarn, tc.cpuWarn)
+			}
+		})
+	}
+}
+
+// TestDrainProgress checks the progress reported while the run waits for
+// messages in flight: the faults so far and the time since the measured
+// phase ended.
+func TestDrainProgress(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time drain of 1.5 s")
+	}
+	d := &fakeDriver{drop: map[uint32]bool{5: true}}
+	s := quick(t, append(oneStream, "producers.rate=10000", "warmup=0s", "duration=100ms", "allow_loss=true", "targets.p99=0")...)
+	var drains []Progress
+	opts := Options{DrainTimeout: 1500 * time.Millisecond, Progress: func(p Progress) {
+		if p.Phase == "drain" {
+			drains = append(drains, p)
+		}
+	}}
+	run := runFake(t, s, d, opts).Runs[0]
+	if len(drains) == 0 {
+		t.Fatal("no drain progress")
+	}
+	for _, p := range drains {
+		if p.Faults != 1 || p.Total != 100*time.Millisecond || p.Elapsed <= 0 || p.Elapsed > 2500*time.Millisecond {
+			t.Errorf("drain progress %+v: want 1 fault, total 100ms, elapsed since the measured phase", p)
+		}
+	}
+	if run.Integrity.Lost != 1 {
+		t.Errorf("integrity %+v, want 1 lost", run.Integrity)
 	}
 }

@@ -14,6 +14,8 @@ import (
 //	                                       the streams by a stable hash of names
 //	tcp://…?admin=HOST:PORT[,…]&token=T    with the nodes' admin listeners (for
 //	                                       counters and profiles) and an auth token
+//	embedded?write-mode=vectored&…         the embedded node with node options
+//	                                       (NodeOptions)
 type Target struct {
 	// Spec is the --target argument as given.
 	Spec string
@@ -33,6 +35,24 @@ func ParseTarget(spec string) (Target, error) {
 	t := Target{Spec: spec}
 	if spec == "" || spec == "embedded" {
 		t.Spec, t.Kind = "embedded", "embedded"
+		return t, nil
+	}
+	if q, ok := strings.CutPrefix(spec, "embedded?"); ok {
+		t.Kind = "embedded"
+		vals, err := url.ParseQuery(q)
+		if err != nil {
+			return t, fmt.Errorf("target %q: %w", spec, err)
+		}
+		t.Options = map[string]string{}
+		for k, v := range vals {
+			if len(v) != 1 {
+				return t, fmt.Errorf("target %q: node option %q given %d times", spec, k, len(v))
+			}
+			t.Options[k] = v[0]
+		}
+		if _, err := NodeConfig(t.Options); err != nil {
+			return t, fmt.Errorf("target %q: %w", spec, err)
+		}
 		return t, nil
 	}
 	u, err := url.Parse(spec)

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -74,12 +75,11 @@ func TestPayloadCorruption(t *testing.T) {
 
 func TestRecorder(t *testing.T) {
 	r := newRecorder()
-	// Warm-up: in range goes to the interval only; out of range is not
-	// counted.
+	// Warm-up values are not recorded, nor counted when out of range.
 	r.record(100, 1, false)
 	r.record(-1, 1, false)
 	r.record(histMax+1, 3, false)
-	// Measured: in range goes to both; out of range is counted, never
+	// Measured: in range is recorded; out of range is counted, never
 	// clamped into the histogram.
 	r.record(200, 2, true)
 	r.record(0, 1, true)
@@ -88,41 +88,30 @@ func TestRecorder(t *testing.T) {
 	r.record(histMax+1, 4, true)
 	r.record(math.MaxInt64, 1, true)
 
-	total := newHist()
-	if oor := r.mergeTotal(total); oor != 6 {
+	iv := newHist()
+	if oor := r.takeInterval(iv); oor != 6 {
 		t.Errorf("out of range = %d, want 6 (negative 1, too large 5)", oor)
 	}
-	if total.TotalCount() != 4 || !total.ValuesAreEquivalent(total.Max(), histMax) || total.Min() != 0 {
-		t.Errorf("total: count %d, min %d, max %d; want 4 values from 0 to 60 s", total.TotalCount(), total.Min(), total.Max())
+	if iv.TotalCount() != 4 || !iv.ValuesAreEquivalent(iv.Max(), histMax) || iv.Min() != 0 {
+		t.Errorf("interval: count %d, min %d, max %d; want 4 values from 0 to 60 s", iv.TotalCount(), iv.Min(), iv.Max())
 	}
-	iv := newHist()
-	r.takeInterval(iv)
-	if iv.TotalCount() != 5 {
-		t.Errorf("interval count = %d, want 5 (1 warm-up, 4 measured)", iv.TotalCount())
-	}
+	// takeInterval resets both.
 	iv2 := newHist()
-	r.takeInterval(iv2)
-	if iv2.TotalCount() != 0 {
-		t.Errorf("interval after takeInterval holds %d values, want 0", iv2.TotalCount())
+	if oor := r.takeInterval(iv2); oor != 0 || iv2.TotalCount() != 0 {
+		t.Errorf("after takeInterval: %d values, %d out of range; want none", iv2.TotalCount(), oor)
 	}
-	// mergeTotal does not reset.
-	total2 := newHist()
-	if oor := r.mergeTotal(total2); oor != 6 || total2.TotalCount() != 4 {
-		t.Errorf("second mergeTotal: %d values, %d out of range", total2.TotalCount(), oor)
+	r.record(300, 1, true)
+	if oor := r.takeInterval(iv2); oor != 0 || iv2.TotalCount() != 1 {
+		t.Errorf("next interval: %d values, %d out of range; want 1, 0", iv2.TotalCount(), oor)
 	}
 }
 
-func TestPhase(t *testing.T) {
+func TestPhaseBounds(t *testing.T) {
 	var p phase
 	p.start.Store(10)
 	p.end.Store(20)
-	for _, c := range []struct {
-		t    int64
-		want bool
-	}{{9, false}, {10, true}, {19, true}, {20, false}} {
-		if got := p.in(c.t); got != c.want {
-			t.Errorf("in(%d) = %v, want %v", c.t, got, c.want)
-		}
+	if s, e := p.bounds(); s != 10 || e != 20 {
+		t.Errorf("bounds() = %d, %d; want 10, 20", s, e)
 	}
 }
 
@@ -138,9 +127,15 @@ func TestWait(t *testing.T) {
 	if wait(ctx, c, 100) {
 		t.Error("wait with a cancelled context returned true")
 	}
+	// A long wait ends when ctx does.
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if wait(ctx, &clock{epoch: time.Now()}, int64(time.Hour)) {
+		t.Error("wait of an hour with a context ending returned true")
+	}
 	// The real clock: a short and a longer wait.
 	rc := &clock{epoch: time.Now()}
-	for _, d := range []time.Duration{20 * time.Microsecond, 2 * time.Millisecond} {
+	for _, d := range []time.Duration{20 * time.Microsecond, 2 * time.Millisecond, 5 * time.Millisecond} {
 		target := rc.now() + int64(d)
 		if !wait(context.Background(), rc, target) || rc.now() < target {
 			t.Errorf("wait(%v) returned early", d)
@@ -538,6 +533,89 @@ func TestHlog(t *testing.T) {
 	}
 }
 
+// TestHlogTimes checks that a reader gets the intervals' times back when
+// the run started at a fractional second: hdrhistogram-go writes the base
+// time in whole seconds.
+func TestHlogTimes(t *testing.T) {
+	dir := t.TempDir()
+	start := time.UnixMilli(1700000000567)
+	l, err := newHlog(dir, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	starts := []int64{start.UnixMilli(), start.UnixMilli() + 1000, start.UnixMilli() + 2345}
+	for i, ms := range starts {
+		h := newHist()
+		h.RecordValue(int64(i + 1))
+		h.SetStartTimeMs(ms)
+		h.SetEndTimeMs(ms + 1000)
+		h.SetTag("end_to_end")
+		if err := l.write(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(dir, "latency.hlog"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := hdrhistogram.NewHistogramLogReader(f)
+	for i, want := range starts {
+		h, err := r.NextIntervalHistogram()
+		if err != nil || h == nil {
+			t.Fatalf("interval %d: %v, %v", i, h, err)
+		}
+		// The log keeps milliseconds; float seconds may round one down.
+		if got := h.StartTimeMs(); got < want-1 || got > want {
+			t.Errorf("interval %d starts at %d ms, want %d", i, got, want)
+		}
+		if got := h.EndTimeMs() - h.StartTimeMs(); got < 999 || got > 1001 {
+			t.Errorf("interval %d lasts %d ms, want 1000", i, got)
+		}
+	}
+}
+
+// TestSchedule checks the open-loop timetable's arithmetic: dueBy(t)
+// counts exactly the messages with at(k) ≤ t.
+func TestSchedule(t *testing.T) {
+	for _, sch := range []schedule{{base: 0, interval: 1e9 / 3}, {base: 12345, interval: 1e9 / 7000}, {base: 5, interval: 1}} {
+		for k := range int64(2000) {
+			at := sch.at(k)
+			if got := sch.dueBy(at); got != k+1 {
+				t.Fatalf("%+v: dueBy(at(%d) = %d) = %d, want %d", sch, k, at, got, k+1)
+			}
+			if got := sch.dueBy(at - 1); got != k {
+				t.Fatalf("%+v: dueBy(at(%d) − 1) = %d, want %d", sch, k, got, k)
+			}
+		}
+		if got := sch.dueBy(sch.base - 1); got != 0 {
+			t.Errorf("%+v: dueBy before the base = %d", sch, got)
+		}
+	}
+}
+
+func TestAllocsPerMsg(t *testing.T) {
+	a := cpuSample{allocs: 1000, ok: true}
+	b := cpuSample{allocs: 3000, ok: true}
+	for _, tc := range []struct {
+		a, b cpuSample
+		msgs int64
+		want float64
+	}{
+		{a, b, 1000, 2},
+		{a, b, 0, 0},
+		{cpuSample{}, b, 1000, 0},
+		{b, a, 1000, 0},
+	} {
+		if got := allocsPerMsg(tc.a, tc.b, tc.msgs); got != tc.want {
+			t.Errorf("allocsPerMsg(%+v, %+v, %d) = %g, want %g", tc.a, tc.b, tc.msgs, got, tc.want)
+		}
+	}
+}
+
 func TestMachineInfo(t *testing.T) {
 	m := machineInfo()
 	if m.OS == "" || m.Arch == "" || m.CPUs < 1 || m.GOMAXPROCS < 1 || !strings.HasPrefix(m.GoVersion, "go") {
@@ -585,6 +663,49 @@ func TestEmbeddedProfilesAndMemory(t *testing.T) {
 	}
 }
 
+// TestEmbeddedMemoryRSS checks that the RSS reading does not count heap
+// freed by the collector but not yet returned to the operating system.
+func TestEmbeddedMemoryRSS(t *testing.T) {
+	if _, err := os.Stat("/proc/self/statm"); err != nil {
+		t.Skip("no /proc")
+	}
+	if raceEnabled {
+		t.Skip("the race detector's shadow memory stays in the RSS")
+	}
+	e, err := NewEmbedded(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	_, rss0, err := e.Memory(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 64 << 20
+	if allocTouched(size) < rss0+size/2 {
+		t.Skip("the allocation did not show in the RSS")
+	}
+	_, rss, err := e.Memory(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rss > rss0+size/4 {
+		t.Errorf("RSS %d MB after freeing %d MB, was %d MB: the freed heap is still counted", rss>>20, size>>20, rss0>>20)
+	}
+}
+
+// allocTouched allocates size bytes, touches every page and returns the
+// RSS while they are live; they are garbage when it returns.
+func allocTouched(size int) (rss uint64) {
+	b := make([]byte, size)
+	for i := 0; i < size; i += 4096 {
+		b[i] = 1
+	}
+	rss = processRSS()
+	runtime.KeepAlive(b)
+	return rss
+}
+
 // TestTCPAdminErrors checks the admin client's handling of failing
 // endpoints.
 func TestTCPAdminErrors(t *testing.T) {
@@ -609,5 +730,20 @@ func TestTCPAdminErrors(t *testing.T) {
 	// Nothing listens on port 1.
 	if _, err := d.Connect(ctx, 0); err == nil {
 		t.Error("Connect to a closed port succeeded")
+	}
+}
+
+func TestParseTargetEmbeddedOptions(t *testing.T) {
+	tg, err := ParseTarget("embedded?write-mode=vectored&retention-msgs=100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tg.Kind != "embedded" || tg.Options["write-mode"] != "vectored" || tg.Options["retention-msgs"] != "100" {
+		t.Errorf("ParseTarget = %+v", tg)
+	}
+	for _, bad := range []string{"embedded?write-mode=x", "embedded?colour=blue", "embedded?write-mode=copy&write-mode=vectored", "embedded?%zz"} {
+		if _, err := ParseTarget(bad); err == nil {
+			t.Errorf("ParseTarget(%q) succeeded", bad)
+		}
 	}
 }

@@ -31,7 +31,8 @@ type phase struct {
 	start, end atomic.Int64
 }
 
-func (p *phase) in(t int64) bool { return t >= p.start.Load() && t < p.end.Load() }
+// bounds returns the measured phase as [start, end).
+func (p *phase) bounds() (start, end int64) { return p.start.Load(), p.end.Load() }
 
 // subWorker receives the deliveries of one subscriber connection: the
 // connection calls every handler from one goroutine, so the worker's state
@@ -39,91 +40,94 @@ func (p *phase) in(t int64) bool { return t >= p.start.Load() && t < p.end.Load(
 type subWorker struct {
 	clock *clock
 	phase *phase
-	e2e   *recorder // e2e.mu guards the counters below too
+	e2e   *recorder // e2e.mu guards subs and c too
 
 	subs []subState // by subscription index on this worker
+	c    subCounts
 
-	received, receivedMeasured, bytesMeasured int64
-	gaps, duplicates, reordered, corrupt      int64
-
-	// perProducer counts deliveries by producer, read by closed-loop
-	// producers to bound their messages in flight.
-	perProducer []atomic.Int64
+	// delivered counts deliveries by (producer, fan-out index), shared
+	// by every worker (see rep1.delivered).
+	delivered []atomic.Int64
 }
 
-// subState is one subscription's integrity state.
-type subState struct {
-	next     uint32 // next expected per-stream sequence number
-	producer int32
+func newSubWorker(c *clock, p *phase, delivered []atomic.Int64) *subWorker {
+	return &subWorker{clock: c, phase: p, e2e: newRecorder(), delivered: delivered}
 }
 
-func newSubWorker(c *clock, p *phase, producers int) *subWorker {
-	return &subWorker{clock: c, phase: p, e2e: newRecorder(), perProducer: make([]atomic.Int64, producers)}
-}
-
-// add registers a subscription to a stream of producer p and returns its
-// index.
-func (w *subWorker) add(p int) int {
-	w.subs = append(w.subs, subState{next: 1, producer: int32(p)})
+// add registers a subscription whose deliveries count in counter
+// delivered[counter] and returns its index.
+func (w *subWorker) add(counter int) int {
+	w.subs = append(w.subs, subState{delivered: int32(counter)})
 	return len(w.subs) - 1
 }
 
 // deliver checks and records a batch of deliveries of subscription idx:
-// one clock reading and one lock per batch, as a batch reaches the
-// application at one moment.
+// one clock reading, one lock and one read of the phase bounds per batch,
+// as a batch reaches the application at one moment.
 func (w *subWorker) deliver(idx int, ds []Delivery) {
 	now := w.clock.now()
+	mStart, mEnd := w.phase.bounds()
 	w.e2e.mu.Lock()
 	st := &w.subs[idx]
-	w.received += int64(len(ds))
+	c := &w.c
+	c.received += int64(len(ds))
 	for _, d := range ds {
 		intended, seq, ok := parse(d.Payload)
 		if !ok {
-			w.corrupt++
+			c.corrupt++
 			continue
 		}
-		switch diff := int32(seq - st.next); {
-		case diff == 0:
-			st.next++
-		case diff > 0:
-			w.gaps += int64(diff)
-			st.next = seq + 1
-		case diff == -1:
-			w.duplicates++
-		default:
-			w.reordered++
+		if seq == st.highest+1 && st.win == nil {
+			// check's in-order path, inlined.
+			st.highest = seq
+			c.distinct++
+		} else {
+			st.checkSlow(seq, c)
 		}
-		measured := w.phase.in(intended)
+		measured := intended >= mStart && intended < mEnd
 		if measured {
-			w.receivedMeasured++
-			w.bytesMeasured += int64(len(d.Payload))
+			c.receivedMeasured++
+			c.bytesMeasured += int64(len(d.Payload))
 		}
 		w.e2e.recordLocked(now-intended, 1, measured)
 	}
+	counter := st.delivered
 	w.e2e.mu.Unlock()
-	w.perProducer[st.producer].Add(int64(len(ds)))
+	w.delivered[counter].Add(int64(len(ds)))
 }
 
-// subCounts is a snapshot of a subWorker's counters.
+// subCounts are a subWorker's counters. distinct counts messages received
+// at least once (in order or late), missing the sequence numbers skipped
+// and not (yet) received late; see subState.check for the rest.
 type subCounts struct {
 	received, receivedMeasured, bytesMeasured int64
-	gaps, duplicates, reordered, corrupt      int64
+	distinct, missing                         int64
+	duplicates, reordered, corrupt            int64
 }
 
 func (c *subCounts) add(o subCounts) {
 	c.received += o.received
 	c.receivedMeasured += o.receivedMeasured
 	c.bytesMeasured += o.bytesMeasured
-	c.gaps += o.gaps
+	c.distinct += o.distinct
+	c.missing += o.missing
 	c.duplicates += o.duplicates
 	c.reordered += o.reordered
 	c.corrupt += o.corrupt
 }
 
+// faults counts the integrity faults seen so far, by the definitions of
+// the final figures: missing messages (less the corrupt ones, whose
+// numbers are unknown and show as missing), duplicates, reordered and
+// corrupt ones.
+func (c *subCounts) faults() int64 {
+	return max(0, c.missing-c.corrupt) + c.duplicates + c.reordered + c.corrupt
+}
+
 func (w *subWorker) counts() subCounts {
 	w.e2e.mu.Lock()
 	defer w.e2e.mu.Unlock()
-	return subCounts{w.received, w.receivedMeasured, w.bytesMeasured, w.gaps, w.duplicates, w.reordered, w.corrupt}
+	return w.c
 }
 
 // producer publishes to the streams it owns.
@@ -137,28 +141,42 @@ type producer struct {
 
 	sendDelay, ack *recorder
 
-	// workers and fanout bound a closed-loop producer's messages in
-	// flight: sent×fanout − Σ workers' deliveries of this producer.
-	workers []*subWorker
-	fanout  int
+	// delivered holds this producer's delivery counters, one per fan-out
+	// index k: the deliveries of its messages to the k-th subscriber of
+	// their stream. A closed-loop producer keeps sent − min_k delivered[k]
+	// at most producers.in_flight.
+	delivered []atomic.Int64
 
 	sent, sentMeasured, bytesMeasured atomic.Int64
-	err                               error
+	// backlog counts, in open loop, the messages due before the end of
+	// the measured phase that were still unsent when it ended. err is
+	// the publish error that ended the producer. Both are read after run
+	// returns.
+	backlog int64
+	err     error
 }
 
-// delivered sums this producer's deliveries over every subscriber.
-func (p *producer) delivered() int64 {
-	var n int64
-	for _, w := range p.workers {
-		n += w.perProducer[p.id].Load()
+// minDelivered returns the deliveries to this producer's slowest
+// subscriber.
+func (p *producer) minDelivered() int64 {
+	m := p.delivered[0].Load()
+	for i := 1; i < len(p.delivered); i++ {
+		m = min(m, p.delivered[i].Load())
 	}
-	return n
+	return m
 }
 
-// wait spins, yielding the processor, until the clock reaches t or ctx
-// ends; waits over 100 µs sleep first (Go's timers are only about 1 ms
-// precise on these machines, so a short wait must spin to send on time).
-// It returns false when ctx ended.
+// Pacing: Go's timers overshoot by about 1 ms on these machines, so wait
+// sleeps only when more than sleepOver remains, until sleepMargin before
+// the target, and spins (yielding the processor) for the rest.
+const (
+	sleepOver   = 2 * time.Millisecond
+	sleepMargin = 1500 * time.Microsecond
+)
+
+// wait waits until the clock reaches t or ctx ends: it sleeps while more
+// than sleepOver remains, then spins, yielding the processor, so that a
+// message is sent on time. It returns false when ctx ended.
 func wait(ctx context.Context, c *clock, t int64) bool {
 	for {
 		if ctx.Err() != nil {
@@ -168,8 +186,14 @@ func wait(ctx context.Context, c *clock, t int64) bool {
 		switch {
 		case rem <= 0:
 			return true
-		case rem > int64(100*time.Microsecond):
-			time.Sleep(time.Duration(rem) - 50*time.Microsecond)
+		case rem > int64(sleepOver):
+			tm := time.NewTimer(time.Duration(rem) - sleepMargin)
+			select {
+			case <-tm.C:
+			case <-ctx.Done():
+				tm.Stop()
+				return false
+			}
 		default:
 			yield()
 		}
@@ -200,8 +224,38 @@ func (s sizer) next() int {
 	return s.p.Size
 }
 
+// schedule is an open-loop producer's timetable: message k is intended
+// at base + k×interval (ns, clock time).
+type schedule struct {
+	base     int64
+	interval float64
+}
+
+func (s schedule) at(k int64) int64 { return s.base + int64(float64(k)*s.interval) }
+
+// dueBy returns how many messages are due by t: those with at(k) ≤ t.
+func (s schedule) dueBy(t int64) int64 {
+	if t < s.base {
+		return 0
+	}
+	n := int64(float64(t-s.base)/s.interval) + 1
+	for n > 0 && s.at(n-1) > t {
+		n--
+	}
+	for s.at(n) <= t {
+		n++
+	}
+	return n
+}
+
 // run publishes until the measured phase ends, ctx ends or a publish
 // fails. loadStart is when the load began, in clock time.
+//
+// In open loop, producer j of P starts its schedule j/P of an interval
+// after loadStart, so that the producers' messages interleave instead of
+// arriving together; it stops when the clock passes the end of the
+// measured phase, even if it is behind its schedule (what it has not
+// sent by then is its backlog).
 func (p *producer) run(ctx context.Context, loadStart int64) {
 	sc := p.sc
 	rng := rand.New(rand.NewPCG(uint64(loadStart), uint64(p.id)))
@@ -238,18 +292,20 @@ func (p *producer) run(ctx context.Context, loadStart int64) {
 	batch := make([][]byte, batchMax)
 	intended := make([]int64, batchMax)
 
+	// The phase is set before the producers start.
+	mStart, end := p.phase.bounds()
 	rate := sc.Producers.PerProducer()
-	interval := 0.0
+	var sch schedule
 	if rate > 0 {
-		interval = 1e9 / rate
+		sch.interval = 1e9 / rate
+		sch.base = loadStart + int64(sch.interval*float64(p.id)/float64(sc.Producers.Count))
 	}
-	end := p.phase.end.Load()
-	limit := int64(sc.Producers.InFlight-batchMax) * int64(p.fanout)
-	var k int64 // messages generated so far (open loop: their schedule index)
+	limit := int64(sc.Producers.InFlight - batchMax)
+	var k int64 // messages sent so far (open loop: their schedule index)
 	for ctx.Err() == nil {
 		cnt := batchMax
 		if rate > 0 {
-			due := loadStart + int64(float64(k)*interval)
+			due := sch.at(k)
 			if due >= end {
 				return
 			}
@@ -260,27 +316,27 @@ func (p *producer) run(ctx context.Context, loadStart int64) {
 				}
 				now = p.clock.now()
 			}
-			ready := int64(float64(now-loadStart)/interval) + 1 - k
-			cnt = int(min(ready, int64(batchMax)))
+			if now >= end {
+				p.backlog = sch.dueBy(end-1) - k
+				return
+			}
+			cnt = int(min(max(sch.dueBy(now)-k, 1), int64(batchMax)))
 			for j := range cnt {
-				t := loadStart + int64(float64(k+int64(j))*interval)
+				t := sch.at(k + int64(j))
 				if t >= end {
 					cnt = j
 					break
 				}
 				intended[j] = t
 			}
-			if cnt == 0 {
-				return
-			}
 		} else {
 			now := p.clock.now()
 			if now >= end {
 				return
 			}
-			if p.fanout > 0 {
+			if len(p.delivered) > 0 {
 				spins := 0
-				for p.sent.Load()*int64(p.fanout)-p.delivered() > limit {
+				for k-p.minDelivered() > limit {
 					spins++
 					if spins > 64 {
 						time.Sleep(20 * time.Microsecond)
@@ -303,7 +359,7 @@ func (p *producer) run(ctx context.Context, loadStart int64) {
 			p.seqs[si]++
 			stamp(b, intended[j], p.seqs[si])
 			batch[j] = b
-			if p.phase.in(intended[j]) {
+			if intended[j] >= mStart && intended[j] < end {
 				measured++
 				bytes += int64(len(b))
 			}
@@ -313,7 +369,7 @@ func (p *producer) run(ctx context.Context, loadStart int64) {
 		if sc.Producers.Acks {
 			err = p.streams[si].PublishAck(ctx, batch[:cnt])
 			if err == nil {
-				p.ack.record(p.clock.now()-sent, 1, p.phase.in(intended[0]))
+				p.ack.record(p.clock.now()-sent, 1, intended[0] >= mStart && intended[0] < end)
 			}
 		} else {
 			err = p.streams[si].Publish(ctx, batch[:cnt])
@@ -324,10 +380,10 @@ func (p *producer) run(ctx context.Context, loadStart int64) {
 			}
 			return
 		}
-		if rate > 0 {
+		if rate > 0 && measured > 0 {
 			p.sendDelay.mu.Lock()
 			for j := range cnt {
-				p.sendDelay.recordLocked(sent-intended[j], 1, p.phase.in(intended[j]))
+				p.sendDelay.recordLocked(sent-intended[j], 1, intended[j] >= mStart && intended[j] < end)
 			}
 			p.sendDelay.mu.Unlock()
 		}

@@ -144,6 +144,11 @@ type Run struct {
 	// Errors lists what went wrong, one line each; a run with errors
 	// failed.
 	Errors []string `json:"errors,omitempty"`
+	// Warnings lists what the reader should know but does not fail the
+	// run, one line each: an instrument that failed (CPU or heap profile,
+	// the node's counters, the interval log, a memory reading: that figure
+	// is missing, the others stand) or an open-loop backlog.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Latency summarises one latency histogram, in nanoseconds.

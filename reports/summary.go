@@ -43,6 +43,7 @@ func WriteSummary(w io.Writer, r *Result, md bool) error {
 	s.repetitions(r)
 	s.targets(r)
 	s.errors(r)
+	s.warnings(r)
 	if s.err != nil {
 		return fmt.Errorf("reports: summary: %w", s.err)
 	}
@@ -510,13 +511,35 @@ func (s *summary) errors(r *Result) {
 		return
 	}
 	s.section("Errors")
-	for _, e := range r.Summary.Errors {
+	for _, e := range perRun(r, func(run Run) []string { return run.Errors }) {
 		s.item(e)
 	}
+}
+
+// perRun lists a run's lines with their repetition, or the summary's
+// where no repetition has any (the summary gathers the repetitions' lines:
+// listing both would repeat them).
+func perRun(r *Result, lines func(Run) []string) []string {
+	var out []string
 	for _, run := range r.Runs {
-		for _, e := range run.Errors {
-			s.item(fmt.Sprintf("repetition %d: %s", run.Repetition, e))
+		for _, l := range lines(run) {
+			out = append(out, fmt.Sprintf("repetition %d: %s", run.Repetition, l))
 		}
+	}
+	if len(out) == 0 {
+		out = lines(r.Summary)
+	}
+	return out
+}
+
+func (s *summary) warnings(r *Result) {
+	ws := perRun(r, func(run Run) []string { return run.Warnings })
+	if len(ws) == 0 {
+		return
+	}
+	s.section("Warnings")
+	for _, w := range ws {
+		s.item(w)
 	}
 }
 

@@ -5,6 +5,9 @@
 // scenario's targets.
 //
 //	msbench run [SCENARIO|FILE.yaml] [flags]   run a scenario (default: quick)
+//	msbench compare [SCENARIO] --variant …     compare variants, interleaved
+//	msbench gate [flags]                       the CI performance gate
+//	msbench report RUN_DIR…                    summary.md and report.html of runs
 //	msbench list                               list the built-in scenarios
 //	msbench validate FILE.yaml…                check scenario files
 //	msbench version                            print the build
@@ -57,6 +60,10 @@ latency (HDR percentiles), throughput, delivery integrity and memory.
 
 Usage:
   msbench run [SCENARIO|FILE.yaml] [flags]   run a scenario (default: quick)
+  msbench compare [SCENARIO] --variant A=T --variant B=T …
+                                             compare variants, interleaved
+  msbench gate [flags]                       the CI performance gate (ci/gates.yaml)
+  msbench report RUN_DIR…                    render runs as summary.md and report.html
   msbench list                               list the built-in scenarios
   msbench validate FILE.yaml…                check scenario files
   msbench version                            print the build
@@ -75,6 +82,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "run":
 		return cmdRun(ctx, rest, stdout, stderr)
+	case "compare":
+		return cmdCompare(ctx, rest, stdout, stderr)
+	case "gate":
+		return cmdGate(ctx, rest, stdout, stderr)
+	case "report":
+		return cmdReport(rest, stdout, stderr)
 	case "list":
 		return cmdList(rest, stdout, stderr)
 	case "validate":
@@ -201,7 +214,9 @@ Flags:
 		return exitUsage
 	}
 	if len(nodeOpts) > 0 {
-		tgt.Options = map[string]string{}
+		if tgt.Options == nil {
+			tgt.Options = map[string]string{}
+		}
 		for _, kv := range nodeOpts {
 			k, v, ok := strings.Cut(kv, "=")
 			if !ok {
@@ -345,7 +360,10 @@ func (p *progress) update(pr harness.Progress) {
 	}
 	line := fmt.Sprintf("rep %d/%d %-7s %5.1fs/%.1fs", pr.Repetition, pr.Repetitions, pr.Phase,
 		pr.Elapsed.Seconds(), pr.Total.Seconds())
-	if p.tty && pr.Total > 0 {
+	if pr.Phase == "drain" { // Elapsed counts from the end of the measured phase
+		line = fmt.Sprintf("rep %d/%d %-7s %+5.1fs", pr.Repetition, pr.Repetitions, pr.Phase, pr.Elapsed.Seconds())
+	}
+	if p.tty && pr.Total > 0 && pr.Phase != "drain" {
 		const width = 20
 		n := min(width, int(float64(width)*pr.Elapsed.Seconds()/pr.Total.Seconds()))
 		line += " [" + strings.Repeat("#", max(n, 0)) + strings.Repeat("-", width-max(n, 0)) + "]"
