@@ -91,38 +91,9 @@ func Read(path string) (*Result, error) {
 
 // parse decodes a result.json's content; name prefixes its errors.
 func parse(name string, data []byte) (*Result, error) {
-	// json.Unmarshal checks the whole input's syntax (trailing data
-	// included) before it decodes anything.
-	var head struct {
-		Schema *int `json:"schema"`
-	}
-	if err := json.Unmarshal(data, &head); err != nil {
-		var typ *json.UnmarshalTypeError
-		if errors.As(err, &typ) {
-			what := "the schema version must be an integer"
-			if typ.Field == "" {
-				what = "a result must be a JSON object"
-			}
-			err = &offsetError{offset: typ.Offset - 1, msg: fmt.Sprintf("%s, not %s", what, typ.Value)}
-		}
-		return nil, jsonError(name, data, err)
-	}
-	if head.Schema == nil || *head.Schema != SchemaVersion {
-		e := &SchemaError{Path: name, Supported: SchemaVersion}
-		if head.Schema != nil {
-			e.Found = *head.Schema
-		}
-		return nil, e
-	}
-	if err := checkDuplicateKeys(data); err != nil {
-		return nil, jsonError(name, data, err)
-	}
-
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var r Result
-	if err := dec.Decode(&r); err != nil {
-		return nil, jsonError(name, data, err)
+	if err := decodeVersioned(name, data, SchemaVersion, &r); err != nil {
+		return nil, err
 	}
 	return &r, nil
 }

@@ -229,7 +229,7 @@ func TestReadStrict(t *testing.T) {
 		{
 			name: "not an object",
 			raw:  `[{"schema": 1}]`,
-			want: `:1:1: a result must be a JSON object, not array`,
+			want: `:1:1: the file must hold a JSON object, not array`,
 		},
 		{
 			name: "schema not an integer",
