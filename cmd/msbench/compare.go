@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,7 +41,7 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: msbench compare [SCENARIO|FILE.yaml] --variant NAME=TARGET --variant NAME=TARGET … [flags]
 
-Runs the scenario once per variant per repetition, interleaved (A B A B …),
+Runs the scenario once per variant per repetition, interleaved and reversed every other repetition (A B, B A, …),
 so that drift of the machine hits every variant alike; then compares each
 variant with the first: per metric the median, MAD and 95 % confidence
 interval across repetitions, the ratio to the first variant, a
@@ -163,7 +164,14 @@ func runComparison(ctx context.Context, sc *scenarios.Scenario, vs []variant, re
 		names = append(names, v.name)
 	}
 	for rep := 1; rep <= reps; rep++ {
-		for _, v := range vs {
+		// Interleaved, and reversed every other repetition (A B, B A …),
+		// so that no variant always runs first.
+		order := vs
+		if rep%2 == 0 {
+			order = slices.Clone(vs)
+			slices.Reverse(order)
+		}
+		for _, v := range order {
 			runDir := filepath.Join(dir, v.name, fmt.Sprintf("rep-%d", rep))
 			s := *sc
 			res, err := harness.Run(ctx, &s, harness.Options{Target: v.target, Dir: runDir, Profile: profile, Version: version()})

@@ -115,7 +115,14 @@ func runGate(ctx context.Context, g ci.Gate, alpha float64, baseBin, candBin, di
 	runs := map[string][]*reports.Result{}
 	dirs := map[string][]string{}
 	for rep := 1; rep <= g.Repetitions; rep++ {
-		for _, side := range sides {
+		// ABBA order: each side runs first as often as second, so an
+		// effect of the position (a warm cache, the previous run's
+		// leftovers) cancels out instead of biasing one side.
+		order := sides
+		if rep%2 == 0 {
+			order = []struct{ name, bin string }{sides[1], sides[0]}
+		}
+		for _, side := range order {
 			runDir := filepath.Join(dir, side.name, fmt.Sprintf("rep-%d", rep))
 			res, err := runBinary(ctx, side.bin, g, runDir)
 			if err != nil {
