@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"sort"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 
@@ -148,8 +149,25 @@ type Check struct {
 	// not tested).
 	Ratio, P float64
 	Pass     bool
-	// Why explains a failure.
+	// Skipped is set for a timing rule that could not be judged (no
+	// baseline); it passes.
+	Skipped bool
+	// Why explains a failure or a skip.
 	Why string
+}
+
+// EvaluateWithoutBaseline judges a gate when no baseline could be run:
+// the absolute limits are applied to every candidate run as usual, and each
+// timing rule is reported as skipped (it passes, and Why says so).
+func EvaluateWithoutBaseline(g Gate, candidate []*reports.Result, why string) []Check {
+	var out []Check
+	for _, ch := range Evaluate(g, &reports.Comparison{}, candidate, 0) {
+		if ch.Rule != "" && strings.HasPrefix(ch.Rule, "regression") {
+			ch.Pass, ch.Skipped, ch.Why = true, true, "skipped: "+why
+		}
+		out = append(out, ch)
+	}
+	return out
 }
 
 // Evaluate judges a gate's rules on the comparison of the baseline

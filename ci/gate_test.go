@@ -152,3 +152,26 @@ func TestEvaluateMinMax(t *testing.T) {
 		t.Errorf("checks = %+v, want run 2 below the minimum", checks)
 	}
 }
+
+func TestEvaluateWithoutBaseline(t *testing.T) {
+	gate := Gate{Name: "g", Rules: map[string]Rule{
+		reports.MetricDeliveredRate: {AllowedRegression: ptr(0.1)},
+		reports.MetricLost:          {Max: ptr(0)},
+	}}
+	checks := EvaluateWithoutBaseline(gate, results([]float64{100, 100}, 2), "no baseline here")
+	if len(checks) != 2 {
+		t.Fatalf("checks = %+v", checks)
+	}
+	for _, ch := range checks {
+		switch ch.Metric {
+		case reports.MetricDeliveredRate:
+			if !ch.Pass || !ch.Skipped || !strings.Contains(ch.Why, "no baseline here") {
+				t.Errorf("timing rule without a baseline: %+v, want skipped", ch)
+			}
+		case reports.MetricLost:
+			if ch.Pass || ch.Skipped {
+				t.Errorf("absolute rule without a baseline: %+v, want a failure (2 lost)", ch)
+			}
+		}
+	}
+}

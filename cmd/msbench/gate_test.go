@@ -74,6 +74,18 @@ func TestGate(t *testing.T) {
 			t.Errorf("unchanged candidate, try %d: exit %d, want 0:\n%s", i+1, code, md)
 		}
 	}
+
+	// A baseline revision the clone lacks (a shallow clone): the timing
+	// rule is skipped, loudly; the absolute limits still judge.
+	var stdout, stderr bytes.Buffer
+	out := filepath.Join(dir, "nobase")
+	code = run(context.Background(), []string{"gate", "--config", cfg, "--base", "0000000000000000000000000000000000000000",
+		"--candidate-bin", base, "--out", out, "--repetitions", "2"}, &stdout, &stderr)
+	b, _ := os.ReadFile(filepath.Join(out, "gate.md"))
+	if code != exitOK || !strings.Contains(stdout.String(), "WARNING") || !strings.Contains(string(b), "SKIP: ") ||
+		!strings.Contains(string(b), "| throughput | lost |") {
+		t.Errorf("missing baseline: exit %d, stdout %s, stderr %s, gate.md:\n%s", code, stdout.String(), stderr.String(), b)
+	}
 }
 
 func TestGateUsage(t *testing.T) {
