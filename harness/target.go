@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -16,57 +17,71 @@ import (
 //	                                       counters and profiles) and an auth token
 //	embedded?write-mode=vectored&…         the embedded node with node options
 //	                                       (NodeOptions)
+//	embedded-tcp[?…]                       an msnode in this process, clients
+//	                                       over loopback TCP (node options as
+//	                                       for embedded)
+//	nats://HOST:PORT[?token=T]             a nats-server over TCP
+//	nats-embedded                          a nats-server in this process,
+//	                                       clients over loopback TCP
 type Target struct {
 	// Spec is the --target argument as given.
 	Spec string
-	// Kind is "embedded" or "tcp".
+	// Kind is "embedded", "embedded-tcp", "tcp", "nats" or
+	// "nats-embedded".
 	Kind string
 	// Addrs, Admins and Token are the TCP driver's nodes, admin listeners
-	// and auth token.
+	// and auth token; Addrs (one) and Token also serve the NATS driver.
 	Addrs  []string
 	Admins []string
 	Token  string
-	// Options are node options for the embedded driver (see NodeOptions).
+	// Options are node options for the embedded and embedded-tcp drivers
+	// (see NodeOptions).
 	Options map[string]string
 }
 
 // ParseTarget parses a --target argument; "" means embedded.
 func ParseTarget(spec string) (Target, error) {
 	t := Target{Spec: spec}
-	if spec == "" || spec == "embedded" {
+	switch spec {
+	case "", "embedded":
 		t.Spec, t.Kind = "embedded", "embedded"
 		return t, nil
-	}
-	if q, ok := strings.CutPrefix(spec, "embedded?"); ok {
-		t.Kind = "embedded"
-		vals, err := url.ParseQuery(q)
-		if err != nil {
-			return t, fmt.Errorf("target %q: %w", spec, err)
-		}
-		t.Options = map[string]string{}
-		for k, v := range vals {
-			if len(v) != 1 {
-				return t, fmt.Errorf("target %q: node option %q given %d times", spec, k, len(v))
-			}
-			t.Options[k] = v[0]
-		}
-		if _, err := NodeConfig(t.Options); err != nil {
-			return t, fmt.Errorf("target %q: %w", spec, err)
-		}
+	case "embedded-tcp", "nats-embedded":
+		t.Kind = spec
 		return t, nil
+	}
+	for _, kind := range []string{"embedded", "embedded-tcp"} {
+		if q, ok := strings.CutPrefix(spec, kind+"?"); ok {
+			t.Kind = kind
+			var err error
+			t.Options, err = parseNodeOptions(q)
+			if err != nil {
+				return t, fmt.Errorf("target %q: %w", spec, err)
+			}
+			return t, nil
+		}
+	}
+	if strings.HasPrefix(spec, "nats-embedded?") {
+		return t, fmt.Errorf("target %q: nats-embedded takes no options", spec)
 	}
 	u, err := url.Parse(spec)
 	if err != nil {
 		return t, fmt.Errorf("target %q: %w", spec, err)
 	}
+	known := []string{"admin", "token"}
 	switch u.Scheme {
 	case "tcp":
+	case "nats":
+		known = []string{"token"}
 	case "":
-		return t, fmt.Errorf("target %q: want embedded or tcp://HOST:PORT[,HOST:PORT…]", spec)
+		return t, fmt.Errorf("target %q: want embedded or tcp://HOST:PORT[,HOST:PORT…] (or embedded-tcp, nats-embedded, nats://HOST:PORT)", spec)
 	default:
-		return t, fmt.Errorf("target %q: unknown scheme %q (known: embedded, tcp)", spec, u.Scheme)
+		return t, fmt.Errorf("target %q: unknown scheme %q (known: tcp, nats; or embedded, embedded-tcp, nats-embedded)", spec, u.Scheme)
 	}
-	t.Kind = "tcp"
+	t.Kind = u.Scheme
+	if u.User != nil {
+		return t, fmt.Errorf("target %q: credentials in the address are not supported; use ?token=", spec)
+	}
 	if u.Path != "" && u.Path != "/" {
 		return t, fmt.Errorf("target %q: unexpected path %q", spec, u.Path)
 	}
@@ -74,11 +89,14 @@ func ParseTarget(spec string) (Target, error) {
 	if err != nil {
 		return t, fmt.Errorf("target %q: %w", spec, err)
 	}
+	if t.Kind == "nats" && len(addrs) > 1 {
+		return t, fmt.Errorf("target %q: one nats-server address, not %d (a NATS cluster routes subjects itself)", spec, len(addrs))
+	}
 	t.Addrs = addrs
 	q := u.Query()
 	for k := range q {
-		if k != "admin" && k != "token" {
-			return t, fmt.Errorf("target %q: unknown parameter %q (known: admin, token)", spec, k)
+		if !slices.Contains(known, k) {
+			return t, fmt.Errorf("target %q: unknown parameter %q (known: %s)", spec, k, strings.Join(known, ", "))
 		}
 	}
 	if a := q.Get("admin"); a != "" {
@@ -93,6 +111,26 @@ func ParseTarget(spec string) (Target, error) {
 	return t, nil
 }
 
+// parseNodeOptions parses the query of an embedded or embedded-tcp target
+// into node options, each given once and valid for NodeConfig.
+func parseNodeOptions(q string) (map[string]string, error) {
+	vals, err := url.ParseQuery(q)
+	if err != nil {
+		return nil, err
+	}
+	opts := map[string]string{}
+	for k, v := range vals {
+		if len(v) != 1 {
+			return nil, fmt.Errorf("node option %q given %d times", k, len(v))
+		}
+		opts[k] = v[0]
+	}
+	if _, err := NodeConfig(opts); err != nil {
+		return nil, err
+	}
+	return opts, nil
+}
+
 func splitHostPorts(s string) ([]string, error) {
 	var out []string
 	for a := range strings.SplitSeq(s, ",") {
@@ -105,24 +143,41 @@ func splitHostPorts(s string) ([]string, error) {
 	return out, nil
 }
 
-// Open starts (embedded) or reaches (tcp) the target for one repetition.
+// Open starts (embedded, embedded-tcp, nats-embedded) or reaches (tcp,
+// nats) the target for one repetition.
 func (t Target) Open() (Driver, error) {
 	switch t.Kind {
 	case "embedded":
 		return NewEmbedded(t.Options)
+	case "embedded-tcp":
+		return NewEmbeddedTCP(t.Options)
 	case "tcp":
 		if len(t.Options) > 0 {
-			return nil, fmt.Errorf("target %s: node options apply to the embedded target only; configure msnode itself", t.Spec)
+			return nil, fmt.Errorf("target %s: node options apply to the embedded target only (and embedded-tcp); configure msnode itself", t.Spec)
 		}
 		return NewTCP(t.Addrs, t.Admins, t.Token)
+	case "nats", "nats-embedded":
+		if len(t.Options) > 0 {
+			return nil, fmt.Errorf("target %s: node options apply to msnode's embedded targets only", t.Spec)
+		}
+		if t.Kind == "nats-embedded" {
+			return NewNATSEmbedded()
+		}
+		if len(t.Addrs) != 1 {
+			return nil, fmt.Errorf("target %s: want one nats-server address, have %d", t.Spec, len(t.Addrs))
+		}
+		return NewNATS("nats://"+t.Addrs[0], t.Token), nil
 	}
 	return nil, fmt.Errorf("target %q: unknown kind %q", t.Spec, t.Kind)
 }
 
-// Placement says where the node runs relative to msbench.
+// Placement says where the node (or peer server) runs relative to msbench.
 func (t Target) Placement() string {
-	if t.Kind == "embedded" {
+	switch t.Kind {
+	case "embedded":
 		return "in-process (same address space, no sockets)"
+	case "embedded-tcp", "nats-embedded":
+		return "in-process server, clients over loopback TCP"
 	}
 	for _, a := range t.Addrs {
 		host, _, _ := net.SplitHostPort(a)

@@ -225,8 +225,8 @@ Flags:
 			}
 			tgt.Options[k] = v
 		}
-		if tgt.Kind != "embedded" {
-			fmt.Fprintf(stderr, "msbench run: --node applies to the embedded target only; configure msnode itself\n")
+		if tgt.Kind != "embedded" && tgt.Kind != "embedded-tcp" {
+			fmt.Fprintf(stderr, "msbench run: --node applies to the embedded targets only; configure msnode itself\n")
 			return exitUsage
 		}
 		if _, err := harness.NodeConfig(tgt.Options); err != nil {

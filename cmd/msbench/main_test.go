@@ -80,7 +80,7 @@ func TestUsage(t *testing.T) {
 		{name: "run-bad-file", args: []string{"run", "testdata/bad.yaml"}, code: exitUsage, stderr: []string{"testdata/bad.yaml:4:"}},
 		{name: "run-bad-set", args: []string{"run", "--set", "producers.colour=red"}, code: exitUsage, stderr: []string{"colour"}},
 		{name: "run-bad-set-value", args: []string{"run", "--set", "producers.batch=0"}, code: exitUsage, stderr: []string{"producers.batch"}},
-		{name: "run-bad-target", args: []string{"run", "--target", "nats://x:1"}, code: exitUsage, stderr: []string{`unknown scheme "nats"`}},
+		{name: "run-bad-target", args: []string{"run", "--target", "ftp://x:1"}, code: exitUsage, stderr: []string{`unknown scheme "ftp"`}},
 		{name: "run-bad-target-addr", args: []string{"run", "--target", "tcp://nohost"}, code: exitUsage, stderr: []string{"HOST:PORT"}},
 		{name: "run-bad-node", args: []string{"run", "--node", "colour=red"}, code: exitUsage, stderr: []string{"unknown node option"}},
 		{name: "run-bad-node-value", args: []string{"run", "--node", "max-streams=many"}, code: exitUsage, stderr: []string{"max-streams=many"}},
