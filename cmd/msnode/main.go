@@ -1,9 +1,9 @@
 // Command msnode runs a MemoryStreamer streaming node.
 //
 // With no flags it listens for clients on 127.0.0.1:7400 and serves
-// /healthz, /stats and /debug/pprof/ on 127.0.0.1:7401. Every flag can also
-// be set in a YAML file given with --config, whose keys are the flag names
-// (flags on the command line win):
+// /metrics, /healthz, /readyz, /stats and /debug/pprof/ on 127.0.0.1:7401.
+// Every flag can also be set in a YAML file given with --config, whose keys
+// are the flag names (flags on the command line win):
 //
 //	addr: 127.0.0.1:7400
 //	retention-msgs: 100000
@@ -61,7 +61,7 @@ func newFlagSet(o *options, stderr io.Writer) (*flag.FlagSet, *string) {
 	c := &o.cfg
 	configFile := fs.String("config", "", "read flags from this YAML `file` (keys are flag names; command-line flags win)")
 	fs.StringVar(&o.addr, "addr", node.DefaultAddr, "listen for clients on this TCP `address`")
-	fs.StringVar(&o.adminAddr, "admin-addr", node.DefaultAdminAddr, "serve /healthz, /stats and /debug/pprof/ on this `address` (empty: no admin listener)")
+	fs.StringVar(&o.adminAddr, "admin-addr", node.DefaultAdminAddr, "serve /metrics, /healthz, /readyz, /stats and /debug/pprof/ on this `address` (empty: no admin listener)")
 	fs.IntVar(&c.MaxFrameSize, "max-frame-size", wire.DefaultMaxFrameSize, "largest frame accepted or sent, in `bytes` (minimum 4096)")
 	fs.StringVar(&c.AuthToken, "auth-token", "", "require this `token` in every client's HELLO (empty: no auth)")
 	fs.IntVar(&c.Stream.MaxMsgs, "retention-msgs", 1<<20, "messages retained per stream, at most")

@@ -1,0 +1,69 @@
+package telemetry
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metric is one of the node's metrics and how to read it from Stats.
+type metric struct {
+	desc  *prometheus.Desc
+	typ   prometheus.ValueType
+	value func(*Stats) int64
+}
+
+// Collector is a prometheus.Collector of a node's counters: it reads one
+// snapshot of its StatsSource per scrape, so counting costs the node's hot
+// path nothing beyond its own atomics. Create one with NewCollector.
+type Collector struct {
+	src       StatsSource
+	metrics   []metric
+	buildDesc *prometheus.Desc
+	build     BuildInfo
+}
+
+var _ prometheus.Collector = (*Collector)(nil)
+
+// NewCollector returns a Collector of src's counters and of build.
+func NewCollector(src StatsSource, build BuildInfo) *Collector {
+	gauge, counter := prometheus.GaugeValue, prometheus.CounterValue
+	m := func(name, help string, typ prometheus.ValueType, value func(*Stats) int64, labels prometheus.Labels) metric {
+		return metric{prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", name), help, nil, labels), typ, value}
+	}
+	return &Collector{
+		src:   src,
+		build: build,
+		buildDesc: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", "build_info"),
+			"A metric with a constant 1 value labeled by the version of msnode and the Go release that built it.",
+			[]string{"version", "goversion"}, nil),
+		metrics: []metric{
+			m("connections", "Open client connections.", gauge, func(s *Stats) int64 { return s.Conns }, nil),
+			m("connections_total", "Client connections accepted.", counter, func(s *Stats) int64 { return s.ConnsTotal }, nil),
+			m("streams", "Streams the node holds.", gauge, func(s *Stats) int64 { return s.Streams }, nil),
+			m("messages_in_total", "Messages published.", counter, func(s *Stats) int64 { return s.MsgsIn }, nil),
+			m("bytes_in_total", "Payload bytes published.", counter, func(s *Stats) int64 { return s.BytesIn }, nil),
+			m("publish_batches_total", "PUBLISH batches received.", counter, func(s *Stats) int64 { return s.BatchesIn }, nil),
+			m("messages_out_total", "Messages delivered to subscribers (one per subscriber).", counter, func(s *Stats) int64 { return s.MsgsOut }, nil),
+			m("dropped_total", "Deliveries dropped, by reason.", counter, func(s *Stats) int64 { return s.DroppedSlowConsumer },
+				prometheus.Labels{"reason": "slow_consumer"}),
+			m("slow_consumers_total", "Connections closed as slow consumers.", counter, func(s *Stats) int64 { return s.SlowConsumers }, nil),
+			m("protocol_errors_total", "ERROR frames sent to clients.", counter, func(s *Stats) int64 { return s.ProtocolErrors }, nil),
+			m("buffer_bytes", "Buffer memory the streams hold, in bytes.", gauge, func(s *Stats) int64 { return s.BufferBytes }, nil),
+			m("evictions_total", "Stream buffers evicted to keep the memory budget.", counter, func(s *Stats) int64 { return s.Evictions }, nil),
+		},
+	}
+}
+
+// Describe sends the descriptors of every metric c collects.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, m := range c.metrics {
+		ch <- m.desc
+	}
+	ch <- c.buildDesc
+}
+
+// Collect reads one snapshot of c's StatsSource and sends its metrics.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.src.Stats()
+	for _, m := range c.metrics {
+		ch <- prometheus.MustNewConstMetric(m.desc, m.typ, float64(m.value(&s)))
+	}
+	ch <- prometheus.MustNewConstMetric(c.buildDesc, prometheus.GaugeValue, 1, c.build.Version, c.build.GoVersion)
+}

@@ -1,0 +1,82 @@
+package telemetry
+
+import (
+	"runtime"
+	"runtime/debug"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Namespace prefixes every metric of the node's own.
+const Namespace = "msnode"
+
+// Stats is a snapshot of a node's counters, as a StatsSource reports it.
+// Gauges are current values; the other fields are totals since start.
+type Stats struct {
+	// Conns is the number of open connections (gauge); ConnsTotal counts
+	// every connection accepted.
+	Conns, ConnsTotal int64
+	// Streams is the number of streams (gauge).
+	Streams int64
+	// MsgsIn, BytesIn (payload bytes) and BatchesIn count what publishers sent.
+	MsgsIn, BytesIn, BatchesIn int64
+	// MsgsOut counts deliveries: a message delivered to two subscribers
+	// counts twice.
+	MsgsOut int64
+	// DroppedSlowConsumer counts deliveries lost by subscribers that fell
+	// behind retention.
+	DroppedSlowConsumer int64
+	// SlowConsumers counts connections closed as slow consumers.
+	SlowConsumers int64
+	// ProtocolErrors counts ERROR frames sent.
+	ProtocolErrors int64
+	// BufferBytes is the buffer memory streams hold (gauge); Evictions
+	// counts buffers dropped to keep the memory budget.
+	BufferBytes, Evictions int64
+}
+
+// A StatsSource reports a node's counters. Collect calls Stats once per
+// scrape, possibly from several goroutines at once.
+type StatsSource interface {
+	Stats() Stats
+}
+
+// StatsFunc adapts a function to a StatsSource.
+type StatsFunc func() Stats
+
+// Stats returns f().
+func (f StatsFunc) Stats() Stats { return f() }
+
+// BuildInfo describes the running binary, exported as msnode_build_info.
+type BuildInfo struct {
+	// Version is the binary's version ("(devel)" when built from a
+	// working tree).
+	Version string
+	// GoVersion is the Go release that built it.
+	GoVersion string
+}
+
+// ReadBuildInfo returns the running binary's BuildInfo, read from the
+// information the Go toolchain embeds in it.
+func ReadBuildInfo() BuildInfo {
+	bi := BuildInfo{Version: "unknown", GoVersion: runtime.Version()}
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" {
+		bi.Version = info.Main.Version
+	}
+	return bi
+}
+
+// NewRegistry returns a new registry holding a Collector of src and build,
+// Go's runtime collector (go_*), the process collector (process_*) and Go's
+// build-info collector (go_build_info).
+func NewRegistry(src StatsSource, build BuildInfo) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		NewCollector(src, build),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewBuildInfoCollector(),
+	)
+	return reg
+}

@@ -1,0 +1,148 @@
+package telemetry_test
+
+import (
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/memorystreamer/memorystreamer/core/telemetry"
+)
+
+// fakeSource reports fixed stats and counts how often it was read.
+type fakeSource struct {
+	stats telemetry.Stats
+	reads atomic.Int64
+}
+
+func (f *fakeSource) Stats() telemetry.Stats {
+	f.reads.Add(1)
+	return f.stats
+}
+
+var testStats = telemetry.Stats{
+	Conns: 2, ConnsTotal: 5, Streams: 3,
+	MsgsIn: 100, BytesIn: 500, BatchesIn: 10, MsgsOut: 200,
+	DroppedSlowConsumer: 7, SlowConsumers: 1, ProtocolErrors: 4,
+	BufferBytes: 4096, Evictions: 2,
+}
+
+var testBuild = telemetry.BuildInfo{Version: "v1.2.3", GoVersion: "go1.26.0"}
+
+const wantExposition = `
+# HELP msnode_build_info A metric with a constant 1 value labeled by the version of msnode and the Go release that built it.
+# TYPE msnode_build_info gauge
+msnode_build_info{goversion="go1.26.0",version="v1.2.3"} 1
+# HELP msnode_buffer_bytes Buffer memory the streams hold, in bytes.
+# TYPE msnode_buffer_bytes gauge
+msnode_buffer_bytes 4096
+# HELP msnode_bytes_in_total Payload bytes published.
+# TYPE msnode_bytes_in_total counter
+msnode_bytes_in_total 500
+# HELP msnode_connections Open client connections.
+# TYPE msnode_connections gauge
+msnode_connections 2
+# HELP msnode_connections_total Client connections accepted.
+# TYPE msnode_connections_total counter
+msnode_connections_total 5
+# HELP msnode_dropped_total Deliveries dropped, by reason.
+# TYPE msnode_dropped_total counter
+msnode_dropped_total{reason="slow_consumer"} 7
+# HELP msnode_evictions_total Stream buffers evicted to keep the memory budget.
+# TYPE msnode_evictions_total counter
+msnode_evictions_total 2
+# HELP msnode_messages_in_total Messages published.
+# TYPE msnode_messages_in_total counter
+msnode_messages_in_total 100
+# HELP msnode_messages_out_total Messages delivered to subscribers (one per subscriber).
+# TYPE msnode_messages_out_total counter
+msnode_messages_out_total 200
+# HELP msnode_protocol_errors_total ERROR frames sent to clients.
+# TYPE msnode_protocol_errors_total counter
+msnode_protocol_errors_total 4
+# HELP msnode_publish_batches_total PUBLISH batches received.
+# TYPE msnode_publish_batches_total counter
+msnode_publish_batches_total 10
+# HELP msnode_slow_consumers_total Connections closed as slow consumers.
+# TYPE msnode_slow_consumers_total counter
+msnode_slow_consumers_total 1
+# HELP msnode_streams Streams the node holds.
+# TYPE msnode_streams gauge
+msnode_streams 3
+`
+
+func TestCollector(t *testing.T) {
+	src := &fakeSource{stats: testStats}
+	c := telemetry.NewCollector(src, testBuild)
+	if err := testutil.CollectAndCompare(c, strings.NewReader(wantExposition)); err != nil {
+		t.Error(err)
+	}
+	if n := src.reads.Load(); n != 1 {
+		t.Errorf("one collection read the source %d times, want 1", n)
+	}
+	// The collector is consistent and every name follows the conventions.
+	problems, err := testutil.CollectAndLint(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+// TestCollectorReadsAtScrape checks that a scrape reports the source's
+// values at that time, not at construction.
+func TestCollectorReadsAtScrape(t *testing.T) {
+	var msgs atomic.Int64
+	c := telemetry.NewCollector(telemetry.StatsFunc(func() telemetry.Stats {
+		return telemetry.Stats{MsgsIn: msgs.Load()}
+	}), testBuild)
+	for _, want := range []int64{0, 42} {
+		msgs.Store(want)
+		const head = "# HELP msnode_messages_in_total Messages published.\n# TYPE msnode_messages_in_total counter\n"
+		exp := head + "msnode_messages_in_total " + strconv.FormatInt(want, 10) + "\n"
+		if err := testutil.CollectAndCompare(c, strings.NewReader(exp), "msnode_messages_in_total"); err != nil {
+			t.Errorf("MsgsIn %d: %v", want, err)
+		}
+	}
+}
+
+func TestNewRegistry(t *testing.T) {
+	reg := telemetry.NewRegistry(&fakeSource{stats: testStats}, testBuild)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(map[string]bool, len(families))
+	for _, f := range families {
+		got[f.GetName()] = true
+	}
+	want := []string{
+		"msnode_connections", "msnode_messages_in_total", "msnode_build_info",
+		"go_goroutines", "go_memstats_alloc_bytes", "go_build_info",
+	}
+	if runtime.GOOS == "linux" {
+		want = append(want, "process_cpu_seconds_total", "process_resident_memory_bytes")
+	}
+	for _, name := range want {
+		if !got[name] {
+			t.Errorf("registry has no %s", name)
+		}
+	}
+	if n, err := testutil.GatherAndCount(reg, "msnode_connections"); err != nil || n != 1 {
+		t.Errorf("GatherAndCount(msnode_connections) = %d, %v; want 1", n, err)
+	}
+}
+
+func TestReadBuildInfo(t *testing.T) {
+	bi := telemetry.ReadBuildInfo()
+	if bi.Version == "" {
+		t.Error("ReadBuildInfo().Version is empty")
+	}
+	if bi.GoVersion != runtime.Version() {
+		t.Errorf("ReadBuildInfo().GoVersion = %q, want %q", bi.GoVersion, runtime.Version())
+	}
+}
