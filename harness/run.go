@@ -347,6 +347,14 @@ func (r *rep1) run(ctx context.Context) (_ *reports.Run, _ map[string]*hdrhistog
 		return nil, nil, fmt.Errorf("setup: %w", err)
 	}
 	openSeconds := time.Since(openStart).Seconds()
+	// The node's own counters before the load, to set its view of the
+	// run beside the clients' (crossCheck).
+	var before map[string]float64
+	if sr, ok := r.drv.(StatsReader); ok {
+		if before, err = sr.Stats(ctx); err != nil {
+			r.warnf("node stats: %v", err)
+		}
+	}
 
 	// Load: warm-up, then the measured phase.
 	loadStart := r.clock.now()
@@ -492,6 +500,10 @@ func (r *rep1) run(ctx context.Context) (_ *reports.Run, _ map[string]*hdrhistog
 	if hasStats {
 		if out.Node, err = sr.Stats(ctx); err != nil {
 			r.warnf("node stats: %v", err)
+		} else if before != nil {
+			for _, w := range crossCheck(before, out.Node, sent, out.Integrity) {
+				r.warnf("%s", w)
+			}
 		}
 	}
 
@@ -678,4 +690,28 @@ func writeFile(path string, fn func(io.Writer) error) error {
 		return err
 	}
 	return f.Close()
+}
+
+// crossCheck compares the node's own counters over the run (after − before)
+// with what the clients saw, and describes every disagreement: messages
+// the node took in that producers did not send (or the reverse),
+// deliveries the node counted that subscribers did not receive, drops the
+// node counted. Other clients of a shared node also make them disagree.
+func crossCheck(before, after map[string]float64, sent int64, in reports.Integrity) []string {
+	var out []string
+	delta := func(k string) (float64, bool) {
+		a, ok1 := after[k]
+		b, ok2 := before[k]
+		return a - b, ok1 && ok2
+	}
+	if d, ok := delta("MsgsIn"); ok && int64(d) != sent {
+		out = append(out, fmt.Sprintf("node counted %d messages in, producers sent %d", int64(d), sent))
+	}
+	if d, ok := delta("MsgsOut"); ok && int64(d) != in.Received {
+		out = append(out, fmt.Sprintf("node counted %d deliveries, subscribers received %d", int64(d), in.Received))
+	}
+	if d, ok := delta("Dropped"); ok && d > 0 {
+		out = append(out, fmt.Sprintf("node dropped %d deliveries (slow consumer); subscribers counted %d lost", int64(d), in.Lost))
+	}
+	return out
 }

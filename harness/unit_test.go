@@ -21,6 +21,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/memorystreamer/memorystreamer/core/node"
+	"github.com/memorystreamer/memorystreamer/reports"
 	"github.com/memorystreamer/memorystreamer/scenarios"
 )
 
@@ -746,5 +747,26 @@ func TestParseTargetEmbeddedOptions(t *testing.T) {
 		if _, err := ParseTarget(bad); err == nil {
 			t.Errorf("ParseTarget(%q) succeeded", bad)
 		}
+	}
+}
+
+func TestCrossCheck(t *testing.T) {
+	before := map[string]float64{"MsgsIn": 10, "MsgsOut": 20, "Dropped": 1}
+	same := map[string]float64{"MsgsIn": 110, "MsgsOut": 220, "Dropped": 1}
+	if w := crossCheck(before, same, 100, reports.Integrity{Received: 200}); len(w) != 0 {
+		t.Errorf("agreeing counters: warnings %q", w)
+	}
+	off := map[string]float64{"MsgsIn": 111, "MsgsOut": 210, "Dropped": 4}
+	w := crossCheck(before, off, 100, reports.Integrity{Received: 200, Lost: 0})
+	want := []string{
+		"node counted 101 messages in, producers sent 100",
+		"node counted 190 deliveries, subscribers received 200",
+		"node dropped 3 deliveries (slow consumer); subscribers counted 0 lost",
+	}
+	if !slices.Equal(w, want) {
+		t.Errorf("warnings\n%q\nwant\n%q", w, want)
+	}
+	if w := crossCheck(map[string]float64{}, off, 100, reports.Integrity{}); len(w) != 0 {
+		t.Errorf("counters missing before: warnings %q", w)
 	}
 }
