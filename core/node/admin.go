@@ -1,9 +1,14 @@
 package node
 
 import (
+	"cmp"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/pprof"
+	"slices"
+	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -19,6 +24,12 @@ import (
 //	GET /metrics        Prometheus exposition of the node's counters (msnode_*),
 //	                    Go's runtime (go_*) and the process (process_*)
 //	GET /stats          the node's counters (Stats) as JSON
+//	GET /streams        the streams, sorted by name, as JSON, in pages:
+//	                    ?prefix=P keeps names starting with P, ?limit=N
+//	                    sets the page size (default 100, at most 1000),
+//	                    ?after=NAME starts after NAME (the "next" of the
+//	                    previous page; "" on the last page)
+//	GET /connections    the open connections, by id, as JSON
 //	GET /debug/pprof/   the runtime profiles of net/http/pprof
 //
 // /healthz answers whether the process is alive and serving (a liveness
@@ -50,11 +61,10 @@ func (n *Node) AdminHandler() http.Handler {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		enc.Encode(n.Stats())
+		writeJSON(w, n.Stats())
 	})
+	mux.HandleFunc("GET /streams", n.serveStreams)
+	mux.HandleFunc("GET /connections", n.serveConnections)
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -76,6 +86,124 @@ func (n *Node) telemetryStats() telemetry.Stats {
 		Conns: s.Conns, ConnsTotal: s.ConnsTotal, Streams: int64(s.Streams),
 		MsgsIn: s.MsgsIn, BytesIn: s.BytesIn, BatchesIn: s.BatchesIn, MsgsOut: s.MsgsOut,
 		DroppedSlowConsumer: s.Dropped, SlowConsumers: s.SlowConsumers,
-		ProtocolErrors: s.ProtocolErrors, BufferBytes: s.MemoryBytes, Evictions: s.Evictions,
+		ProtocolErrors: s.ProtocolErrors, Errors: s.Errors,
+		Subscriptions: s.Subscriptions, BytesOut: s.BytesOut, ConnsClosed: s.ConnsClosed,
+		BufferBytes: s.MemoryBytes, Evictions: s.Evictions,
 	}
+}
+
+// Paging of /streams.
+const (
+	defaultStreamsLimit = 100
+	maxStreamsLimit     = 1000
+)
+
+// StreamsPage is the body of GET /streams.
+type StreamsPage struct {
+	// Count is the number of streams the node holds, whatever the filter.
+	Count int `json:"count"`
+	// Streams are the page's streams, sorted by name.
+	Streams []StreamStats `json:"streams"`
+	// Next is the after parameter of the next page, "" on the last page.
+	Next string `json:"next"`
+}
+
+// StreamStats is one stream in GET /streams.
+type StreamStats struct {
+	Name string `json:"name"`
+	// FirstSeq is the oldest retained sequence (LastSeq+1 when none is);
+	// LastSeq the last assigned, 0 before the first message.
+	FirstSeq uint64 `json:"first_seq"`
+	LastSeq  uint64 `json:"last_seq"`
+	// RetainedMsgs and RetainedBytes (records, headers included) are what
+	// retention holds.
+	RetainedMsgs  int   `json:"retained_msgs"`
+	RetainedBytes int64 `json:"retained_bytes"`
+	// Subscribers is the number of live subscriptions to the stream.
+	Subscribers int `json:"subscribers"`
+}
+
+// ConnStats is one connection in GET /connections.
+type ConnStats struct {
+	ID     uint64    `json:"id"`
+	Remote string    `json:"remote"`
+	Opened time.Time `json:"opened"`
+	// Streams is the number of stream handles the connection opened;
+	// Subscriptions its live subscriptions.
+	Streams       int64 `json:"streams"`
+	Subscriptions int64 `json:"subscriptions"`
+	// MsgsIn counts messages it published; MsgsOut messages delivered to it.
+	MsgsIn  int64 `json:"msgs_in"`
+	MsgsOut int64 `json:"msgs_out"`
+}
+
+// serveStreams serves GET /streams. Each request scans every stream name
+// (see stream.Registry.List).
+func (n *Node) serveStreams(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := defaultStreamsLimit
+	if v := q.Get("limit"); v != "" {
+		l, err := strconv.Atoi(v)
+		if err != nil || l < 1 || l > maxStreamsLimit {
+			writeJSONError(w, http.StatusBadRequest, fmt.Sprintf("limit %q: want an integer from 1 to %d", v, maxStreamsLimit))
+			return
+		}
+		limit = l
+	}
+	streams := n.reg.List(q.Get("prefix"), q.Get("after"), limit+1)
+	page := StreamsPage{Count: n.reg.Len(), Streams: make([]StreamStats, 0, min(len(streams), limit))}
+	if len(streams) > limit {
+		streams = streams[:limit]
+		page.Next = streams[limit-1].Name()
+	}
+	for _, s := range streams {
+		info := s.Info()
+		page.Streams = append(page.Streams, StreamStats{
+			Name: info.Name, FirstSeq: info.FirstSeq, LastSeq: info.LastSeq,
+			RetainedMsgs: info.Msgs, RetainedBytes: info.Bytes, Subscribers: info.Subscribers,
+		})
+	}
+	writeJSON(w, page)
+}
+
+// serveConnections serves GET /connections.
+func (n *Node) serveConnections(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, n.Connections())
+}
+
+// Connections returns a snapshot of the open connections, by id.
+func (n *Node) Connections() []ConnStats {
+	n.mu.Lock()
+	conns := make([]*conn, 0, len(n.mu.conns))
+	for c := range n.mu.conns {
+		conns = append(conns, c)
+	}
+	n.mu.Unlock()
+	out := make([]ConnStats, 0, len(conns))
+	for _, c := range conns {
+		out = append(out, ConnStats{
+			ID: c.id, Remote: c.nc.RemoteAddr().String(), Opened: c.opened.UTC().Truncate(time.Second),
+			Streams: c.nHandles.Load(), Subscriptions: c.nSubs.Load(),
+			MsgsIn: c.msgsIn.Load(), MsgsOut: c.msgsOut.Load(),
+		})
+	}
+	slices.SortFunc(out, func(a, b ConnStats) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+// writeJSON writes v as indented JSON.
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// writeJSONError writes {"error": msg} with status code.
+func writeJSONError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(struct {
+		Error string `json:"error"`
+	}{msg})
 }

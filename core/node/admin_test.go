@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/memorystreamer/memorystreamer/core/client"
 	"github.com/memorystreamer/memorystreamer/core/node"
+	"github.com/memorystreamer/memorystreamer/core/wire"
 )
 
 // adminServer serves n's admin handler on a real loopback HTTP server.
@@ -157,6 +159,7 @@ func TestAdminStats(t *testing.T) {
 	for _, name := range []string{
 		"Conns", "ConnsTotal", "Streams", "MsgsIn", "BytesIn", "BatchesIn", "MsgsOut",
 		"Dropped", "SlowConsumers", "ProtocolErrors", "MemoryBytes", "Evictions",
+		"Errors", "Subscriptions", "BytesOut", "ConnsClosed",
 	} {
 		if _, ok := fields[name]; !ok {
 			t.Errorf("/stats has no %q:\n%s", name, body)
@@ -175,9 +178,13 @@ func TestAdminStats(t *testing.T) {
 	want := node.Stats{
 		Conns: 2, ConnsTotal: 2, Streams: 2,
 		MsgsIn: batches * perBatch, BytesIn: batches * perBatch * size, BatchesIn: batches,
-		MsgsOut: batches * perBatch,
+		MsgsOut: batches * perBatch, Subscriptions: 1, BytesOut: batches * perBatch * (size + wire.RecordHeaderSize),
 	}
-	if got != want {
+	if got.Errors["limit_exceeded"] != 0 || len(got.Errors) != 14 || len(got.ConnsClosed) != 7 {
+		t.Errorf("/stats Errors %v ConnsClosed %v: want 14 codes and 7 reasons, all 0", got.Errors, got.ConnsClosed)
+	}
+	got.Errors, got.ConnsClosed = nil, nil
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("/stats =\n%+v\nwant\n%+v", got, want)
 	}
 }
@@ -310,6 +317,10 @@ func TestAdminMetrics(t *testing.T) {
 		{"msnode_dropped_total", dto.MetricType_COUNTER, map[string]string{"reason": "slow_consumer"}, st.Dropped},
 		{"msnode_slow_consumers_total", dto.MetricType_COUNTER, nil, st.SlowConsumers},
 		{"msnode_protocol_errors_total", dto.MetricType_COUNTER, nil, st.ProtocolErrors},
+		{"msnode_subscriptions", dto.MetricType_GAUGE, nil, st.Subscriptions},
+		{"msnode_bytes_out_total", dto.MetricType_COUNTER, nil, st.BytesOut},
+		{"msnode_errors_total", dto.MetricType_COUNTER, map[string]string{"code": "limit_exceeded"}, st.Errors["limit_exceeded"]},
+		{"msnode_connections_closed_total", dto.MetricType_COUNTER, map[string]string{"reason": "eof"}, st.ConnsClosed["eof"]},
 		{"msnode_buffer_bytes", dto.MetricType_GAUGE, nil, st.MemoryBytes},
 		{"msnode_evictions_total", dto.MetricType_COUNTER, nil, st.Evictions},
 	} {

@@ -52,7 +52,13 @@ type conn struct {
 	done    chan struct{} // closed when the writer has ended
 
 	draining   atomic.Bool  // Shutdown asked the reader to stop
-	closeCause atomic.Value // string: why the connection ended
+	closeCause atomic.Value // cause: why the connection ended; set once
+
+	// For /connections, read at any time: set once, or counted per batch
+	// or per event by the goroutine that owns what they count.
+	opened          time.Time
+	msgsIn, msgsOut atomic.Int64
+	nHandles, nSubs atomic.Int64
 }
 
 // sub is one subscription of a connection. It is the stream's Waker.
@@ -94,7 +100,14 @@ func newConn(n *Node, nc net.Conn) *conn {
 		wake:    make(chan struct{}, 1),
 		drained: make(chan struct{}, 1),
 		done:    make(chan struct{}),
+		opened:  time.Now(),
 	}
+}
+
+// setCause records why the connection ends, unless a cause is recorded
+// already.
+func (c *conn) setCause(reason closeReason, text string) {
+	c.closeCause.CompareAndSwap(nil, cause{reason, text})
 }
 
 func (c *conn) signal() {
@@ -128,7 +141,7 @@ func (c *conn) send() {
 // fail queues an ERROR frame. A fatal code also ends the connection.
 func (c *conn) fail(code wire.Code, corr uint32, format string, args ...any) {
 	text := fmt.Sprintf(format, args...)
-	c.n.stats.protocolErrors.Add(1)
+	c.n.stats.countError(code)
 	c.log.Warn("protocol error", "code", int(code), "error", code.String(), "detail", text)
 	c.scratch = wire.AppendError(c.scratch, code, corr, text)
 	c.send()
@@ -136,7 +149,7 @@ func (c *conn) fail(code wire.Code, corr uint32, format string, args ...any) {
 		c.out.Lock()
 		c.out.fatal = true
 		c.out.Unlock()
-		c.closeCause.CompareAndSwap(nil, code.String()+": "+text)
+		c.setCause(closeProtocolError, code.String()+": "+text)
 		c.stop = true
 	}
 }
@@ -178,9 +191,11 @@ func (c *conn) readLoop() {
 		s.closed.Store(true)
 		s.cur.Close()
 	}
+	c.n.stats.subscriptions.Add(-int64(len(c.subs)))
 	c.n.removeConn(c)
-	cause, _ := c.closeCause.Load().(string)
-	c.log.Info("connection closed", "reason", cause)
+	why, _ := c.closeCause.Load().(cause)
+	c.n.stats.closed[why.reason].Add(1)
+	c.log.Info("connection closed", "reason", why.text, "class", why.reason.String())
 }
 
 // waitForWriter blocks the reader while too many control bytes wait for a
@@ -207,25 +222,30 @@ func (c *conn) readError(err error) {
 	case c.draining.Load() && errors.Is(err, os.ErrDeadlineExceeded):
 		// Not c.fail: a fatal ERROR would cut the deliveries still due.
 		// The writer sends the goodbye once it has flushed them.
-		c.closeCause.CompareAndSwap(nil, "node shutting down")
+		c.setCause(closeShutdown, "node shutting down")
 		c.out.Lock()
 		c.out.shutdown = true
 		c.out.Unlock()
 	case errors.Is(err, os.ErrDeadlineExceeded) && !c.hello:
-		c.fail(wire.CodeHandshake, 0, "no HELLO within %v", c.n.cfg.HandshakeTimeout)
+		text := fmt.Sprintf("no HELLO within %v", c.n.cfg.HandshakeTimeout)
+		c.setCause(closeHandshakeTimeout, wire.CodeHandshake.String()+": "+text)
+		c.fail(wire.CodeHandshake, 0, "%s", text)
 	case errors.Is(err, io.EOF):
-		c.closeCause.CompareAndSwap(nil, "client closed")
+		c.setCause(closeEOF, "client closed")
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		c.log.Warn("truncated frame at end of stream")
-		c.closeCause.CompareAndSwap(nil, "client closed inside a frame")
+		c.setCause(closeEOF, "client closed inside a frame")
 	case errors.Is(err, wire.ErrFrameTooLarge):
 		c.fail(wire.CodeFrameTooLarge, 0, "frame exceeds limit of %d bytes", c.n.cfg.MaxFrameSize)
 	case errors.Is(err, wire.ErrUnknownType):
 		c.fail(wire.CodeUnknownFrameType, 0, "unknown frame type")
 	case errors.Is(err, wire.ErrEmptyFrame):
 		c.fail(wire.CodeProtocol, 0, "empty frame")
+	case errors.Is(err, net.ErrClosed) && c.n.isClosed():
+		// Close cut the connection.
+		c.setCause(closeShutdown, "node closed")
 	default:
-		c.closeCause.CompareAndSwap(nil, "read: "+err.Error())
+		c.setCause(closeOther, "read: "+err.Error())
 	}
 }
 
@@ -308,6 +328,7 @@ func (c *conn) handleOpen(body []byte) {
 		return
 	}
 	c.handles = append(c.handles, s)
+	c.nHandles.Add(1)
 	info := s.Info()
 	first := info.FirstSeq
 	if info.Msgs == 0 {
@@ -357,6 +378,7 @@ func (c *conn) handlePublish(body []byte) {
 	st := &c.n.stats
 	st.batchesIn.Add(1)
 	st.msgsIn.Add(int64(p.Count))
+	c.msgsIn.Add(int64(p.Count))
 	st.bytesIn.Add(int64(len(p.Data)) - int64(p.Count)*wire.PublishRecordHeaderSize)
 	if p.Flags&wire.FlagAck != 0 {
 		c.scratch = wire.AppendPubAck(c.scratch, wire.PubAck{Handle: p.Handle, Corr: p.Corr, FirstSeq: first, Count: p.Count})
@@ -387,6 +409,8 @@ func (c *conn) handleSubscribe(body []byte) {
 	sb := &sub{c: c, id: req.SubID, handle: req.Handle}
 	sb.cur = s.Subscribe(req.Start, req.StartSeq, sb)
 	c.subs[req.SubID] = sb
+	c.nSubs.Add(1)
+	c.n.stats.subscriptions.Add(1)
 	c.scratch = wire.AppendSubscribed(c.scratch, wire.Subscribed{SubID: req.SubID, NextSeq: sb.cur.NextSeq()})
 	c.send()
 	sb.credits.Add(int64(req.Credits))
@@ -422,6 +446,8 @@ func (c *conn) handleUnsubscribe(body []byte) {
 	sb.closed.Store(true)
 	sb.cur.Close()
 	delete(c.subs, id)
+	c.nSubs.Add(-1)
+	c.n.stats.subscriptions.Add(-1)
 	c.scratch = wire.AppendUnsubscribed(c.scratch, id)
 	c.send()
 }

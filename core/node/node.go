@@ -11,6 +11,7 @@ import (
 
 	"github.com/memorystreamer/memorystreamer/core/internal/memconn"
 	"github.com/memorystreamer/memorystreamer/core/stream"
+	"github.com/memorystreamer/memorystreamer/core/wire"
 )
 
 // ErrClosed is returned by Serve and Pipe once Shutdown or Close began.
@@ -50,6 +51,10 @@ type counters struct {
 	dropped        atomic.Int64
 	slowConsumers  atomic.Int64
 	protocolErrors atomic.Int64
+	errors         [numCodes]atomic.Int64 // ERROR frames by code; see countError
+	subscriptions  atomic.Int64           // live subscriptions
+	bytesOut       atomic.Int64           // record bytes delivered
+	closed         [numCloseReasons]atomic.Int64
 }
 
 // Stats is a snapshot of a node's counters.
@@ -67,8 +72,20 @@ type Stats struct {
 	// Dropped counts deliveries lost by subscribers that fell behind
 	// retention; SlowConsumers counts connections closed as slow consumers.
 	Dropped, SlowConsumers int64
-	// ProtocolErrors counts ERROR frames sent.
+	// ProtocolErrors counts ERROR frames sent; Errors splits the count by
+	// error code, keyed by the code's label ("limit_exceeded"), every code
+	// present.
 	ProtocolErrors int64
+	Errors         map[string]int64
+	// Subscriptions is the number of live subscriptions.
+	Subscriptions int64
+	// BytesOut counts record bytes delivered (payload plus record header,
+	// one subscriber's copy each).
+	BytesOut int64
+	// ConnsClosed counts closed connections by reason ("eof",
+	// "protocol_error", "slow_consumer", "shutdown", "write_error",
+	// "handshake_timeout", "other"), every reason present.
+	ConnsClosed map[string]int64
 	// MemoryBytes is the buffer memory streams hold; Evictions counts
 	// buffers dropped to keep the memory budget.
 	MemoryBytes, Evictions int64
@@ -96,14 +113,24 @@ func (n *Node) Stats() Stats {
 	conns := len(n.mu.conns)
 	n.mu.Unlock()
 	s := &n.stats
-	return Stats{
+	st := Stats{
 		Conns: int64(conns), ConnsTotal: s.connsTotal.Load(),
 		Streams: n.reg.Len(),
 		MsgsIn:  s.msgsIn.Load(), BytesIn: s.bytesIn.Load(), BatchesIn: s.batchesIn.Load(),
 		MsgsOut: s.msgsOut.Load(), Dropped: s.dropped.Load(), SlowConsumers: s.slowConsumers.Load(),
 		ProtocolErrors: s.protocolErrors.Load(),
-		MemoryBytes:    n.reg.MemoryBytes(), Evictions: n.reg.Evictions(),
+		Errors:         make(map[string]int64, numCodes-1),
+		Subscriptions:  s.subscriptions.Load(), BytesOut: s.bytesOut.Load(),
+		ConnsClosed: make(map[string]int64, numCloseReasons),
+		MemoryBytes: n.reg.MemoryBytes(), Evictions: n.reg.Evictions(),
 	}
+	for code := 1; code < numCodes; code++ {
+		st.Errors[codeLabel(wire.Code(code))] = s.errors[code].Load()
+	}
+	for r := range numCloseReasons {
+		st.ConnsClosed[r.String()] = s.closed[r].Load()
+	}
+	return st
 }
 
 // StreamInfo returns a snapshot of the named stream, and false when there

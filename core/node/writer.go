@@ -82,7 +82,7 @@ func (c *conn) writeLoop() {
 		if closing && (len(work) == 0 || fatal) {
 			if shutdown && !fatal {
 				// Everything due is sent: now tell the client why it ends.
-				c.n.stats.protocolErrors.Add(1)
+				c.n.stats.countError(wire.CodeShuttingDown)
 				buf = wire.AppendError(buf, wire.CodeShuttingDown, 0, "node shutting down")
 				if _, err := c.write(buf); err != nil {
 					c.writeFailed(err)
@@ -107,6 +107,7 @@ func (c *conn) deliver(buf []byte, s *sub) (out []byte, requeue, fatal bool) {
 		return buf, false, false
 	}
 	buf, start := wire.BeginDeliver(buf, s.id, s.handle)
+	hdrEnd := len(buf)
 	maxMsgs, maxBytes := int(min(credits, math.MaxInt32)), c.n.cfg.MaxFrameSize-wire.DeliverHeaderSize
 	var (
 		n       int
@@ -127,9 +128,9 @@ func (c *conn) deliver(buf []byte, s *sub) (out []byte, requeue, fatal bool) {
 		c.n.stats.dropped.Add(int64(dropped))
 		if c.n.cfg.SlowConsumer == SlowConsumerDisconnect {
 			c.n.stats.slowConsumers.Add(1)
-			c.n.stats.protocolErrors.Add(1)
+			c.n.stats.countError(wire.CodeSlowConsumer)
 			c.log.Warn("slow consumer disconnected", "sub", s.id, "dropped", dropped)
-			c.closeCause.CompareAndSwap(nil, "slow consumer")
+			c.setCause(closeSlowConsumer, "slow consumer")
 			c.out.Lock()
 			c.out.fatal = true
 			c.out.Unlock()
@@ -143,14 +144,21 @@ func (c *conn) deliver(buf []byte, s *sub) (out []byte, requeue, fatal bool) {
 		buf = buf[:start]
 	case len(c.refs) > nrefs:
 		buf = wire.FinishDeliverRefs(buf, start, uint32(n), c.refBytes-refBytes)
-		s.credits.Add(-int64(n))
-		c.n.stats.msgsOut.Add(int64(n))
+		c.delivered(s, n, c.refBytes-refBytes)
 	default:
+		recBytes := len(buf) - hdrEnd
 		buf = wire.FinishDeliver(buf, start, uint32(n))
-		s.credits.Add(-int64(n))
-		c.n.stats.msgsOut.Add(int64(n))
+		c.delivered(s, n, recBytes)
 	}
 	return buf, more && s.credits.Load() > 0 && s.queued.CompareAndSwap(false, true), false
+}
+
+// delivered counts one DELIVER frame of n records, recBytes bytes, for s.
+func (c *conn) delivered(s *sub, n, recBytes int) {
+	s.credits.Add(-int64(n))
+	c.msgsOut.Add(int64(n))
+	c.n.stats.msgsOut.Add(int64(n))
+	c.n.stats.bytesOut.Add(int64(recBytes))
 }
 
 // dropRefs forgets the references deliver added after the first n.
@@ -190,9 +198,11 @@ func (c *conn) writeFailed(err error) {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		c.n.stats.slowConsumers.Add(1)
 		c.log.Warn("slow consumer: write blocked", "timeout", c.n.cfg.WriteTimeout)
-		c.closeCause.CompareAndSwap(nil, "slow consumer: write blocked for "+c.n.cfg.WriteTimeout.String())
+		c.setCause(closeSlowConsumer, "slow consumer: write blocked for "+c.n.cfg.WriteTimeout.String())
+	} else if errors.Is(err, net.ErrClosed) && c.n.isClosed() {
+		c.setCause(closeShutdown, "node closed")
 	} else {
-		c.closeCause.CompareAndSwap(nil, "write: "+err.Error())
+		c.setCause(closeWriteError, "write: "+err.Error())
 	}
 	c.nc.Close()
 }

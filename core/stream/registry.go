@@ -3,6 +3,8 @@ package stream
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -132,6 +134,29 @@ func (r *Registry) Lookup(name string) *Stream {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.byName[name]
+}
+
+// List returns, sorted by name, the streams whose name starts with prefix
+// and sorts after after, at most limit of them (all of them when limit ≤ 0).
+// It scans every stream under the registry's read lock, which delays the
+// creation of streams meanwhile, and sorts the matches: with a million
+// streams a call costs tens to hundreds of milliseconds, so it is for admin
+// requests, not for a hot path.
+func (r *Registry) List(prefix, after string, limit int) []*Stream {
+	r.mu.RLock()
+	var out []*Stream
+	for name, s := range r.byName {
+		if name > after && strings.HasPrefix(name, prefix) {
+			out = append(out, s)
+		}
+	}
+	r.mu.RUnlock()
+	slices.SortFunc(out, func(a, b *Stream) int { return strings.Compare(a.name, b.name) })
+	if limit > 0 && len(out) > limit {
+		clear(out[limit:])
+		out = out[:limit]
+	}
+	return out
 }
 
 // Len returns the number of streams.

@@ -17,6 +17,15 @@ type Collector struct {
 	metrics   []metric
 	buildDesc *prometheus.Desc
 	build     BuildInfo
+	// labelled are the metrics with one sample per key of a map of Stats.
+	labelled []labelledMetric
+}
+
+// labelledMetric is a counter with one variable label, one sample per key
+// of a map of Stats.
+type labelledMetric struct {
+	desc   *prometheus.Desc
+	values func(*Stats) map[string]int64
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -45,8 +54,19 @@ func NewCollector(src StatsSource, build BuildInfo) *Collector {
 				prometheus.Labels{"reason": "slow_consumer"}),
 			m("slow_consumers_total", "Connections closed as slow consumers.", counter, func(s *Stats) int64 { return s.SlowConsumers }, nil),
 			m("protocol_errors_total", "ERROR frames sent to clients.", counter, func(s *Stats) int64 { return s.ProtocolErrors }, nil),
+			m("subscriptions", "Live subscriptions.", gauge, func(s *Stats) int64 { return s.Subscriptions }, nil),
+			m("bytes_out_total", "Record bytes delivered to subscribers (payload plus record header, one per subscriber).", counter,
+				func(s *Stats) int64 { return s.BytesOut }, nil),
 			m("buffer_bytes", "Buffer memory the streams hold, in bytes.", gauge, func(s *Stats) int64 { return s.BufferBytes }, nil),
 			m("evictions_total", "Stream buffers evicted to keep the memory budget.", counter, func(s *Stats) int64 { return s.Evictions }, nil),
+		},
+		labelled: []labelledMetric{
+			{prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", "errors_total"),
+				"ERROR frames sent to clients, by error code.", []string{"code"}, nil),
+				func(s *Stats) map[string]int64 { return s.Errors }},
+			{prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", "connections_closed_total"),
+				"Client connections closed, by reason.", []string{"reason"}, nil),
+				func(s *Stats) map[string]int64 { return s.ConnsClosed }},
 		},
 	}
 }
@@ -54,6 +74,9 @@ func NewCollector(src StatsSource, build BuildInfo) *Collector {
 // Describe sends the descriptors of every metric c collects.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, m := range c.metrics {
+		ch <- m.desc
+	}
+	for _, m := range c.labelled {
 		ch <- m.desc
 	}
 	ch <- c.buildDesc
@@ -64,6 +87,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	s := c.src.Stats()
 	for _, m := range c.metrics {
 		ch <- prometheus.MustNewConstMetric(m.desc, m.typ, float64(m.value(&s)))
+	}
+	for _, m := range c.labelled {
+		for label, v := range m.values(&s) {
+			ch <- prometheus.MustNewConstMetric(m.desc, prometheus.CounterValue, float64(v), label)
+		}
 	}
 	ch <- prometheus.MustNewConstMetric(c.buildDesc, prometheus.GaugeValue, 1, c.build.Version, c.build.GoVersion)
 }

@@ -29,8 +29,17 @@ type Stats struct {
 	DroppedSlowConsumer int64
 	// SlowConsumers counts connections closed as slow consumers.
 	SlowConsumers int64
-	// ProtocolErrors counts ERROR frames sent.
+	// ProtocolErrors counts ERROR frames sent; Errors splits that count
+	// by error code, keyed by the code's label value (e.g. "limit_exceeded").
 	ProtocolErrors int64
+	Errors         map[string]int64
+	// Subscriptions is the number of live subscriptions (gauge).
+	Subscriptions int64
+	// BytesOut counts record bytes delivered (payload plus the record
+	// header of each message), one subscriber's copy each.
+	BytesOut int64
+	// ConnsClosed counts closed connections, keyed by reason (e.g. "eof").
+	ConnsClosed map[string]int64
 	// BufferBytes is the buffer memory streams hold (gauge); Evictions
 	// counts buffers dropped to keep the memory budget.
 	BufferBytes, Evictions int64

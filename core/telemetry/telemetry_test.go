@@ -28,6 +28,9 @@ var testStats = telemetry.Stats{
 	MsgsIn: 100, BytesIn: 500, BatchesIn: 10, MsgsOut: 200,
 	DroppedSlowConsumer: 7, SlowConsumers: 1, ProtocolErrors: 4,
 	BufferBytes: 4096, Evictions: 2,
+	Errors:        map[string]int64{"limit_exceeded": 3, "slow_consumer": 1},
+	Subscriptions: 6, BytesOut: 4000,
+	ConnsClosed: map[string]int64{"eof": 2, "slow_consumer": 1},
 }
 
 var testBuild = telemetry.BuildInfo{Version: "v1.2.3", GoVersion: "go1.26.0"}
@@ -42,15 +45,26 @@ msnode_buffer_bytes 4096
 # HELP msnode_bytes_in_total Payload bytes published.
 # TYPE msnode_bytes_in_total counter
 msnode_bytes_in_total 500
+# HELP msnode_bytes_out_total Record bytes delivered to subscribers (payload plus record header, one per subscriber).
+# TYPE msnode_bytes_out_total counter
+msnode_bytes_out_total 4000
 # HELP msnode_connections Open client connections.
 # TYPE msnode_connections gauge
 msnode_connections 2
+# HELP msnode_connections_closed_total Client connections closed, by reason.
+# TYPE msnode_connections_closed_total counter
+msnode_connections_closed_total{reason="eof"} 2
+msnode_connections_closed_total{reason="slow_consumer"} 1
 # HELP msnode_connections_total Client connections accepted.
 # TYPE msnode_connections_total counter
 msnode_connections_total 5
 # HELP msnode_dropped_total Deliveries dropped, by reason.
 # TYPE msnode_dropped_total counter
 msnode_dropped_total{reason="slow_consumer"} 7
+# HELP msnode_errors_total ERROR frames sent to clients, by error code.
+# TYPE msnode_errors_total counter
+msnode_errors_total{code="limit_exceeded"} 3
+msnode_errors_total{code="slow_consumer"} 1
 # HELP msnode_evictions_total Stream buffers evicted to keep the memory budget.
 # TYPE msnode_evictions_total counter
 msnode_evictions_total 2
@@ -72,6 +86,9 @@ msnode_slow_consumers_total 1
 # HELP msnode_streams Streams the node holds.
 # TYPE msnode_streams gauge
 msnode_streams 3
+# HELP msnode_subscriptions Live subscriptions.
+# TYPE msnode_subscriptions gauge
+msnode_subscriptions 6
 `
 
 func TestCollector(t *testing.T) {
