@@ -142,6 +142,8 @@ func statsMap(s node.Stats) map[string]float64 {
 		"BytesIn":        float64(s.BytesIn),
 		"BatchesIn":      float64(s.BatchesIn),
 		"MsgsOut":        float64(s.MsgsOut),
+		"BytesOut":       float64(s.BytesOut),
+		"Subscriptions":  float64(s.Subscriptions),
 		"Dropped":        float64(s.Dropped),
 		"SlowConsumers":  float64(s.SlowConsumers),
 		"ProtocolErrors": float64(s.ProtocolErrors),

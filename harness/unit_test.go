@@ -660,7 +660,7 @@ func TestEmbeddedProfilesAndMemory(t *testing.T) {
 		t.Error("empty scope")
 	}
 	st, err := e.Stats(ctx)
-	if err != nil || len(st) != 12 {
+	if err != nil || len(st) != 14 {
 		t.Errorf("Stats() = %v, %v", st, err)
 	}
 }
