@@ -448,3 +448,36 @@ func TestRetentionFreesOwnBuffers(t *testing.T) {
 		t.Errorf("Evictions = %d, want 0", reg.Evictions())
 	}
 }
+
+// TestList pages through the streams by name, with a prefix filter.
+func TestList(t *testing.T) {
+	reg := stream.NewRegistry(stream.Config{})
+	for _, n := range []string{"b.2", "a.1", "b.1", "c", "b.10", "a.2"} {
+		mustOpen(t, reg, n)
+	}
+	names := func(ss []*stream.Stream) string {
+		var out []string
+		for _, s := range ss {
+			out = append(out, s.Name())
+		}
+		return strings.Join(out, ",")
+	}
+	for _, tc := range []struct {
+		prefix, after string
+		limit         int
+		want          string
+	}{
+		{"", "", 0, "a.1,a.2,b.1,b.10,b.2,c"},
+		{"", "", 2, "a.1,a.2"},
+		{"", "a.2", 2, "b.1,b.10"},
+		{"b.", "", 0, "b.1,b.10,b.2"},
+		{"b.", "b.10", 5, "b.2"},
+		{"b.", "b.2", 5, ""},
+		{"x", "", 0, ""},
+		{"", "c", -1, ""},
+	} {
+		if got := names(reg.List(tc.prefix, tc.after, tc.limit)); got != tc.want {
+			t.Errorf("List(%q, %q, %d) = %q, want %q", tc.prefix, tc.after, tc.limit, got, tc.want)
+		}
+	}
+}
