@@ -89,6 +89,7 @@ func (n *Node) telemetryStats() telemetry.Stats {
 		ProtocolErrors: s.ProtocolErrors, Errors: s.Errors,
 		Subscriptions: s.Subscriptions, BytesOut: s.BytesOut, ConnsClosed: s.ConnsClosed,
 		BufferBytes: s.MemoryBytes, Evictions: s.Evictions,
+		Enqueue: n.stats.enqueue.snapshot(),
 	}
 }
 

@@ -342,4 +342,10 @@ func TestAdminMetrics(t *testing.T) {
 			t.Errorf("/metrics has no %s", name)
 		}
 	}
+	// One publish → enqueue latency per PUBLISH batch.
+	if f := families["msnode_publish_enqueue_seconds"]; f == nil || f.GetType() != dto.MetricType_HISTOGRAM ||
+		f.GetMetric()[0].GetHistogram().GetSampleCount() != uint64(st.BatchesIn) ||
+		f.GetMetric()[0].GetHistogram().GetSampleSum() <= 0 {
+		t.Errorf("msnode_publish_enqueue_seconds = %v, want a histogram of %d batches", f, st.BatchesIn)
+	}
 }

@@ -371,11 +371,13 @@ func (c *conn) handlePublish(body []byte) {
 			}
 		}
 	}
-	first, _ := s.Append(p, time.Now().UnixNano())
+	start := time.Now()
+	first, _ := s.Append(p, start.UnixNano())
 	if injectedWork {
 		burn(int(p.Count))
 	}
 	st := &c.n.stats
+	st.enqueue.observe(time.Since(start))
 	st.batchesIn.Add(1)
 	st.msgsIn.Add(int64(p.Count))
 	c.msgsIn.Add(int64(p.Count))

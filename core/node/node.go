@@ -55,6 +55,7 @@ type counters struct {
 	subscriptions  atomic.Int64           // live subscriptions
 	bytesOut       atomic.Int64           // record bytes delivered
 	closed         [numCloseReasons]atomic.Int64
+	enqueue        enqueueHist // publish → enqueue latency per batch
 }
 
 // Stats is a snapshot of a node's counters.

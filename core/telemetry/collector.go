@@ -16,7 +16,9 @@ type Collector struct {
 	src       StatsSource
 	metrics   []metric
 	buildDesc *prometheus.Desc
-	build     BuildInfo
+	// enqueueDesc describes the publish → enqueue latency histogram.
+	enqueueDesc *prometheus.Desc
+	build       BuildInfo
 	// labelled are the metrics with one sample per key of a map of Stats.
 	labelled []labelledMetric
 }
@@ -39,6 +41,9 @@ func NewCollector(src StatsSource, build BuildInfo) *Collector {
 	return &Collector{
 		src:   src,
 		build: build,
+		enqueueDesc: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", "publish_enqueue_seconds"),
+			"Node-internal latency of a PUBLISH batch, from decoding to appended and subscribers woken, one value per batch.",
+			nil, nil),
 		buildDesc: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", "build_info"),
 			"A metric with a constant 1 value labeled by the version of msnode and the Go release that built it.",
 			[]string{"version", "goversion"}, nil),
@@ -80,6 +85,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- m.desc
 	}
 	ch <- c.buildDesc
+	ch <- c.enqueueDesc
 }
 
 // Collect reads one snapshot of c's StatsSource and sends its metrics.
@@ -94,4 +100,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(c.buildDesc, prometheus.GaugeValue, 1, c.build.Version, c.build.GoVersion)
+	if h := s.Enqueue; len(h.Counts) == len(h.Bounds)+1 {
+		buckets := make(map[float64]uint64, len(h.Bounds))
+		var cum uint64
+		for i, b := range h.Bounds {
+			cum += h.Counts[i]
+			buckets[b] = cum
+		}
+		ch <- prometheus.MustNewConstHistogram(c.enqueueDesc, cum+h.Counts[len(h.Bounds)], h.Sum, buckets)
+	}
 }

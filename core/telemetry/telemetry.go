@@ -43,6 +43,20 @@ type Stats struct {
 	// BufferBytes is the buffer memory streams hold (gauge); Evictions
 	// counts buffers dropped to keep the memory budget.
 	BufferBytes, Evictions int64
+	// Enqueue is the node-internal latency of a PUBLISH batch, from its
+	// decoding to the batch appended and its subscribers woken, one value
+	// per batch.
+	Enqueue Histogram
+}
+
+// Histogram is a latency histogram in seconds: Counts[i] values fell at or
+// below Bounds[i] (and above Bounds[i-1]); the last count, one more than
+// there are bounds, holds the values above every bound. Sum is the sum of
+// all values. A zero Histogram has no values.
+type Histogram struct {
+	Bounds []float64
+	Counts []uint64
+	Sum    float64
 }
 
 // A StatsSource reports a node's counters. Collect calls Stats once per

@@ -163,3 +163,20 @@ func TestReadBuildInfo(t *testing.T) {
 		t.Errorf("ReadBuildInfo().GoVersion = %q, want %q", bi.GoVersion, runtime.Version())
 	}
 }
+
+func TestCollectorHistogram(t *testing.T) {
+	st := testStats
+	st.Enqueue = telemetry.Histogram{Bounds: []float64{1e-6, 1e-3}, Counts: []uint64{3, 2, 1}, Sum: 0.5}
+	c := telemetry.NewCollector(&fakeSource{stats: st}, testBuild)
+	want := `# HELP msnode_publish_enqueue_seconds Node-internal latency of a PUBLISH batch, from decoding to appended and subscribers woken, one value per batch.
+# TYPE msnode_publish_enqueue_seconds histogram
+msnode_publish_enqueue_seconds_bucket{le="1e-06"} 3
+msnode_publish_enqueue_seconds_bucket{le="0.001"} 5
+msnode_publish_enqueue_seconds_bucket{le="+Inf"} 6
+msnode_publish_enqueue_seconds_sum 0.5
+msnode_publish_enqueue_seconds_count 6
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "msnode_publish_enqueue_seconds"); err != nil {
+		t.Error(err)
+	}
+}
