@@ -10,20 +10,26 @@ import (
 // Conn.
 type clientConn struct {
 	c *client.Client
+	// ds is the Delivery slice of every handler call on this connection:
+	// handlers run one at a time, on the client's reader goroutine.
+	ds *[]Delivery
 }
+
+func newClientConn(c *client.Client) clientConn { return clientConn{c, new([]Delivery)} }
 
 func (c clientConn) Open(ctx context.Context, name string) (Stream, error) {
 	s, err := c.c.Open(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	return clientStream{s}, nil
+	return clientStream{s, c.ds}, nil
 }
 
 func (c clientConn) Close() error { return c.c.Close() }
 
 type clientStream struct {
-	s *client.Stream
+	s  *client.Stream
+	ds *[]Delivery // the connection's (clientConn.ds)
 }
 
 func (s clientStream) Publish(ctx context.Context, payloads [][]byte) error {
@@ -46,14 +52,14 @@ func (s clientStream) Subscribe(ctx context.Context, opts SubscribeOptions, hand
 	if opts.Credits > 0 {
 		o.Credits = uint32(opts.Credits)
 	}
-	var ds []Delivery // reused: the reader goroutine is the only caller
 	sub, err := s.s.SubscribeBatch(ctx, o, func(ms []client.Message) {
-		ds = ds[:0]
+		ds := (*s.ds)[:0]
 		for _, m := range ms {
 			ds = append(ds, Delivery{Payload: m.Payload})
 		}
 		handler(ds)
 		clear(ds)
+		*s.ds = ds
 	})
 	if err != nil {
 		return nil, err

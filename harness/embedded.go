@@ -122,7 +122,7 @@ func (e *Embedded) Connect(ctx context.Context, _ int) (Conn, error) {
 		nc.Close()
 		return nil, err
 	}
-	return clientConn{c}, nil
+	return newClientConn(c), nil
 }
 
 // Close closes the node.

@@ -71,7 +71,7 @@ func (t *TCP) Connect(ctx context.Context, i int) (Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return clientConn{c}, nil
+	return newClientConn(c), nil
 }
 
 // Close releases idle HTTP connections.

@@ -52,7 +52,7 @@ func (t *EmbeddedTCP) Connect(ctx context.Context, _ int) (Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return clientConn{c}, nil
+	return newClientConn(c), nil
 }
 
 // Close closes the node and waits for its listener to stop.

@@ -99,6 +99,11 @@ type Client struct {
 	}
 	closing    atomic.Bool
 	readerDone chan struct{}
+
+	// batch is SubscribeBatch's message slice, owned by the reader
+	// goroutine and reused for every DELIVER of every subscription, so an
+	// idle subscription keeps no buffer.
+	batch []Message
 }
 
 // reply is what the node answered to a request.

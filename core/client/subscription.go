@@ -64,9 +64,8 @@ type Subscription struct {
 	window  uint32
 	handler func(Message)
 	// batchHandler, for SubscribeBatch, gets each DELIVER's messages in
-	// batch, a slice reused from call to call.
+	// the client's reused slice (Client.batch).
 	batchHandler func([]Message)
-	batch        []Message
 
 	// Owned by the client's reader goroutine.
 	expect   uint64 // next sequence expected; a larger one means a gap
@@ -196,13 +195,13 @@ func (sub *Subscription) deliver(d wire.Deliver) {
 		return
 	}
 	if sub.batchHandler != nil {
-		b := sub.batch[:0]
+		b := sub.c.batch[:0]
 		for ; ok; r, ok = it.Next() {
 			b = append(b, Message{Stream: sub.s.name, Seq: r.Seq, Time: r.Time, Payload: r.Payload})
 		}
 		sub.batchHandler(b)
 		clear(b) // drop the payload references
-		sub.batch = b[:0]
+		sub.c.batch = b[:0]
 	} else {
 		for ; ok; r, ok = it.Next() {
 			sub.handler(Message{Stream: sub.s.name, Seq: r.Seq, Time: r.Time, Payload: r.Payload})
