@@ -154,6 +154,12 @@ func statsMap(s node.Stats) map[string]float64 {
 
 // ProfileCPU profiles this process for d.
 func (e *Embedded) ProfileCPU(ctx context.Context, d time.Duration, w io.Writer) error {
+	return profileProcessCPU(ctx, d, w)
+}
+
+// profileProcessCPU writes a CPU profile of this whole process over d, or
+// until ctx ends: the in-process drivers' Profiler.
+func profileProcessCPU(ctx context.Context, d time.Duration, w io.Writer) error {
 	if err := pprof.StartCPUProfile(w); err != nil {
 		return err
 	}
@@ -169,6 +175,11 @@ func (e *Embedded) ProfileCPU(ctx context.Context, d time.Duration, w io.Writer)
 
 // ProfileHeap writes this process's heap or allocs profile.
 func (e *Embedded) ProfileHeap(_ context.Context, kind string, w io.Writer) error {
+	return profileProcessHeap(kind, w)
+}
+
+// profileProcessHeap writes this process's heap or allocs profile.
+func profileProcessHeap(kind string, w io.Writer) error {
 	p := pprof.Lookup(kind)
 	if p == nil {
 		return fmt.Errorf("no %q profile", kind)
@@ -186,9 +197,16 @@ func (e *Embedded) ProfileScope() string {
 // after the freed heap has been returned to the operating system (which
 // the runtime otherwise does gradually, leaving garbage in the RSS).
 func (e *Embedded) Memory(context.Context) (heap, rss uint64, err error) {
+	heap, rss = processMemory()
+	return heap, rss, nil
+}
+
+// processMemory returns this process's live heap after GC and its RSS
+// after returning freed memory to the operating system.
+func processMemory() (heap, rss uint64) {
 	heap = liveHeap()
 	debug.FreeOSMemory()
-	return heap, processRSS(), nil
+	return heap, processRSS()
 }
 
 // MemoryScope says the figures cover the whole msbench process.

@@ -372,17 +372,17 @@ func (d *NATSEmbedded) Stats(context.Context) (map[string]float64, error) {
 	}, nil
 }
 
-// The embedded msnode driver's profiles and memory figures read only the
-// runtime of this process, never its node: the methods below reuse them.
+// nats-server runs in this process: its profiles and memory figures are
+// the process's, as for the embedded msnode driver.
 
 // ProfileCPU profiles this process for d.
 func (d *NATSEmbedded) ProfileCPU(ctx context.Context, dur time.Duration, w io.Writer) error {
-	return (*Embedded)(nil).ProfileCPU(ctx, dur, w)
+	return profileProcessCPU(ctx, dur, w)
 }
 
 // ProfileHeap writes this process's heap or allocs profile.
-func (d *NATSEmbedded) ProfileHeap(ctx context.Context, kind string, w io.Writer) error {
-	return (*Embedded)(nil).ProfileHeap(ctx, kind, w)
+func (d *NATSEmbedded) ProfileHeap(_ context.Context, kind string, w io.Writer) error {
+	return profileProcessHeap(kind, w)
 }
 
 // ProfileScope says the profiles cover the whole msbench process.
@@ -391,8 +391,9 @@ func (d *NATSEmbedded) ProfileScope() string {
 }
 
 // Memory returns this process's live heap after GC and its RSS.
-func (d *NATSEmbedded) Memory(ctx context.Context) (heap, rss uint64, err error) {
-	return (*Embedded)(nil).Memory(ctx)
+func (d *NATSEmbedded) Memory(context.Context) (heap, rss uint64, err error) {
+	heap, rss = processMemory()
+	return heap, rss, nil
 }
 
 // MemoryScope says the figures cover the whole msbench process.
