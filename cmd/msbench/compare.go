@@ -77,10 +77,6 @@ Flags:
 		}
 		return exitUsage
 	}
-	if len(pos) > 1 {
-		fmt.Fprintf(stderr, "msbench compare: one scenario at a time, got %d\n", len(pos))
-		return exitUsage
-	}
 	if len(variants) < 2 {
 		fmt.Fprintln(stderr, "msbench compare: give at least two --variant NAME=TARGET")
 		return exitUsage
@@ -104,18 +100,7 @@ Flags:
 		seen[pv.name] = true
 		vs = append(vs, pv)
 	}
-	name := ""
-	if len(pos) == 1 {
-		name = pos[0]
-	}
-	if *duration > 0 {
-		sets = append(sets, "duration="+duration.String())
-	}
-	if *warmup >= 0 {
-		sets = append(sets, "warmup="+warmup.String())
-	}
-	sets = append(sets, "repetitions=1")
-	sc, err := scenarios.Resolve(name, sets...)
+	sc, err := scenarioArg(pos, append(sets, "repetitions=1"), *duration, *warmup)
 	if err != nil {
 		fmt.Fprintf(stderr, "msbench compare: %v\n", err)
 		return exitUsage
@@ -127,7 +112,7 @@ Flags:
 	fmt.Fprintf(stdout, "msbench compare: scenario %s, %d variants × %d repetitions, interleaved\n", sc.Name, len(vs), *reps)
 	c, err := runComparison(ctx, sc, vs, *reps, dir, !*noProf, *alpha, func(rep int, v variant, res *reports.Result) {
 		fmt.Fprintf(stdout, "rep %d/%d %-12s delivered %s  p99 %s\n", rep, *reps, v.name,
-			reports.FormatRate(res.Summary.DeliveredRate), p99String(res))
+			reports.FormatRate(res.Summary.DeliveredRate), pString(res, 99))
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "msbench compare: %v\n", err)
@@ -140,15 +125,6 @@ Flags:
 	}
 	fmt.Fprintf(stdout, "\nresults: %s\n", dir)
 	return exitOK
-}
-
-func p99String(res *reports.Result) string {
-	if l := res.Summary.Latency[reports.LatencyEndToEnd]; l != nil {
-		if v, ok := l.At(99); ok {
-			return reports.FormatNs(v)
-		}
-	}
-	return "-"
 }
 
 // runComparison runs sc for every variant, interleaved, and compares them

@@ -126,6 +126,26 @@ func version() string {
 	return v + " " + bi.GoVersion
 }
 
+// scenarioArg resolves the scenario named by the positional arguments
+// (none: the default), with sets and the --duration and --warmup flags
+// (ignored when ≤ 0 and < 0) as overrides applied before validation.
+func scenarioArg(pos, sets []string, duration, warmup time.Duration) (*scenarios.Scenario, error) {
+	if len(pos) > 1 {
+		return nil, fmt.Errorf("one scenario at a time, got %d: %s", len(pos), strings.Join(pos, " "))
+	}
+	name := ""
+	if len(pos) == 1 {
+		name = pos[0]
+	}
+	if duration > 0 {
+		sets = append(sets, "duration="+duration.String())
+	}
+	if warmup >= 0 {
+		sets = append(sets, "warmup="+warmup.String())
+	}
+	return scenarios.Resolve(name, sets...)
+}
+
 // multi is a repeatable string flag.
 type multi []string
 
@@ -182,28 +202,13 @@ Flags:
 		}
 		return exitUsage
 	}
-	if len(pos) > 1 {
-		fmt.Fprintf(stderr, "msbench run: one scenario at a time, got %d: %s\n", len(pos), strings.Join(pos, " "))
-		return exitUsage
-	}
-	name := ""
-	if len(pos) == 1 {
-		name = pos[0]
-	}
-	// Flag overrides become --set overrides, applied before validation.
-	if *duration > 0 {
-		sets = append(sets, "duration="+duration.String())
-	}
-	if *warmup >= 0 {
-		sets = append(sets, "warmup="+warmup.String())
-	}
 	if *rate >= 0 {
 		sets = append(sets, fmt.Sprintf("producers.rate=%g", *rate), "producers.rate_per_producer=0")
 	}
 	if *reps > 0 {
 		sets = append(sets, fmt.Sprintf("repetitions=%d", *reps))
 	}
-	sc, err := scenarios.Resolve(name, sets...)
+	sc, err := scenarioArg(pos, sets, *duration, *warmup)
 	if err != nil {
 		fmt.Fprintf(stderr, "msbench run: %v\n", err)
 		return exitUsage
