@@ -41,25 +41,9 @@ import (
 func (n *Node) AdminHandler() http.Handler {
 	reg := n.newMetricsRegistry()
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if n.isClosed() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			w.Write([]byte("not ready\n"))
-			return
-		}
-		w.Write([]byte("ready\n"))
-	})
+	mux.HandleFunc("GET /readyz", n.probe("ready\n", "not ready\n"))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if n.isClosed() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			w.Write([]byte("closing\n"))
-			return
-		}
-		w.Write([]byte("ok\n"))
-	})
+	mux.HandleFunc("GET /healthz", n.probe("ok\n", "closing\n"))
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, n.Stats())
 	})
@@ -71,6 +55,20 @@ func (n *Node) AdminHandler() http.Handler {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
+}
+
+// probe answers 200 with up while the node serves, 503 with down once
+// Shutdown or Close began.
+func (n *Node) probe(up, down string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if n.isClosed() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte(down))
+			return
+		}
+		w.Write([]byte(up))
+	}
 }
 
 // newMetricsRegistry returns a Prometheus registry of the node's counters
