@@ -26,7 +26,9 @@ func buildMsbench(t *testing.T, dir, name string, tags ...string) string {
 }
 
 // gateConfig is a short gate: throughput must not regress by more than
-// 20 % (significantly), and nothing may be lost.
+// 50 % (significantly), and nothing may be lost: wide, because an unchanged
+// build once measured 26 % slower than itself, significantly, on a shared
+// 2-core machine, and the injected slowdown costs far more.
 const gateConfig = `
 baseline: HEAD
 repetitions: 4
@@ -36,7 +38,7 @@ gates:
     scenario: throughput
     set: [duration=1s, warmup=300ms, producers.in_flight=8192]
     rules:
-      delivered_rate: {direction: higher, allowed_regression: 0.20}
+      delivered_rate: {direction: higher, allowed_regression: 0.50}
       lost: {max: 0}
 `
 

@@ -11,10 +11,10 @@ const injectedWork = true
 // sink keeps burn's result alive, so the compiler cannot drop the loop.
 var sink atomic.Uint64
 
-// burn does about half a microsecond of dependent arithmetic per message.
+// burn does about a microsecond of dependent arithmetic per message.
 func burn(msgs int) {
 	x := sink.Load()
-	for range msgs * 400 {
+	for range msgs * 1000 {
 		x = x*6364136223846793005 + 1442695040888963407
 	}
 	sink.Store(x)
