@@ -1,34 +1,41 @@
 package main
 
 import (
+	"encoding"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"reflect"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/memorystreamer/memorystreamer/core/plugin"
 )
 
 // applyConfigFile sets, from the YAML mapping in path, every flag that was
-// not given on the command line. Keys are flag names; an unknown key, a
-// value that is not a scalar, or a value the flag rejects is an error with
-// the file's line number. Every problem is reported.
-func applyConfigFile(fs *flag.FlagSet, path string) error {
+// not given on the command line, and returns the plugins the file enables
+// under its "plugins" key, in order. Other keys are flag names; an unknown
+// key, a value that is not a scalar, or a value the flag rejects is an
+// error with the file's line number. Every problem is reported.
+func applyConfigFile(fs *flag.FlagSet, path string, plugins *plugin.Registry) ([]plugin.Spec, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if len(doc.Content) == 0 {
-		return nil // empty file
+		return nil, nil // empty file
 	}
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
-		return fmt.Errorf("%s:%d: want a mapping of flag names to values", path, root.Line)
+		return nil, fmt.Errorf("%s:%d: want a mapping of flag names to values", path, root.Line)
 	}
+	var specs []plugin.Spec
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	seen := map[string]bool{}
@@ -36,6 +43,10 @@ func applyConfigFile(fs *flag.FlagSet, path string) error {
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
 		switch {
+		case k.Value == "plugins" && !seen[k.Value]:
+			var perrs []error
+			specs, perrs = pluginSpecs(path, v, plugins)
+			errs = append(errs, perrs...)
 		case k.Value == "config" || fs.Lookup(k.Value) == nil:
 			errs = append(errs, fmt.Errorf("%s:%d: unknown key %q", path, k.Line, k.Value))
 		case seen[k.Value]:
@@ -51,5 +62,143 @@ func applyConfigFile(fs *flag.FlagSet, path string) error {
 		}
 		seen[k.Value] = true
 	}
-	return errors.Join(errs...)
+	return specs, errors.Join(errs...)
+}
+
+// pluginEntry is one item of the config file's plugins list.
+type pluginEntry struct {
+	Name    string    `yaml:"name"`
+	Enabled *bool     `yaml:"enabled"`
+	Config  yaml.Node `yaml:"config"`
+}
+
+// pluginSpecs reads the plugins list: each item names a registered plugin,
+// may turn it off with enabled: false, and carries its config mapping.
+func pluginSpecs(path string, v *yaml.Node, reg *plugin.Registry) ([]plugin.Spec, []error) {
+	if v.Kind != yaml.SequenceNode {
+		return nil, []error{fmt.Errorf("%s:%d: plugins: want a list of {name, enabled, config}", path, v.Line)}
+	}
+	var (
+		specs []plugin.Spec
+		errs  []error
+	)
+	known := map[string]bool{}
+	for _, n := range reg.Names() {
+		known[n] = true
+	}
+	seen := map[string]bool{}
+	for _, item := range v.Content {
+		var e pluginEntry
+		if err := decodeStrict(item, &e); err != nil {
+			errs = append(errs, fmt.Errorf("%s: plugins: %w", path, err))
+			continue
+		}
+		switch {
+		case e.Name == "":
+			errs = append(errs, fmt.Errorf("%s:%d: plugins: an item without a name", path, item.Line))
+			continue
+		case !known[e.Name]:
+			_, err := reg.New(e.Name)
+			errs = append(errs, fmt.Errorf("%s:%d: %w", path, item.Line, err))
+			continue
+		case seen[e.Name]:
+			errs = append(errs, fmt.Errorf("%s:%d: plugin %q listed twice", path, item.Line, e.Name))
+			continue
+		}
+		seen[e.Name] = true
+		if e.Enabled != nil && !*e.Enabled {
+			continue
+		}
+		var cfg plugin.Config = plugin.NoConfig{}
+		if e.Config.Kind != 0 {
+			cfg = yamlConfig{path: path, node: e.Config}
+		}
+		specs = append(specs, plugin.Spec{Name: e.Name, Config: cfg})
+	}
+	return specs, errs
+}
+
+// yamlConfig is a plugin's config mapping from the file.
+type yamlConfig struct {
+	path string
+	node yaml.Node
+}
+
+// Decode decodes the mapping into v, strictly; errors name the file and
+// the line of each problem.
+func (c yamlConfig) Decode(v any) error {
+	if err := decodeStrict(&c.node, v); err != nil {
+		return fmt.Errorf("%s: config: %w", c.path, err)
+	}
+	return nil
+}
+
+// decodeStrict decodes n into v, refusing keys v's struct types do not
+// have: yaml.Node.Decode would ignore them, so they are looked for first,
+// with the file's line of each.
+func decodeStrict(n *yaml.Node, v any) error {
+	var errs []error
+	unknownKeys(n, reflect.TypeOf(v), &errs)
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	return n.Decode(v)
+}
+
+var (
+	yamlUnmarshaler = reflect.TypeFor[yaml.Unmarshaler]()
+	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
+
+// unknownKeys appends an error for every mapping key in n that type t,
+// where t is a struct, has no field for.
+func unknownKeys(n *yaml.Node, t reflect.Type, errs *[]error) {
+	for t.Kind() == reflect.Pointer {
+		if t.Implements(yamlUnmarshaler) || t.Implements(textUnmarshaler) {
+			return
+		}
+		t = t.Elem()
+	}
+	if t == reflect.TypeFor[yaml.Node]() ||
+		reflect.PointerTo(t).Implements(yamlUnmarshaler) || reflect.PointerTo(t).Implements(textUnmarshaler) {
+		return // decoded as a whole
+	}
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	switch {
+	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
+		fields := map[string]reflect.Type{}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			switch name {
+			case "-":
+				continue
+			case "":
+				name = strings.ToLower(f.Name)
+			}
+			fields[name] = f.Type
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			ft, ok := fields[k.Value]
+			if !ok {
+				*errs = append(*errs, fmt.Errorf("line %d: unknown field %q", k.Line, k.Value))
+				continue
+			}
+			unknownKeys(n.Content[i+1], ft, errs)
+		}
+	case (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) && n.Kind == yaml.SequenceNode:
+		for _, item := range n.Content {
+			unknownKeys(item, t.Elem(), errs)
+		}
+	case t.Kind() == reflect.Map && n.Kind == yaml.MappingNode:
+		for i := 1; i < len(n.Content); i += 2 {
+			unknownKeys(n.Content[i], t.Elem(), errs)
+		}
+	}
 }

@@ -32,6 +32,8 @@ import (
 	"time"
 
 	"github.com/memorystreamer/memorystreamer/core/node"
+	"github.com/memorystreamer/memorystreamer/core/plugin"
+	"github.com/memorystreamer/memorystreamer/core/plugin/builtin"
 	"github.com/memorystreamer/memorystreamer/core/wire"
 )
 
@@ -59,7 +61,7 @@ func newFlagSet(o *options, stderr io.Writer) (*flag.FlagSet, *string) {
 	fs := flag.NewFlagSet("msnode", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	c := &o.cfg
-	configFile := fs.String("config", "", "read flags from this YAML `file` (keys are flag names; command-line flags win)")
+	configFile := fs.String("config", "", "read flags from this YAML `file` (keys are flag names, command-line flags win; the key plugins lists the plugins to enable, see docs/PLUGINS.md)")
 	fs.StringVar(&o.addr, "addr", node.DefaultAddr, "listen for clients on this TCP `address`")
 	fs.StringVar(&o.adminAddr, "admin-addr", node.DefaultAdminAddr, "serve /metrics, /healthz, /readyz, /stats and /debug/pprof/ on this `address` (empty: no admin listener)")
 	fs.IntVar(&c.MaxFrameSize, "max-frame-size", wire.DefaultMaxFrameSize, "largest frame accepted or sent, in `bytes` (minimum 4096)")
@@ -102,8 +104,11 @@ func run(ctx context.Context, args []string, _, stderr io.Writer, ready func(add
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
+	registry := builtin.Registry()
+	var specs []plugin.Spec
 	if *configFile != "" {
-		if err := applyConfigFile(fs, *configFile); err != nil {
+		var err error
+		if specs, err = applyConfigFile(fs, *configFile, registry); err != nil {
 			return err
 		}
 	}
@@ -112,6 +117,19 @@ func run(ctx context.Context, args []string, _, stderr io.Writer, ready func(add
 		return err
 	}
 	o.cfg.Logger = log
+	if len(specs) > 0 {
+		chain, err := registry.Build(log, specs...)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := chain.Close(); err != nil {
+				log.Error("closing plugins", "err", err)
+			}
+		}()
+		o.cfg.Plugins = chain
+		log.Info("plugins enabled", "plugins", strings.Join(chain.Names(), ","))
+	}
 	n, err := node.New(o.cfg)
 	if err != nil {
 		return err

@@ -346,6 +346,16 @@ func TestRunConfigFileErrors(t *testing.T) {
 		{"not-scalar", "addr:\n  - 127.0.0.1:0\n", []string{`:2: addr: want a single value`}},
 		{"not-mapping", "- addr\n", []string{`:1: want a mapping`}},
 		{"malformed", "addr: [\n", []string{": yaml:"}},
+		{"plugins-not-list", "plugins: auth\n", []string{`:1: plugins: want a list`}},
+		{"plugin-unknown", "plugins:\n  - name: nope\n", []string{`:2: plugin "nope": not registered (have audit, auth, noop, ratelimit, sizelimit)`}},
+		{"plugin-no-name", "plugins:\n  - enabled: true\n", []string{`:2: plugins: an item without a name`}},
+		{"plugin-bad-field", "plugins:\n  - name: noop\n    enable: false\n", []string{`: plugins: line 3: unknown field "enable"`}},
+		{"plugin-twice", "plugins:\n  - name: noop\n  - name: noop\n", []string{`:3: plugin "noop" listed twice`}},
+		{"plugin-bad-config", "plugins:\n  - name: sizelimit\n    config:\n      max_bytes: 10\n      max_byte: 1\n", []string{`: config: line 5: unknown field "max_byte"`}},
+		{"plugin-init", "plugins:\n  - name: sizelimit\n    config: {max_bytes: 0}\n", []string{`plugin "sizelimit": init: max_bytes`}},
+		{"plugin-nested", "plugins:\n  - name: auth\n    config:\n      tokens:\n        - {token: t, identity: i, publish: [a.], subscriber: [a.]}\n",
+			[]string{`: config: line 5: unknown field "subscriber"`}},
+		{"plugin-type", "plugins:\n  - name: ratelimit\n    config: {msgs_per_second: lots}\n", []string{`line 3: cannot unmarshal !!str `}},
 		{
 			"every-problem",
 			"addr: 127.0.0.1:0\nnope: 1\nwrite-timeout: soon\nhandshake-timeout: {a: 1}\nnope: 2\n",
@@ -359,8 +369,11 @@ func TestRunConfigFileErrors(t *testing.T) {
 				t.Fatalf("run with\n%s= nil, want an error", tc.content)
 			}
 			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), path+w) {
-					t.Errorf("error %q does not have %q", err, path+w)
+				if strings.HasPrefix(w, ":") {
+					w = path + w // a problem located in the file
+				}
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not have %q", err, w)
 				}
 			}
 		})
@@ -377,6 +390,59 @@ func TestRunConfigFileErrors(t *testing.T) {
 			t.Errorf("run with an empty config file = %v", err)
 		}
 	})
+}
+
+// TestRunConfigPlugins runs msnode with plugins from its config file: auth
+// and sizelimit on, audit listed but disabled.
+func TestRunConfigPlugins(t *testing.T) {
+	path := writeFile(t, "msnode.yaml", `addr: 127.0.0.1:0
+admin-addr: ""
+plugins:
+  - name: auth
+    config:
+      tokens:
+        - {token: pub-secret, identity: publisher, publish: ["ok."]}
+  - name: audit
+    enabled: false
+    config: {every: 1}
+  - name: sizelimit
+    config: {max_bytes: 8}
+`)
+	r := start(t, "--config", path)
+	ctx := testContext(t)
+	if _, err := client.Dial(ctx, r.addr, client.Config{Token: "nope"}); err == nil {
+		t.Fatal("a wrong token got in")
+	}
+	c, err := client.Dial(ctx, r.addr, client.Config{Token: "pub-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := c.Open(ctx, "ok.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PublishAck(ctx, []byte("12345678")); err != nil {
+		t.Fatal(err)
+	}
+	var we *wire.Error
+	if _, err := s.PublishAck(ctx, []byte("123456789")); !errors.As(err, &we) || we.Code != wire.CodeLimit {
+		t.Errorf("9 bytes past an 8-byte limit: %v, want CodeLimit", err)
+	}
+	if _, err := c.Open(ctx, "other"); !errors.As(err, &we) || we.Code != wire.CodeForbidden {
+		t.Errorf("open outside the permissions: %v, want CodeForbidden", err)
+	}
+	c.Close()
+	if err := r.shutdown(t); err != nil {
+		t.Fatalf("run = %v", err)
+	}
+	log := r.stderr.String()
+	if !strings.Contains(log, "plugins enabled") || !strings.Contains(log, "plugins=auth,sizelimit") {
+		t.Errorf("log does not list the enabled plugins auth,sizelimit:\n%s", log)
+	}
+	if strings.Contains(log, "audit") {
+		t.Errorf("the disabled audit plugin logged:\n%s", log)
+	}
 }
 
 // TestRunConfigFile checks that values from the config file are used and

@@ -80,15 +80,24 @@ func (n *Node) newMetricsRegistry() *prometheus.Registry {
 // telemetryStats returns the node's counters as package telemetry wants them.
 func (n *Node) telemetryStats() telemetry.Stats {
 	s := n.Stats()
-	return telemetry.Stats{
-		Conns: s.Conns, ConnsTotal: s.ConnsTotal, Streams: int64(s.Streams),
+	st := telemetry.Stats{
+		Conns: s.Conns, ConnsTotal: s.ConnsTotal, Streams: int64(s.Streams), ActiveStreams: int64(s.ActiveStreams),
 		MsgsIn: s.MsgsIn, BytesIn: s.BytesIn, BatchesIn: s.BatchesIn, MsgsOut: s.MsgsOut,
-		DroppedSlowConsumer: s.Dropped, SlowConsumers: s.SlowConsumers,
+		Dropped: s.DroppedBy, SlowConsumers: s.SlowConsumers,
 		ProtocolErrors: s.ProtocolErrors, Errors: s.Errors,
 		Subscriptions: s.Subscriptions, BytesOut: s.BytesOut, ConnsClosed: s.ConnsClosed,
 		BufferBytes: s.MemoryBytes, Evictions: s.Evictions,
 		Enqueue: n.stats.enqueue.snapshot(),
 	}
+	if len(s.Plugins) > 0 {
+		st.PluginRejections = make(map[string]int64, len(s.Plugins))
+		st.PluginPanics = make(map[string]int64, len(s.Plugins))
+		for _, p := range s.Plugins {
+			st.PluginRejections[p.Name] = p.Rejections
+			st.PluginPanics[p.Name] = p.Panics
+		}
+	}
+	return st
 }
 
 // Paging of /streams.
@@ -127,6 +136,9 @@ type ConnStats struct {
 	ID     uint64    `json:"id"`
 	Remote string    `json:"remote"`
 	Opened time.Time `json:"opened"`
+	// Identity is who the client authenticated as through a plugin, ""
+	// when no plugin said.
+	Identity string `json:"identity,omitempty"`
 	// Streams is the number of stream handles the connection opened;
 	// Subscriptions its live subscriptions.
 	Streams       int64 `json:"streams"`
@@ -180,11 +192,15 @@ func (n *Node) Connections() []ConnStats {
 	n.mu.Unlock()
 	out := make([]ConnStats, 0, len(conns))
 	for _, c := range conns {
-		out = append(out, ConnStats{
-			ID: c.id, Remote: c.nc.RemoteAddr().String(), Opened: c.opened.UTC().Truncate(time.Second),
+		cs := ConnStats{
+			ID: c.id, Remote: c.info.Remote, Opened: c.opened.UTC().Truncate(time.Second),
 			Streams: c.nHandles.Load(), Subscriptions: c.nSubs.Load(),
 			MsgsIn: c.msgsIn.Load(), MsgsOut: c.msgsOut.Load(),
-		})
+		}
+		if id := c.identity.Load(); id != nil {
+			cs.Identity = *id
+		}
+		out = append(out, cs)
 	}
 	slices.SortFunc(out, func(a, b ConnStats) int { return cmp.Compare(a.ID, b.ID) })
 	return out

@@ -158,8 +158,8 @@ func TestAdminStats(t *testing.T) {
 	}
 	for _, name := range []string{
 		"Conns", "ConnsTotal", "Streams", "MsgsIn", "BytesIn", "BatchesIn", "MsgsOut",
-		"Dropped", "SlowConsumers", "ProtocolErrors", "MemoryBytes", "Evictions",
-		"Errors", "Subscriptions", "BytesOut", "ConnsClosed",
+		"Dropped", "DroppedBy", "SlowConsumers", "ProtocolErrors", "MemoryBytes", "Evictions",
+		"Errors", "Subscriptions", "BytesOut", "ConnsClosed", "ActiveStreams",
 	} {
 		if _, ok := fields[name]; !ok {
 			t.Errorf("/stats has no %q:\n%s", name, body)
@@ -176,12 +176,13 @@ func TestAdminStats(t *testing.T) {
 	}
 	got.MemoryBytes = 0
 	want := node.Stats{
-		Conns: 2, ConnsTotal: 2, Streams: 2,
-		MsgsIn: batches * perBatch, BytesIn: batches * perBatch * size, BatchesIn: batches,
+		Conns: 2, ConnsTotal: 2, Streams: 2, ActiveStreams: 1,
+		DroppedBy: map[string]int64{"retention": 0, "slow_consumer": 0, "limit": 0},
+		MsgsIn:    batches * perBatch, BytesIn: batches * perBatch * size, BatchesIn: batches,
 		MsgsOut: batches * perBatch, Subscriptions: 1, BytesOut: batches * perBatch * (size + wire.RecordHeaderSize),
 	}
-	if got.Errors["limit_exceeded"] != 0 || len(got.Errors) != 14 || len(got.ConnsClosed) != 7 {
-		t.Errorf("/stats Errors %v ConnsClosed %v: want 14 codes and 7 reasons, all 0", got.Errors, got.ConnsClosed)
+	if got.Errors["limit_exceeded"] != 0 || len(got.Errors) != 16 || len(got.ConnsClosed) != 8 {
+		t.Errorf("/stats Errors %v ConnsClosed %v: want 16 codes and 8 reasons, all 0", got.Errors, got.ConnsClosed)
 	}
 	got.Errors, got.ConnsClosed = nil, nil
 	if !reflect.DeepEqual(got, want) {

@@ -3,12 +3,16 @@ package node_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/memorystreamer/memorystreamer/core/client"
 	"github.com/memorystreamer/memorystreamer/core/node"
+	"github.com/memorystreamer/memorystreamer/core/plugin"
+	"github.com/memorystreamer/memorystreamer/core/plugin/builtin"
+	"github.com/memorystreamer/memorystreamer/core/stream"
 )
 
 // BenchmarkPublishDeliver measures the in-process path: a client publishes
@@ -18,15 +22,38 @@ func BenchmarkPublishDeliver(b *testing.B) {
 	for _, batch := range []int{1, 64} {
 		for _, size := range []int{16, 128} {
 			b.Run(fmt.Sprintf("batch=%d/size=%dB", batch, size), func(b *testing.B) {
-				benchPublishDeliver(b, batch, size)
+				benchPublishDeliver(b, node.Config{}, batch, size)
 			})
 		}
 	}
 }
 
-func benchPublishDeliver(b *testing.B, batch, size int) {
+// BenchmarkPublishDeliverPlugins measures what the plugin hooks cost the
+// same path: no plugin configured, and one no-op PublishHook. Run it also
+// with -tags msnoplugins (hooks compiled out; then "noop" is never called)
+// and compare with benchstat (docs/PERFORMANCE.md).
+func BenchmarkPublishDeliverPlugins(b *testing.B) {
+	for _, batch := range []int{1, 64} {
+		for _, plugins := range []string{"none", "noop"} {
+			b.Run(fmt.Sprintf("batch=%d/plugins=%s", batch, plugins), func(b *testing.B) {
+				var cfg node.Config
+				if plugins == "noop" {
+					chain, err := builtin.Registry().Build(nil, plugin.Spec{Name: "noop"})
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer chain.Close()
+					cfg.Plugins = chain
+				}
+				benchPublishDeliver(b, cfg, batch, 16)
+			})
+		}
+	}
+}
+
+func benchPublishDeliver(b *testing.B, cfg node.Config, batch, size int) {
 	ctx := context.Background()
-	n, err := node.New(node.Config{})
+	n, err := node.New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -68,16 +95,27 @@ func benchPublishDeliver(b *testing.B, batch, size int) {
 	sent := int64(0)
 	start := time.Now()
 	for b.Loop() {
+		// Keep the publisher within retention of the subscriber: past it
+		// the node would drop messages, and the benchmark would measure a
+		// lossy path (and wait below for messages that never come).
+		for sent-got.Load() > maxLag {
+			runtime.Gosched()
+		}
 		if err := ps.PublishBatch(ctx, payloads); err != nil {
 			b.Fatal(err)
 		}
 		sent += int64(batch)
 	}
 	for got.Load() < sent {
+		if d := n.Stats().Dropped; d != 0 {
+			b.Fatalf("%d messages dropped", d)
+		}
 		time.Sleep(50 * time.Microsecond)
 	}
 	b.ReportMetric(float64(sent)/time.Since(start).Seconds(), "msgs/s")
-	if d := n.Stats().Dropped; d != 0 {
-		b.Fatalf("%d messages dropped", d)
-	}
 }
+
+// maxLag bounds how many messages the benchmark's publisher may be ahead
+// of its subscriber: well under the default retention of
+// stream.DefaultMaxMsgs.
+const maxLag = stream.DefaultMaxMsgs / 4

@@ -14,6 +14,7 @@ const (
 	closeShutdown                            // the node shut down or closed
 	closeWriteError                          // writing to the client failed
 	closeHandshakeTimeout                    // no HELLO in time
+	closeRefused                             // a plugin refused the connection
 	numCloseReasons
 )
 
@@ -25,6 +26,7 @@ var closeReasonNames = [numCloseReasons]string{
 	closeShutdown:         "shutdown",
 	closeWriteError:       "write_error",
 	closeHandshakeTimeout: "handshake_timeout",
+	closeRefused:          "refused",
 }
 
 // String returns the reason's label value.
@@ -38,7 +40,7 @@ type cause struct {
 
 // numCodes bounds the error codes counted one by one; a code past it is
 // counted only in the total.
-const numCodes = int(wire.CodeInternal) + 1
+const numCodes = int(wire.CodeRejected) + 1
 
 // codeLabel returns the label value of code for msnode_errors_total: its
 // description in snake case ("limit_exceeded").

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/memorystreamer/memorystreamer/core/plugin"
 	"github.com/memorystreamer/memorystreamer/core/stream"
 	"github.com/memorystreamer/memorystreamer/core/wire"
 )
@@ -66,7 +67,8 @@ type Config struct {
 	// sends, length prefix included. Default wire.DefaultMaxFrameSize
 	// (1 MiB); at least wire.MinMaxFrameSize.
 	MaxFrameSize int
-	// AuthToken, when set, must be presented in every HELLO.
+	// AuthToken, when set, must be presented in every HELLO. When empty the
+	// node checks no token (the auth plugin may).
 	AuthToken string
 	// Stream sets retention per stream and the node-wide memory budget.
 	Stream stream.Config
@@ -89,6 +91,10 @@ type Config struct {
 	// Logger receives connection events (one line per open and close) and
 	// protocol errors. Default: discard.
 	Logger *slog.Logger
+	// Plugins, when set, are called at the node's lifecycle points (see
+	// package plugin). The node does not close them: the caller does,
+	// after the node has stopped.
+	Plugins *plugin.Chain
 }
 
 // Validate reports every invalid field at once.

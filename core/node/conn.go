@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/memorystreamer/memorystreamer/core/plugin"
 	"github.com/memorystreamer/memorystreamer/core/stream"
 	"github.com/memorystreamer/memorystreamer/core/wire"
 )
@@ -32,6 +33,16 @@ type conn struct {
 	subs    map[uint32]*sub
 	scratch []byte // control frames encoded before queueing
 	stop    bool   // a fatal error was sent: read no more
+
+	// Plugins: info is what hooks see of the connection; hooks is nil when
+	// no session has a hook, pubHooks and delHooks (= hooks) when none
+	// has that kind. delHooks and delivery belong to the writer.
+	info     plugin.ConnInfo
+	hooks    *plugin.Conn
+	pubHooks *plugin.Conn
+	delHooks *plugin.Conn
+	batch    plugin.Batch
+	delivery plugin.Delivery
 
 	out struct {
 		sync.Mutex
@@ -57,6 +68,7 @@ type conn struct {
 	// For /connections, read at any time: set once, or counted per batch
 	// or per event by the goroutine that owns what they count.
 	opened          time.Time
+	identity        atomic.Pointer[string] // set by a plugin at HELLO
 	msgsIn, msgsOut atomic.Int64
 	nHandles, nSubs atomic.Int64
 }
@@ -90,11 +102,13 @@ func (s *sub) kick() {
 
 func newConn(n *Node, nc net.Conn) *conn {
 	id := n.connID.Add(1)
+	remote := nc.RemoteAddr().String()
 	return &conn{
 		n:       n,
 		id:      id,
 		nc:      nc,
-		log:     n.log.With("conn", id, "remote", nc.RemoteAddr().String()),
+		info:    plugin.ConnInfo{ID: id, Remote: remote},
+		log:     n.log.With("conn", id, "remote", remote),
 		rd:      wire.NewReader(nc, n.cfg.MaxFrameSize, 0),
 		subs:    make(map[uint32]*sub),
 		wake:    make(chan struct{}, 1),
@@ -167,6 +181,12 @@ func (c *conn) readLoop() {
 	defer c.n.wg.Done()
 	c.log.Info("connection opened")
 	c.nc.SetReadDeadline(time.Now().Add(c.n.cfg.HandshakeTimeout))
+	if pluginsCompiled && c.n.cfg.Plugins != nil {
+		if err := c.n.cfg.Plugins.Accept(&c.info); err != nil {
+			c.setCause(closeRefused, err.Error())
+			c.fail(wire.CodeUnauthorized, 0, "connection refused: %v", err)
+		}
+	}
 	for !c.stop {
 		f, err := c.rd.Next()
 		if err != nil {
@@ -196,6 +216,9 @@ func (c *conn) readLoop() {
 	why, _ := c.closeCause.Load().(cause)
 	c.n.stats.closed[why.reason].Add(1)
 	c.log.Info("connection closed", "reason", why.text, "class", why.reason.String())
+	if c.hooks != nil {
+		c.hooks.Closed(why.text)
+	}
 }
 
 // waitForWriter blocks the reader while too many control bytes wait for a
@@ -294,8 +317,10 @@ func (c *conn) handleHello(body []byte) {
 		c.fail(wire.CodeProtocol, 0, "malformed HELLO")
 	case h.Version != wire.Version:
 		c.fail(wire.CodeUnsupportedVersion, 0, "protocol version %d, node speaks %d", h.Version, wire.Version)
-	case subtle.ConstantTimeCompare(h.Token, []byte(c.n.cfg.AuthToken)) != 1:
+	case c.n.cfg.AuthToken != "" && subtle.ConstantTimeCompare(h.Token, []byte(c.n.cfg.AuthToken)) != 1:
 		c.fail(wire.CodeUnauthorized, 0, "bad auth token")
+	case pluginsCompiled && c.n.cfg.Plugins != nil && !c.connectPlugins(h.Token):
+		// Refused: connectPlugins sent the ERROR.
 	default:
 		c.hello = true
 		c.nc.SetReadDeadline(time.Time{})
@@ -308,6 +333,41 @@ func (c *conn) handleHello(body []byte) {
 	}
 }
 
+// connectPlugins runs the plugins' Connect hooks and keeps the
+// connection's hooks. It reports false, after sending a fatal ERROR, when a
+// plugin refused the connection.
+func (c *conn) connectPlugins(token []byte) bool {
+	hooks, err := c.n.cfg.Plugins.Connect(&c.info, token)
+	if err != nil {
+		c.setCause(closeRefused, err.Error())
+		c.fail(wire.CodeUnauthorized, 0, "%v", err)
+		return false
+	}
+	if id := c.info.Identity; id != "" {
+		c.identity.Store(&id)
+		c.log = c.log.With("identity", id)
+	}
+	c.hooks = hooks
+	if hooks != nil && hooks.Publishes() {
+		c.pubHooks = hooks
+	}
+	if hooks != nil && hooks.Delivers() {
+		c.delHooks = hooks
+	}
+	return true
+}
+
+// refused answers a request a plugin refused (err is a *plugin.HookError)
+// with a non-fatal ERROR.
+func (c *conn) refused(err error, corr uint32) {
+	code := wire.CodeRejected
+	var he *plugin.HookError
+	if errors.As(err, &he) {
+		code = he.Code()
+	}
+	c.fail(code, corr, "%v", err)
+}
+
 func (c *conn) handleOpen(body []byte) {
 	o, err := wire.DecodeOpen(body)
 	if err != nil {
@@ -317,6 +377,13 @@ func (c *conn) handleOpen(body []byte) {
 	if len(c.handles) >= c.n.cfg.MaxHandles {
 		c.fail(wire.CodeLimit, o.Corr, "connection has %d handles, the limit", len(c.handles))
 		return
+	}
+	if pluginsCompiled && c.hooks != nil {
+		name := string(o.Name)
+		if err := c.hooks.OpenStream(name, c.n.reg.Lookup(name) != nil); err != nil {
+			c.refused(err, o.Corr)
+			return
+		}
 	}
 	s, _, err := c.n.reg.Open(o.Name)
 	switch {
@@ -359,6 +426,25 @@ func (c *conn) handlePublish(body []byte) {
 		c.fail(wire.CodeUnknownHandle, p.Corr, "PUBLISH to handle %d, never opened", p.Handle)
 		return
 	}
+	if pluginsCompiled && c.pubHooks != nil {
+		b := &c.batch
+		b.Reset(&c.info, s.Name(), p.Data, int(p.Count))
+		if err := c.pubHooks.Publish(b); err != nil {
+			c.n.stats.droppedLimit.Add(int64(p.Count))
+			c.refused(err, p.Corr)
+			return
+		}
+		data, n := b.Records()
+		if n == 0 {
+			// A hook dropped the whole batch.
+			if p.Flags&wire.FlagAck != 0 {
+				c.scratch = wire.AppendPubAck(c.scratch, wire.PubAck{Handle: p.Handle, Corr: p.Corr})
+				c.send()
+			}
+			return
+		}
+		p.Data, p.Count = data, uint32(n)
+	}
 	// A delivered record is larger than a published one: refuse a payload
 	// that could not be delivered within the frame size limit.
 	maxPayload := c.n.cfg.MaxFrameSize - wire.DeliverHeaderSize - wire.RecordHeaderSize
@@ -366,6 +452,7 @@ func (c *conn) handlePublish(body []byte) {
 		it := p.Messages()
 		for m, ok := it.Next(); ok; m, ok = it.Next() {
 			if len(m) > maxPayload {
+				c.n.stats.droppedLimit.Add(int64(p.Count))
 				c.fail(wire.CodeLimit, p.Corr, "message of %d bytes exceeds the %d-byte payload limit", len(m), maxPayload)
 				return
 			}
@@ -405,6 +492,12 @@ func (c *conn) handleSubscribe(body []byte) {
 	case len(c.subs) >= c.n.cfg.MaxSubscriptions:
 		c.fail(wire.CodeLimit, req.SubID, "connection has %d subscriptions, the limit", len(c.subs))
 		return
+	}
+	if pluginsCompiled && c.hooks != nil {
+		if err := c.hooks.Subscribe(s.Name()); err != nil {
+			c.refused(err, req.SubID)
+			return
+		}
 	}
 	// The subscription has no credit until SUBSCRIBED is queued, so no
 	// DELIVER can overtake it.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/memorystreamer/memorystreamer/core/internal/memconn"
+	"github.com/memorystreamer/memorystreamer/core/plugin"
 	"github.com/memorystreamer/memorystreamer/core/stream"
 	"github.com/memorystreamer/memorystreamer/core/wire"
 )
@@ -43,19 +44,23 @@ type Node struct {
 
 // counters are node-wide totals, updated once per batch or per event.
 type counters struct {
-	connsTotal     atomic.Int64
-	msgsIn         atomic.Int64
-	bytesIn        atomic.Int64
-	batchesIn      atomic.Int64
-	msgsOut        atomic.Int64
-	dropped        atomic.Int64
-	slowConsumers  atomic.Int64
-	protocolErrors atomic.Int64
-	errors         [numCodes]atomic.Int64 // ERROR frames by code; see countError
-	subscriptions  atomic.Int64           // live subscriptions
-	bytesOut       atomic.Int64           // record bytes delivered
-	closed         [numCloseReasons]atomic.Int64
-	enqueue        enqueueHist // publish → enqueue latency per batch
+	connsTotal atomic.Int64
+	msgsIn     atomic.Int64
+	bytesIn    atomic.Int64
+	batchesIn  atomic.Int64
+	msgsOut    atomic.Int64
+	// Messages dropped: deliveries a subscriber skipped because it fell
+	// behind retention (policy drop), deliveries lost with a slow
+	// consumer's connection (policy disconnect), and published messages
+	// refused by a limit or a plugin.
+	droppedRetention, droppedSlow, droppedLimit atomic.Int64
+	slowConsumers                               atomic.Int64
+	protocolErrors                              atomic.Int64
+	errors                                      [numCodes]atomic.Int64 // ERROR frames by code; see countError
+	subscriptions                               atomic.Int64           // live subscriptions
+	bytesOut                                    atomic.Int64           // record bytes delivered
+	closed                                      [numCloseReasons]atomic.Int64
+	enqueue                                     enqueueHist // publish → enqueue latency per batch
 }
 
 // Stats is a snapshot of a node's counters.
@@ -63,16 +68,24 @@ type Stats struct {
 	// Conns is the number of open connections; ConnsTotal counts every
 	// connection accepted since start.
 	Conns, ConnsTotal int64
-	// Streams is the number of streams.
-	Streams int
+	// Streams is the number of streams; ActiveStreams those holding
+	// retained messages in memory, the rest are idle.
+	Streams, ActiveStreams int
 	// MsgsIn, BytesIn (payload bytes) and BatchesIn count what publishers sent.
 	MsgsIn, BytesIn, BatchesIn int64
 	// MsgsOut counts deliveries (a message delivered to two subscribers
 	// counts twice).
 	MsgsOut int64
-	// Dropped counts deliveries lost by subscribers that fell behind
-	// retention; SlowConsumers counts connections closed as slow consumers.
-	Dropped, SlowConsumers int64
+	// Dropped is the sum of DroppedBy, which counts messages dropped by
+	// reason: "retention" (deliveries a subscriber skipped because it fell
+	// behind retention, under the drop policy), "slow_consumer" (deliveries
+	// lost when a subscriber that fell behind was disconnected) and "limit"
+	// (published messages refused, with their batch, by the payload limit
+	// or a plugin).
+	Dropped   int64
+	DroppedBy map[string]int64
+	// SlowConsumers counts connections closed as slow consumers.
+	SlowConsumers int64
 	// ProtocolErrors counts ERROR frames sent; Errors splits the count by
 	// error code, keyed by the code's label ("limit_exceeded"), every code
 	// present.
@@ -90,6 +103,9 @@ type Stats struct {
 	// MemoryBytes is the buffer memory streams hold; Evictions counts
 	// buffers dropped to keep the memory budget.
 	MemoryBytes, Evictions int64
+	// Plugins holds each configured plugin's rejections and panics, in
+	// chain order.
+	Plugins []plugin.Stat
 }
 
 // New returns a node that serves nothing yet: pass it listeners with Serve,
@@ -116,14 +132,25 @@ func (n *Node) Stats() Stats {
 	s := &n.stats
 	st := Stats{
 		Conns: int64(conns), ConnsTotal: s.connsTotal.Load(),
-		Streams: n.reg.Len(),
-		MsgsIn:  s.msgsIn.Load(), BytesIn: s.bytesIn.Load(), BatchesIn: s.batchesIn.Load(),
-		MsgsOut: s.msgsOut.Load(), Dropped: s.dropped.Load(), SlowConsumers: s.slowConsumers.Load(),
+		Streams: n.reg.Len(), ActiveStreams: n.reg.Active(),
+		MsgsIn: s.msgsIn.Load(), BytesIn: s.bytesIn.Load(), BatchesIn: s.batchesIn.Load(),
+		MsgsOut: s.msgsOut.Load(), SlowConsumers: s.slowConsumers.Load(),
+		DroppedBy: map[string]int64{
+			"retention":     s.droppedRetention.Load(),
+			"slow_consumer": s.droppedSlow.Load(),
+			"limit":         s.droppedLimit.Load(),
+		},
 		ProtocolErrors: s.protocolErrors.Load(),
 		Errors:         make(map[string]int64, numCodes-1),
 		Subscriptions:  s.subscriptions.Load(), BytesOut: s.bytesOut.Load(),
 		ConnsClosed: make(map[string]int64, numCloseReasons),
 		MemoryBytes: n.reg.MemoryBytes(), Evictions: n.reg.Evictions(),
+	}
+	for _, v := range st.DroppedBy {
+		st.Dropped += v
+	}
+	if n.cfg.Plugins != nil {
+		st.Plugins = n.cfg.Plugins.Stats()
 	}
 	for code := 1; code < numCodes; code++ {
 		st.Errors[codeLabel(wire.Code(code))] = s.errors[code].Load()

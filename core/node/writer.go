@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/memorystreamer/memorystreamer/core/plugin"
 	"github.com/memorystreamer/memorystreamer/core/wire"
 )
 
@@ -125,8 +126,10 @@ func (c *conn) deliver(buf []byte, s *sub) (out []byte, requeue, fatal bool) {
 		buf, n, dropped, more = s.cur.Read(buf, maxMsgs, maxBytes)
 	}
 	if dropped > 0 {
-		c.n.stats.dropped.Add(int64(dropped))
-		if c.n.cfg.SlowConsumer == SlowConsumerDisconnect {
+		if c.n.cfg.SlowConsumer != SlowConsumerDisconnect {
+			c.n.stats.droppedRetention.Add(int64(dropped))
+		} else {
+			c.n.stats.droppedSlow.Add(int64(dropped))
 			c.n.stats.slowConsumers.Add(1)
 			c.n.stats.countError(wire.CodeSlowConsumer)
 			c.log.Warn("slow consumer disconnected", "sub", s.id, "dropped", dropped)
@@ -153,12 +156,18 @@ func (c *conn) deliver(buf []byte, s *sub) (out []byte, requeue, fatal bool) {
 	return buf, more && s.credits.Load() > 0 && s.queued.CompareAndSwap(false, true), false
 }
 
-// delivered counts one DELIVER frame of n records, recBytes bytes, for s.
+// delivered counts one DELIVER frame of n records, recBytes bytes, for s,
+// and shows it to the plugins' DeliverHooks.
 func (c *conn) delivered(s *sub, n, recBytes int) {
 	s.credits.Add(-int64(n))
 	c.msgsOut.Add(int64(n))
 	c.n.stats.msgsOut.Add(int64(n))
 	c.n.stats.bytesOut.Add(int64(recBytes))
+	if pluginsCompiled && c.delHooks != nil {
+		d := &c.delivery
+		*d = plugin.Delivery{Conn: &c.info, Stream: s.cur.Stream().Name(), SubID: s.id, Count: n, Bytes: recBytes}
+		c.delHooks.Deliver(d)
+	}
 }
 
 // dropRefs forgets the references deliver added after the first n.

@@ -93,6 +93,7 @@ type Registry struct {
 	}
 	memBytes atomic.Int64 // bytes of all live segments
 	evicted  atomic.Int64 // segments dropped to keep the budget
+	active   atomic.Int64 // streams holding at least one segment
 }
 
 // NewRegistry returns an empty registry. cfg must be valid (Validate).
@@ -168,6 +169,11 @@ func (r *Registry) Len() int {
 
 // MemoryBytes returns the bytes of message buffers all streams hold now.
 func (r *Registry) MemoryBytes() int64 { return r.memBytes.Load() }
+
+// Active returns the number of streams that hold retained messages in
+// memory; the others (Len − Active) are idle: a name and a sequence
+// number, no buffer.
+func (r *Registry) Active() int { return int(r.active.Load()) }
 
 // Evictions returns how many buffers the memory budget has dropped.
 func (r *Registry) Evictions() int64 { return r.evicted.Load() }

@@ -240,6 +240,9 @@ func TestMemoryBudgetEvictsOldest(t *testing.T) {
 		streams[name] = mustOpen(t, reg, name)
 		cursors[name] = streams[name].Subscribe(wire.StartEarliest, 0, noWaker{})
 	}
+	if got := reg.Active(); got != 0 {
+		t.Errorf("Active = %d before any message, want 0", got)
+	}
 	// Each step appends one small message, allocating a 1 KiB segment; the
 	// budget holds exactly one.
 	steps := []struct {
@@ -260,6 +263,10 @@ func TestMemoryBudgetEvictsOldest(t *testing.T) {
 		}
 		if got := reg.MemoryBytes(); got != minSegment {
 			t.Errorf("step %d: MemoryBytes = %d, want %d", i, got, minSegment)
+		}
+		// The one segment the budget holds is the only active stream's.
+		if got := reg.Active(); got != 1 {
+			t.Errorf("step %d: Active = %d, want 1 of %d streams", i, got, reg.Len())
 		}
 		for name, want := range st.firstSeqs {
 			if got := streams[name].Info().FirstSeq; got != want {

@@ -95,6 +95,9 @@ func (s *Stream) appendLocked(payload []byte, ts int64) {
 			prev = cap(tail.buf)
 		}
 		tail = s.reg.newSegment(s, segmentSize(prev, size), s.last+1)
+		if len(s.segs) == 0 {
+			s.reg.active.Add(1)
+		}
 		s.segs = append(s.segs, tail)
 	}
 	s.last++
@@ -137,6 +140,7 @@ func (s *Stream) releaseFirstLocked() {
 	s.segs = s.segs[1:]
 	if len(s.segs) == 0 {
 		s.segs = nil
+		s.reg.active.Add(-1)
 	}
 	s.reg.freeSegment(seg)
 }

@@ -17,16 +17,17 @@ type Stats struct {
 	// Conns is the number of open connections (gauge); ConnsTotal counts
 	// every connection accepted.
 	Conns, ConnsTotal int64
-	// Streams is the number of streams (gauge).
-	Streams int64
+	// Streams is the number of streams (gauge); ActiveStreams those that
+	// hold retained messages in memory, the rest being idle.
+	Streams, ActiveStreams int64
 	// MsgsIn, BytesIn (payload bytes) and BatchesIn count what publishers sent.
 	MsgsIn, BytesIn, BatchesIn int64
 	// MsgsOut counts deliveries: a message delivered to two subscribers
 	// counts twice.
 	MsgsOut int64
-	// DroppedSlowConsumer counts deliveries lost by subscribers that fell
-	// behind retention.
-	DroppedSlowConsumer int64
+	// Dropped counts dropped messages keyed by reason ("retention",
+	// "slow_consumer", "limit"; see node.Stats).
+	Dropped map[string]int64
 	// SlowConsumers counts connections closed as slow consumers.
 	SlowConsumers int64
 	// ProtocolErrors counts ERROR frames sent; Errors splits that count
@@ -43,6 +44,9 @@ type Stats struct {
 	// BufferBytes is the buffer memory streams hold (gauge); Evictions
 	// counts buffers dropped to keep the memory budget.
 	BufferBytes, Evictions int64
+	// PluginRejections and PluginPanics count, keyed by plugin name, the
+	// requests each plugin's hooks refused and the panics they raised.
+	PluginRejections, PluginPanics map[string]int64
 	// Enqueue is the node-internal latency of a PUBLISH batch, from its
 	// decoding to the batch appended and its subscribers woken, one value
 	// per batch.

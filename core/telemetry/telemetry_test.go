@@ -24,10 +24,13 @@ func (f *fakeSource) Stats() telemetry.Stats {
 }
 
 var testStats = telemetry.Stats{
-	Conns: 2, ConnsTotal: 5, Streams: 3,
+	Conns: 2, ConnsTotal: 5, Streams: 3, ActiveStreams: 1,
 	MsgsIn: 100, BytesIn: 500, BatchesIn: 10, MsgsOut: 200,
-	DroppedSlowConsumer: 7, SlowConsumers: 1, ProtocolErrors: 4,
-	BufferBytes: 4096, Evictions: 2,
+	Dropped:       map[string]int64{"retention": 7, "slow_consumer": 0, "limit": 2},
+	SlowConsumers: 1, ProtocolErrors: 4,
+	PluginRejections: map[string]int64{"auth": 5},
+	PluginPanics:     map[string]int64{"auth": 1},
+	BufferBytes:      4096, Evictions: 2,
 	Errors:        map[string]int64{"limit_exceeded": 3, "slow_consumer": 1},
 	Subscriptions: 6, BytesOut: 4000,
 	ConnsClosed: map[string]int64{"eof": 2, "slow_consumer": 1},
@@ -58,9 +61,11 @@ msnode_connections_closed_total{reason="slow_consumer"} 1
 # HELP msnode_connections_total Client connections accepted.
 # TYPE msnode_connections_total counter
 msnode_connections_total 5
-# HELP msnode_dropped_total Deliveries dropped, by reason.
+# HELP msnode_dropped_total Messages dropped, by reason: retention (deliveries a subscriber skipped, behind retention), slow_consumer (deliveries lost with a disconnected slow consumer), limit (published messages refused by a limit or plugin).
 # TYPE msnode_dropped_total counter
-msnode_dropped_total{reason="slow_consumer"} 7
+msnode_dropped_total{reason="limit"} 2
+msnode_dropped_total{reason="retention"} 7
+msnode_dropped_total{reason="slow_consumer"} 0
 # HELP msnode_errors_total ERROR frames sent to clients, by error code.
 # TYPE msnode_errors_total counter
 msnode_errors_total{code="limit_exceeded"} 3
@@ -74,6 +79,12 @@ msnode_messages_in_total 100
 # HELP msnode_messages_out_total Messages delivered to subscribers (one per subscriber).
 # TYPE msnode_messages_out_total counter
 msnode_messages_out_total 200
+# HELP msnode_plugin_panics_total Panics raised by a plugin's hooks, recovered by the node, by plugin.
+# TYPE msnode_plugin_panics_total counter
+msnode_plugin_panics_total{plugin="auth"} 1
+# HELP msnode_plugin_rejections_total Requests (connections, opens, subscriptions, publish batches) refused by a plugin's hook, by plugin.
+# TYPE msnode_plugin_rejections_total counter
+msnode_plugin_rejections_total{plugin="auth"} 5
 # HELP msnode_protocol_errors_total ERROR frames sent to clients.
 # TYPE msnode_protocol_errors_total counter
 msnode_protocol_errors_total 4
@@ -86,6 +97,12 @@ msnode_slow_consumers_total 1
 # HELP msnode_streams Streams the node holds.
 # TYPE msnode_streams gauge
 msnode_streams 3
+# HELP msnode_streams_active Streams holding retained messages in memory.
+# TYPE msnode_streams_active gauge
+msnode_streams_active 1
+# HELP msnode_streams_idle Streams holding no message in memory (a name and a sequence number).
+# TYPE msnode_streams_idle gauge
+msnode_streams_idle 2
 # HELP msnode_subscriptions Live subscriptions.
 # TYPE msnode_subscriptions gauge
 msnode_subscriptions 6

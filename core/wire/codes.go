@@ -40,6 +40,11 @@ const (
 	CodeLimit Code = 13
 	// CodeInternal: a node fault. Fatal.
 	CodeInternal Code = 14
+	// CodeForbidden: the client may not do this (a plugin's permission
+	// check refused an OPEN, SUBSCRIBE or PUBLISH).
+	CodeForbidden Code = 15
+	// CodeRejected: a plugin refused the request, or failed handling it.
+	CodeRejected Code = 16
 )
 
 var codeNames = [...]string{
@@ -57,6 +62,8 @@ var codeNames = [...]string{
 	CodeHandshake:             "handshake required",
 	CodeLimit:                 "limit exceeded",
 	CodeInternal:              "internal error",
+	CodeForbidden:             "forbidden",
+	CodeRejected:              "rejected",
 }
 
 // String returns the code's short description.
@@ -71,7 +78,7 @@ func (c Code) String() string {
 func (c Code) Fatal() bool {
 	switch c {
 	case CodeInvalidStreamName, CodeUnknownHandle, CodeUnknownSubscription,
-		CodeDuplicateSubscription, CodeLimit:
+		CodeDuplicateSubscription, CodeLimit, CodeForbidden, CodeRejected:
 		return false
 	}
 	return true

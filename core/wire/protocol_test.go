@@ -112,7 +112,7 @@ func TestProtocolDocTables(t *testing.T) {
 	for typ := wire.TypeHello; typ.Valid(); typ++ {
 		rows = append(rows, fmt.Sprintf("| 0x%02X | %v |", uint8(typ), typ))
 	}
-	for c := wire.CodeProtocol; c <= wire.CodeInternal; c++ {
+	for c := wire.CodeProtocol; c <= wire.CodeRejected; c++ {
 		fatal := "no"
 		if c.Fatal() {
 			fatal = "yes"

@@ -113,10 +113,12 @@ func TestCode(t *testing.T) {
 		{wire.CodeHandshake, 12, "handshake required", true},
 		{wire.CodeLimit, 13, "limit exceeded", false},
 		{wire.CodeInternal, 14, "internal error", true},
+		{wire.CodeForbidden, 15, "forbidden", false},
+		{wire.CodeRejected, 16, "rejected", false},
 		// Codes this version does not define: a peer that does not know a
 		// code must assume the connection is lost.
 		{0, 0, "code 0", true},
-		{15, 15, "code 15", true},
+		{17, 17, "code 17", true},
 		{65535, 65535, "code 65535", true},
 	}
 	for _, tc := range tests {
