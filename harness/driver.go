@@ -100,8 +100,22 @@ type MemoryProber interface {
 	MemoryScope() string
 }
 
-// StatsReader reads the target's own counters.
+// StatsReader reads the target's own metrics.
 type StatsReader interface {
-	// Stats returns the node's counters by name, summed over its nodes.
+	// Stats returns the node's metrics, summed over its nodes, by
+	// Prometheus name: msnode's own (msnode_*), Go's runtime (go_*) and
+	// the process's (process_*); a labelled series also as
+	// `name{label="value",…}`, beside the label-summed `name`. A peer
+	// system reports its counters under msnode's names where they mean
+	// the same.
 	Stats(ctx context.Context) (map[string]float64, error)
+	// StatsScope says where the metrics come from and what they cover.
+	StatsScope() string
+}
+
+// metricsScraper is a driver whose nodes' /metrics msbench can GET over
+// HTTP, as a Prometheus server would: the target option scrape=.
+type metricsScraper interface {
+	// scrapeMetrics GETs every node's /metrics and discards the body.
+	scrapeMetrics(ctx context.Context) error
 }

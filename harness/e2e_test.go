@@ -117,8 +117,13 @@ func checkRun(t *testing.T, res *reports.Result, driver string) {
 	if e2e == nil || e2e.Count+e2e.OutOfRange != r.Delivered || e2e.Count == 0 {
 		t.Errorf("end-to-end latency %+v, want %d values", e2e, r.Delivered)
 	}
-	if r.Node["MsgsIn"] < float64(r.Sent) || r.Node["MsgsOut"] < float64(r.Delivered) {
-		t.Errorf("node counters %v: want MsgsIn ≥ %d sent, MsgsOut ≥ %d delivered", r.Node, r.Sent, r.Delivered)
+	if r.Node["msnode_messages_in_total"] < float64(r.Sent) || r.Node["msnode_messages_out_total"] < float64(r.Delivered) {
+		t.Errorf("node metrics %v: want messages in ≥ %d sent, out ≥ %d delivered", r.Node, r.Sent, r.Delivered)
+	}
+	// The node's view of the run agrees with the clients'.
+	if v := r.NodeView; v == nil || len(v.Disagree) != 0 ||
+		v.MsgsIn != v.ClientSent || v.MsgsOut != in.Received || v.Dropped != 0 || v.Scrapes < 2 {
+		t.Errorf("node view %+v, warnings %q: want one that agrees with the clients", v, r.Warnings)
 	}
 	if len(r.Errors) > 0 {
 		t.Errorf("errors: %q", r.Errors)
@@ -287,8 +292,8 @@ func TestLatencyAcks(t *testing.T) {
 func TestFanout(t *testing.T) {
 	res := run(t, builtin(t, "quick", "consumers.per_stream=2", "connections.subscribe=2"), harness.Options{})
 	checkRun(t, res, "embedded")
-	if r := res.Runs[0]; r.Node["MsgsOut"] < 2*float64(r.Sent) {
-		t.Errorf("node delivered %g, want ≥ 2 × %d sent", r.Node["MsgsOut"], r.Sent)
+	if r := res.Runs[0]; r.NodeView.MsgsOut != 2*r.NodeView.ClientSent || r.NodeView.MsgsOut < 2*r.Sent {
+		t.Errorf("node delivered %d, want 2 × %d sent", r.NodeView.MsgsOut, r.NodeView.ClientSent)
 	}
 }
 
@@ -304,7 +309,7 @@ func TestMultiNodeTCP(t *testing.T) {
 	if sa.MsgsIn == 0 || sb.MsgsIn == 0 {
 		t.Errorf("messages into the nodes: %d and %d, want both > 0", sa.MsgsIn, sb.MsgsIn)
 	}
-	if got := res.Runs[0].Node["Streams"]; got != 16 {
+	if got := res.Runs[0].Node["msnode_streams"]; got != 16 {
 		t.Errorf("summed node counters: %g streams, want 16", got)
 	}
 }

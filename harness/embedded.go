@@ -1,9 +1,12 @@
 package harness
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -15,6 +18,8 @@ import (
 
 	"github.com/memorystreamer/memorystreamer/core/client"
 	"github.com/memorystreamer/memorystreamer/core/node"
+	"github.com/memorystreamer/memorystreamer/core/plugin"
+	"github.com/memorystreamer/memorystreamer/core/plugin/builtin"
 )
 
 // Embedded is the default driver: it starts an msnode in this process
@@ -23,6 +28,11 @@ import (
 // (node and load generator), which the result says.
 type Embedded struct {
 	n *node.Node
+	// plugins is the node's plugin chain (option plugins), or nil.
+	plugins *plugin.Chain
+	// admin is the node's admin handler; Stats reads its /metrics in
+	// process, so every msnode target has the same metrics.
+	admin http.Handler
 }
 
 // NodeOptions lists the node options the embedded driver accepts
@@ -36,6 +46,7 @@ var NodeOptions = map[string]string{
 	"slow-consumer":   "slow-consumer policy: drop or disconnect",
 	"write-mode":      "how deliveries are written: copy or vectored (node.Config.WriteMode)",
 	"write-timeout":   "write timeout per client write, a Go duration",
+	"plugins":         "built-in plugins to enable with their default configuration, in order, joined by '+' (noop, audit)",
 }
 
 // NodeConfig builds a node configuration from options named in NodeOptions.
@@ -67,6 +78,8 @@ func NodeConfig(opts map[string]string) (node.Config, error) {
 			cfg.WriteMode = node.WriteMode(v)
 		case "write-timeout":
 			cfg.WriteTimeout, err = time.ParseDuration(v)
+		case "plugins":
+			_, err = pluginSpecs(v) // the chain is built by the driver
 		default:
 			names := make([]string, 0, len(NodeOptions))
 			for n := range NodeOptions {
@@ -88,6 +101,20 @@ func NodeConfig(opts map[string]string) (node.Config, error) {
 	return cfg, nil
 }
 
+// pluginSpecs parses the plugins option: built-in plugin names joined by
+// '+', each enabled with no configuration.
+func pluginSpecs(v string) ([]plugin.Spec, error) {
+	reg := builtin.Registry()
+	var specs []plugin.Spec
+	for name := range strings.SplitSeq(v, "+") {
+		if _, err := reg.New(name); err != nil {
+			return nil, err
+		}
+		specs = append(specs, plugin.Spec{Name: name})
+	}
+	return specs, nil
+}
+
 // NewEmbedded starts an in-process node configured by opts (see
 // NodeOptions).
 func NewEmbedded(opts map[string]string) (*Embedded, error) {
@@ -95,11 +122,25 @@ func NewEmbedded(opts map[string]string) (*Embedded, error) {
 	if err != nil {
 		return nil, err
 	}
+	var chain *plugin.Chain
+	if v, ok := opts["plugins"]; ok {
+		specs, err := pluginSpecs(v)
+		if err != nil {
+			return nil, err
+		}
+		if chain, err = builtin.Registry().Build(nil, specs...); err != nil {
+			return nil, fmt.Errorf("node options: %w", err)
+		}
+		cfg.Plugins = chain
+	}
 	n, err := node.New(cfg)
 	if err != nil {
+		if chain != nil {
+			chain.Close()
+		}
 		return nil, err
 	}
-	return &Embedded{n: n}, nil
+	return &Embedded{n: n, plugins: chain, admin: n.AdminHandler()}, nil
 }
 
 // Name returns "embedded".
@@ -125,31 +166,63 @@ func (e *Embedded) Connect(ctx context.Context, _ int) (Conn, error) {
 	return newClientConn(c), nil
 }
 
-// Close closes the node.
-func (e *Embedded) Close() error { return e.n.Close() }
-
-// Stats returns the node's counters.
-func (e *Embedded) Stats(context.Context) (map[string]float64, error) {
-	return statsMap(e.n.Stats()), nil
+// Close closes the node, then its plugins.
+func (e *Embedded) Close() error {
+	err := e.n.Close()
+	if e.plugins != nil {
+		err = errors.Join(err, e.plugins.Close())
+	}
+	return err
 }
 
-func statsMap(s node.Stats) map[string]float64 {
-	return map[string]float64{
-		"Conns":          float64(s.Conns),
-		"ConnsTotal":     float64(s.ConnsTotal),
-		"Streams":        float64(s.Streams),
-		"MsgsIn":         float64(s.MsgsIn),
-		"BytesIn":        float64(s.BytesIn),
-		"BatchesIn":      float64(s.BatchesIn),
-		"MsgsOut":        float64(s.MsgsOut),
-		"BytesOut":       float64(s.BytesOut),
-		"Subscriptions":  float64(s.Subscriptions),
-		"Dropped":        float64(s.Dropped),
-		"SlowConsumers":  float64(s.SlowConsumers),
-		"ProtocolErrors": float64(s.ProtocolErrors),
-		"MemoryBytes":    float64(s.MemoryBytes),
-		"Evictions":      float64(s.Evictions),
+// Stats reads the node's /metrics from its admin handler, in process (no
+// socket), and returns them as a TCP target's (TCPAdmin.Stats).
+func (e *Embedded) Stats(ctx context.Context) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "/metrics", nil)
+	if err != nil {
+		return nil, err
 	}
+	var w responseBuffer
+	e.admin.ServeHTTP(&w, req)
+	if w.code != 0 && w.code != http.StatusOK {
+		return nil, fmt.Errorf("in-process /metrics: status %d: %.512s", w.code, w.body.String())
+	}
+	sum := map[string]float64{}
+	if err := addMetrics(sum, &w.body); err != nil {
+		return nil, fmt.Errorf("in-process /metrics: %w", err)
+	}
+	return sum, nil
+}
+
+// StatsScope says the metrics are the in-process node's, and its process
+// figures the whole msbench process's.
+func (e *Embedded) StatsScope() string {
+	return "the in-process node's /metrics (its handler, no socket); process and Go runtime figures cover the whole msbench process"
+}
+
+// responseBuffer is an http.ResponseWriter that keeps the response.
+type responseBuffer struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (b *responseBuffer) Header() http.Header {
+	if b.header == nil {
+		b.header = http.Header{}
+	}
+	return b.header
+}
+
+func (b *responseBuffer) WriteHeader(code int) {
+	if b.code == 0 {
+		b.code = code
+	}
+}
+
+func (b *responseBuffer) Write(p []byte) (int, error) {
+	b.WriteHeader(http.StatusOK)
+	return b.body.Write(p)
 }
 
 // ProfileCPU profiles this process for d.

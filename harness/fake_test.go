@@ -314,6 +314,8 @@ func (f fakeProfiler) Stats(context.Context) (map[string]float64, error) {
 	return nil, errors.New("fake: no counters")
 }
 
+func (f fakeProfiler) StatsScope() string { return "fake" }
+
 var (
 	_ Driver      = (*fakeDriver)(nil)
 	_ Profiler    = fakeProfiler{}

@@ -350,26 +350,34 @@ func (d *NATSEmbedded) Close() error {
 	return nil
 }
 
-// Stats returns the server's counters, under msnode's names where they
-// mean the same: MsgsIn, BytesIn, MsgsOut, Conns, ConnsTotal,
-// SlowConsumers (clients disconnected for falling behind); and NATS's
-// own: BytesOut, Subscriptions, StaleConnections.
+// Stats returns the server's counters (Varz) under msnode's metric names
+// where they mean the same: msnode_messages_in_total,
+// msnode_bytes_in_total, msnode_messages_out_total,
+// msnode_bytes_out_total, msnode_connections, msnode_connections_total,
+// msnode_slow_consumers_total (clients disconnected for falling behind)
+// and msnode_subscriptions; and NATS's own stale connections as
+// nats_stale_connections_total.
 func (d *NATSEmbedded) Stats(context.Context) (map[string]float64, error) {
 	v, err := d.srv.Varz(nil)
 	if err != nil {
 		return nil, fmt.Errorf("nats-embedded: varz: %w", err)
 	}
 	return map[string]float64{
-		"MsgsIn":           float64(v.InMsgs),
-		"BytesIn":          float64(v.InBytes),
-		"MsgsOut":          float64(v.OutMsgs),
-		"BytesOut":         float64(v.OutBytes),
-		"Conns":            float64(v.Connections),
-		"ConnsTotal":       float64(v.TotalConnections),
-		"SlowConsumers":    float64(v.SlowConsumers),
-		"Subscriptions":    float64(v.Subscriptions),
-		"StaleConnections": float64(v.StaleConnections),
+		metricMsgsIn:                   float64(v.InMsgs),
+		"msnode_bytes_in_total":        float64(v.InBytes),
+		metricMsgsOut:                  float64(v.OutMsgs),
+		"msnode_bytes_out_total":       float64(v.OutBytes),
+		metricConns:                    float64(v.Connections),
+		metricConnsTotal:               float64(v.TotalConnections),
+		"msnode_slow_consumers_total":  float64(v.SlowConsumers),
+		"msnode_subscriptions":         float64(v.Subscriptions),
+		"nats_stale_connections_total": float64(v.StaleConnections),
 	}, nil
+}
+
+// StatsScope says the counters are the in-process server's Varz.
+func (d *NATSEmbedded) StatsScope() string {
+	return "the in-process nats-server's Varz, under msnode's metric names"
 }
 
 // nats-server runs in this process: its profiles and memory figures are

@@ -26,7 +26,7 @@ func TestQuickNATSEmbedded(t *testing.T) {
 	if res.Target.Placement != "in-process server, clients over loopback TCP" {
 		t.Errorf("placement %q", res.Target.Placement)
 	}
-	if n := res.Runs[0].Node; n["ConnsTotal"] < 2 || n["SlowConsumers"] != 0 {
+	if n := res.Runs[0].Node; n["msnode_connections_total"] < 2 || n["msnode_slow_consumers_total"] != 0 {
 		t.Errorf("server counters %v: want ≥ 2 connections, no slow consumer", n)
 	}
 }
@@ -160,7 +160,7 @@ func TestNATSDriver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st["MsgsIn"] != perStream*float64(len(names)) || st["MsgsOut"] != st["MsgsIn"] {
+	if st["msnode_messages_in_total"] != perStream*float64(len(names)) || st["msnode_messages_out_total"] != st["msnode_messages_in_total"] {
 		t.Errorf("stats %v: want %d messages in and out", st, perStream*len(names))
 	}
 

@@ -200,6 +200,11 @@ func summarize(res *reports.Result, hists map[string][]*hdrhistogram.Histogram) 
 		last := res.Runs[len(res.Runs)-1]
 		sum.Started = res.Runs[0].Started
 		sum.Node = last.Node
+		views := make([]*reports.NodeView, len(res.Runs))
+		for i := range res.Runs {
+			views[i] = res.Runs[i].NodeView
+		}
+		sum.NodeView = reports.MergeNodeViews(views...)
 		sum.Profiles = last.Profiles
 		sum.TopCPU = last.TopCPU
 		var mems []*reports.Memory
@@ -347,12 +352,12 @@ func (r *rep1) run(ctx context.Context) (_ *reports.Run, _ map[string]*hdrhistog
 		return nil, nil, fmt.Errorf("setup: %w", err)
 	}
 	openSeconds := time.Since(openStart).Seconds()
-	// The node's own counters before the load, to set its view of the
+	// The node's own metrics before the load, to set its view of the
 	// run beside the clients' (crossCheck).
 	var before map[string]float64
 	if sr, ok := r.drv.(StatsReader); ok {
 		if before, err = sr.Stats(ctx); err != nil {
-			r.warnf("node stats: %v", err)
+			r.warnf("node metrics: %v", err)
 		}
 	}
 
@@ -412,8 +417,25 @@ func (r *rep1) run(ctx context.Context) (_ *reports.Run, _ map[string]*hdrhistog
 			cpu1 = sampleCPU()
 		}
 	})
+	// Periodic scrapes of the node's /metrics (scrape=), for as long as
+	// the load runs.
+	scrapeCtx, stopScrapes := context.WithCancel(loadCtx)
+	defer stopScrapes()
+	var scrapes scrapeCount
+	if every := r.opts.Target.Scrape; every > 0 {
+		if sc, ok := r.drv.(metricsScraper); ok {
+			profWG.Go(func() { scrapes = scrapeEvery(scrapeCtx, sc, every) })
+		} else {
+			r.warnf("scrape=%s: the %s driver has no /metrics to GET; not scraped", every, r.drv.Name())
+		}
+	}
 	next := r.monitor(ctx, done)
+	stopScrapes()
 	profWG.Wait()
+	if scrapes.errors > 0 {
+		r.warnf("scrape=%s: %d of %d GETs of /metrics failed, the first: %v",
+			r.opts.Target.Scrape, scrapes.errors, scrapes.ok+scrapes.errors, scrapes.first)
+	}
 	if ctx.Err() != nil {
 		return nil, nil, ctx.Err()
 	}
@@ -499,9 +521,14 @@ func (r *rep1) run(ctx context.Context) (_ *reports.Run, _ map[string]*hdrhistog
 	sr, hasStats := r.drv.(StatsReader)
 	if hasStats {
 		if out.Node, err = sr.Stats(ctx); err != nil {
-			r.warnf("node stats: %v", err)
+			r.warnf("node metrics: %v", err)
 		} else if before != nil {
-			for _, w := range crossCheck(before, out.Node, sent, out.Integrity) {
+			view, disagree := crossCheck(before, out.Node, sent, out.Integrity)
+			view.Source = sr.StatsScope()
+			view.Scrapes = 2 + scrapes.ok
+			view.ScrapeErrors = scrapes.errors
+			out.NodeView = view
+			for _, w := range disagree {
 				r.warnf("%s", w)
 			}
 		}
@@ -672,7 +699,7 @@ func waitConnsClosed(ctx context.Context, sr StatsReader) {
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		st, err := sr.Stats(ctx)
-		if err != nil || st["Conns"] == 0 {
+		if err != nil || st[metricConns] == 0 {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -690,28 +717,4 @@ func writeFile(path string, fn func(io.Writer) error) error {
 		return err
 	}
 	return f.Close()
-}
-
-// crossCheck compares the node's own counters over the run (after − before)
-// with what the clients saw, and describes every disagreement: messages
-// the node took in that producers did not send (or the reverse),
-// deliveries the node counted that subscribers did not receive, drops the
-// node counted. Other clients of a shared node also make them disagree.
-func crossCheck(before, after map[string]float64, sent int64, in reports.Integrity) []string {
-	var out []string
-	delta := func(k string) (float64, bool) {
-		a, ok1 := after[k]
-		b, ok2 := before[k]
-		return a - b, ok1 && ok2
-	}
-	if d, ok := delta("MsgsIn"); ok && int64(d) != sent {
-		out = append(out, fmt.Sprintf("node counted %d messages in, producers sent %d", int64(d), sent))
-	}
-	if d, ok := delta("MsgsOut"); ok && int64(d) != in.Received {
-		out = append(out, fmt.Sprintf("node counted %d deliveries, subscribers received %d", int64(d), in.Received))
-	}
-	if d, ok := delta("Dropped"); ok && d > 0 {
-		out = append(out, fmt.Sprintf("node dropped %d deliveries (slow consumer); subscribers counted %d lost", int64(d), in.Lost))
-	}
-	return out
 }

@@ -654,7 +654,7 @@ func TestEarlyExitWithProfile(t *testing.T) {
 			if !slices.Equal(run.Errors, []string{"producer 0: boom"}) {
 				t.Errorf("errors = %q, want the producer's only", run.Errors)
 			}
-			for _, w := range []string{"heap profile: ", "allocs profile: ", "node stats: "} {
+			for _, w := range []string{"heap profile: ", "allocs profile: ", "node metrics: "} {
 				if !hasWarning(warns, w) {
 					t.Errorf("warnings %q, want one starting %q", warns, w)
 				}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Target says what msbench drives, parsed from --target:
@@ -14,12 +15,14 @@ import (
 //	tcp://HOST:PORT[,HOST:PORT…]           msnode over TCP; several nodes share
 //	                                       the streams by a stable hash of names
 //	tcp://…?admin=HOST:PORT[,…]&token=T    with the nodes' admin listeners (for
-//	                                       counters and profiles) and an auth token
+//	                                       metrics and profiles) and an auth token
+//	tcp://…?admin=…&scrape=1s              and GET each node's /metrics every
+//	                                       second during the load
 //	embedded?write-mode=vectored&…         the embedded node with node options
 //	                                       (NodeOptions)
 //	embedded-tcp[?…]                       an msnode in this process, clients
 //	                                       over loopback TCP (node options as
-//	                                       for embedded)
+//	                                       for embedded, and scrape=D)
 //	nats://HOST:PORT[?token=T]             a nats-server over TCP
 //	nats-embedded                          a nats-server in this process,
 //	                                       clients over loopback TCP
@@ -37,6 +40,11 @@ type Target struct {
 	// Options are node options for the embedded and embedded-tcp drivers
 	// (see NodeOptions).
 	Options map[string]string
+	// Scrape, when positive, is how often msbench GETs the nodes' /metrics
+	// over HTTP during the load, as a Prometheus server would (option
+	// scrape=, for tcp with admin= and embedded-tcp): to measure what
+	// scraping costs.
+	Scrape time.Duration
 }
 
 // ParseTarget parses a --target argument; "" means embedded.
@@ -53,9 +61,17 @@ func ParseTarget(spec string) (Target, error) {
 	for _, kind := range []string{"embedded", "embedded-tcp"} {
 		if q, ok := strings.CutPrefix(spec, kind+"?"); ok {
 			t.Kind = kind
-			var err error
-			t.Options, err = parseNodeOptions(q)
+			vals, err := url.ParseQuery(q)
 			if err != nil {
+				return t, fmt.Errorf("target %q: %w", spec, err)
+			}
+			if t.Scrape, err = parseScrape(vals); err != nil {
+				return t, fmt.Errorf("target %q: %w", spec, err)
+			}
+			if t.Scrape > 0 && kind == "embedded" {
+				return t, fmt.Errorf("target %q: scrape needs the node's admin listener over HTTP: use embedded-tcp?scrape=… or tcp://…?admin=…&scrape=…", spec)
+			}
+			if t.Options, err = parseNodeOptions(vals); err != nil {
 				return t, fmt.Errorf("target %q: %w", spec, err)
 			}
 			return t, nil
@@ -68,7 +84,7 @@ func ParseTarget(spec string) (Target, error) {
 	if err != nil {
 		return t, fmt.Errorf("target %q: %w", spec, err)
 	}
-	known := []string{"admin", "token"}
+	known := []string{"admin", "scrape", "token"}
 	switch u.Scheme {
 	case "tcp":
 	case "nats":
@@ -108,16 +124,37 @@ func ParseTarget(spec string) (Target, error) {
 		}
 	}
 	t.Token = q.Get("token")
+	if t.Scrape, err = parseScrape(q); err != nil {
+		return t, fmt.Errorf("target %q: %w", spec, err)
+	}
+	if t.Scrape > 0 && len(t.Admins) == 0 {
+		return t, fmt.Errorf("target %q: scrape needs the nodes' admin listeners: add admin=HOST:PORT[,…]", spec)
+	}
 	return t, nil
 }
 
-// parseNodeOptions parses the query of an embedded or embedded-tcp target
-// into node options, each given once and valid for NodeConfig.
-func parseNodeOptions(q string) (map[string]string, error) {
-	vals, err := url.ParseQuery(q)
-	if err != nil {
-		return nil, err
+// parseScrape removes the scrape option from vals and returns its
+// duration, 0 when it is not there.
+func parseScrape(vals url.Values) (time.Duration, error) {
+	v, ok := vals["scrape"]
+	if !ok {
+		return 0, nil
 	}
+	delete(vals, "scrape")
+	if len(v) != 1 {
+		return 0, fmt.Errorf("scrape given %d times", len(v))
+	}
+	d, err := time.ParseDuration(v[0])
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("scrape=%s: want a positive Go duration such as 1s or 500ms", v[0])
+	}
+	return d, nil
+}
+
+// parseNodeOptions turns the query of an embedded or embedded-tcp target
+// (without scrape) into node options, each given once and valid for
+// NodeConfig.
+func parseNodeOptions(vals url.Values) (map[string]string, error) {
 	opts := map[string]string{}
 	for k, v := range vals {
 		if len(v) != 1 {

@@ -2,12 +2,9 @@ package harness
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"io"
-	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/memorystreamer/memorystreamer/core/client"
@@ -16,13 +13,12 @@ import (
 // TCP drives one or more msnode processes over TCP. Streams are spread
 // across the nodes by a stable hash of their names (FNV-1a), so the same
 // command works against a single node or a cluster. Where the nodes' admin
-// listeners are given, it also reads their counters (/stats) and captures
+// listeners are given, it also reads their metrics (/metrics) and captures
 // their profiles (/debug/pprof/).
 type TCP struct {
-	addrs  []string
-	admins []string // base URLs, one per node, or none
-	token  string
-	http   *http.Client
+	addrs []string
+	admin *adminClient // nil without admin listeners
+	token string
 }
 
 // NewTCP returns a driver for the nodes at addrs ("host:port"). admins, if
@@ -35,15 +31,9 @@ func NewTCP(addrs, admins []string, token string) (Driver, error) {
 	if len(admins) != 0 && len(admins) != len(addrs) {
 		return nil, fmt.Errorf("tcp target: %d admin addresses for %d nodes", len(admins), len(addrs))
 	}
-	t := &TCP{addrs: addrs, token: token, http: &http.Client{}}
-	for _, a := range admins {
-		u := a
-		if pu, err := url.Parse(a); err != nil || pu.Scheme == "" || pu.Host == "" {
-			u = "http://" + a
-		}
-		t.admins = append(t.admins, u)
-	}
-	if len(t.admins) > 0 {
+	t := &TCP{addrs: addrs, token: token}
+	if len(admins) > 0 {
+		t.admin = newAdminClient(admins)
 		return &TCPAdmin{t}, nil
 	}
 	return t, nil
@@ -76,7 +66,9 @@ func (t *TCP) Connect(ctx context.Context, i int) (Conn, error) {
 
 // Close releases idle HTTP connections.
 func (t *TCP) Close() error {
-	t.http.CloseIdleConnections()
+	if t.admin != nil {
+		t.admin.close()
+	}
 	return nil
 }
 
@@ -86,64 +78,30 @@ type TCPAdmin struct {
 	*TCP
 }
 
-func (t *TCPAdmin) get(ctx context.Context, node int, path string, w io.Writer) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.admins[node]+path, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := t.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("GET %s%s: %s: %s", t.admins[node], path, resp.Status, b)
-	}
-	_, err = io.Copy(w, resp.Body)
-	return err
-}
-
-// Stats sums the /stats counters of every node.
+// Stats reads every node's /metrics and sums them: each sample by its
+// Prometheus name, a labelled one also as `name{label="value"}`.
 func (t *TCPAdmin) Stats(ctx context.Context) (map[string]float64, error) {
-	sum := map[string]float64{}
-	for i := range t.admins {
-		var buf jsonBuf
-		if err := t.get(ctx, i, "/stats", &buf); err != nil {
-			return nil, err
-		}
-		m := map[string]any{}
-		if err := json.Unmarshal(buf, &m); err != nil {
-			return nil, fmt.Errorf("%s/stats: %w", t.admins[i], err)
-		}
-		for k, v := range m {
-			if f, ok := v.(float64); ok {
-				sum[k] += f
-			}
-		}
-	}
-	return sum, nil
+	return t.admin.metrics(ctx)
 }
 
-type jsonBuf []byte
+// StatsScope names the admin listeners the metrics come from.
+func (t *TCPAdmin) StatsScope() string { return t.admin.scope() }
 
-func (b *jsonBuf) Write(p []byte) (int, error) {
-	*b = append(*b, p...)
-	return len(p), nil
-}
+// scrapeMetrics GETs every node's /metrics (the scrape= option).
+func (t *TCPAdmin) scrapeMetrics(ctx context.Context) error { return t.admin.scrape(ctx) }
 
 // ProfileCPU captures the first node's CPU profile for d.
 func (t *TCPAdmin) ProfileCPU(ctx context.Context, d time.Duration, w io.Writer) error {
 	secs := max(1, int(d.Round(time.Second)/time.Second))
-	return t.get(ctx, 0, fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs), w)
+	return t.admin.get(ctx, 0, fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs), w)
 }
 
 // ProfileHeap captures the first node's heap or allocs profile.
 func (t *TCPAdmin) ProfileHeap(ctx context.Context, kind string, w io.Writer) error {
-	return t.get(ctx, 0, "/debug/pprof/"+kind+"?gc=1", w)
+	return t.admin.get(ctx, 0, "/debug/pprof/"+kind+"?gc=1", w)
 }
 
 // ProfileScope says the profiles are the first node's.
 func (t *TCPAdmin) ProfileScope() string {
-	return "node process " + t.addrs[0] + " (via " + t.admins[0] + "/debug/pprof/)"
+	return "node process " + t.addrs[0] + " (via " + t.admin.bases[0] + "/debug/pprof/)"
 }

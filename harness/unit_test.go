@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -172,7 +173,23 @@ func TestParseTarget(t *testing.T) {
 		{spec: "tcp://a:1,", wantErr: "invalid port"},
 		{spec: "tcp://a:1?admin=b:2,", wantErr: `admin: address "": want HOST:PORT`},
 		{spec: "tcp://a:1/x", wantErr: `unexpected path "/x"`},
-		{spec: "tcp://a:1?tls=1", wantErr: `unknown parameter "tls" (known: admin, token)`},
+		{spec: "tcp://a:1?tls=1", wantErr: `unknown parameter "tls" (known: admin, scrape, token)`},
+		{
+			spec: "tcp://a:1?admin=a:2&scrape=500ms",
+			want: Target{Spec: "tcp://a:1?admin=a:2&scrape=500ms", Kind: "tcp", Addrs: []string{"a:1"}, Admins: []string{"a:2"}, Scrape: 500 * time.Millisecond},
+		},
+		{spec: "tcp://a:1?scrape=1s", wantErr: "scrape needs the nodes' admin listeners"},
+		{spec: "tcp://a:1?admin=a:2&scrape=0s", wantErr: "scrape=0s: want a positive Go duration"},
+		{spec: "tcp://a:1?admin=a:2&scrape=often", wantErr: "scrape=often: want a positive Go duration"},
+		{spec: "tcp://a:1?admin=a:2&scrape=1s&scrape=2s", wantErr: "scrape given 2 times"},
+		{spec: "nats://a:1?scrape=1s", wantErr: `unknown parameter "scrape" (known: token)`},
+		{
+			spec: "embedded-tcp?scrape=1s&write-mode=vectored",
+			want: Target{Spec: "embedded-tcp?scrape=1s&write-mode=vectored", Kind: "embedded-tcp", Scrape: time.Second,
+				Options: map[string]string{"write-mode": "vectored"}},
+		},
+		{spec: "embedded-tcp?scrape=-1s", wantErr: "scrape=-1s: want a positive Go duration"},
+		{spec: "embedded?scrape=1s", wantErr: "scrape needs the node's admin listener over HTTP"},
 		{spec: "tcp://%zz", wantErr: "invalid URL escape"},
 	} {
 		t.Run(tc.spec, func(t *testing.T) {
@@ -187,7 +204,8 @@ func TestParseTarget(t *testing.T) {
 				t.Fatal(err)
 			}
 			if got.Spec != tc.want.Spec || got.Kind != tc.want.Kind || !slices.Equal(got.Addrs, tc.want.Addrs) ||
-				!slices.Equal(got.Admins, tc.want.Admins) || got.Token != tc.want.Token {
+				!slices.Equal(got.Admins, tc.want.Admins) || got.Token != tc.want.Token || got.Scrape != tc.want.Scrape ||
+				len(got.Options) != len(tc.want.Options) || got.Options["write-mode"] != tc.want.Options["write-mode"] {
 				t.Errorf("ParseTarget(%q) = %+v, want %+v", tc.spec, got, tc.want)
 			}
 		})
@@ -266,8 +284,11 @@ func TestNewTCP(t *testing.T) {
 	if !ok {
 		t.Fatalf("NewTCP with admins returned %T, want *TCPAdmin", d)
 	}
-	if want := []string{"http://a:2", "https://b.example:8443"}; !slices.Equal(ta.admins, want) {
-		t.Errorf("admins = %q, want %q", ta.admins, want)
+	if want := []string{"http://a:2", "https://b.example:8443"}; !slices.Equal(ta.admin.bases, want) {
+		t.Errorf("admins = %q, want %q", ta.admin.bases, want)
+	}
+	if want := "/metrics of a:2, https://b.example:8443 (summed)"; ta.StatsScope() != want {
+		t.Errorf("StatsScope() = %q, want %q", ta.StatsScope(), want)
 	}
 	if ta.Nodes() != 2 || !strings.Contains(ta.ProfileScope(), "a:1") {
 		t.Errorf("nodes %d, profile scope %q", ta.Nodes(), ta.ProfileScope())
@@ -312,6 +333,7 @@ func TestNodeConfig(t *testing.T) {
 		"slow-consumer":   "disconnect",
 		"write-mode":      "vectored",
 		"write-timeout":   "2s",
+		"plugins":         "noop+audit",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -326,8 +348,8 @@ func TestNodeConfig(t *testing.T) {
 		t.Errorf("NodeConfig(nil) = %+v, %v; want the zero config", cfg, err)
 	}
 	// Every option NodeOptions documents is accepted.
-	if len(NodeOptions) != 8 {
-		t.Errorf("NodeOptions lists %d options; this test knows 8", len(NodeOptions))
+	if len(NodeOptions) != 9 {
+		t.Errorf("NodeOptions lists %d options; this test knows 9", len(NodeOptions))
 	}
 
 	for _, tc := range []struct {
@@ -335,7 +357,8 @@ func TestNodeConfig(t *testing.T) {
 		opts map[string]string
 		want []string
 	}{
-		{"unknown", map[string]string{"colour": "blue"}, []string{"colour=blue: unknown node option (known: max-frame-size, max-streams, memory-budget, retention-bytes, retention-msgs, slow-consumer, write-mode, write-timeout)"}},
+		{"unknown", map[string]string{"colour": "blue"}, []string{"colour=blue: unknown node option (known: max-frame-size, max-streams, memory-budget, plugins, retention-bytes, retention-msgs, slow-consumer, write-mode, write-timeout)"}},
+		{"unknown-plugin", map[string]string{"plugins": "noop+nope"}, []string{`plugins=noop+nope: plugin "nope": not registered`}},
 		{"bad-int", map[string]string{"max-frame-size": "big"}, []string{"max-frame-size=big", "invalid syntax"}},
 		{"bad-duration", map[string]string{"write-timeout": "soon"}, []string{"write-timeout=soon"}},
 		{"every-problem", map[string]string{"max-streams": "x", "retention-bytes": "y"}, []string{"max-streams=x", "retention-bytes=y"}},
@@ -352,6 +375,27 @@ func TestNodeConfig(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEmbeddedPlugins runs a node with the plugins option: the chain is
+// the node's, its hooks run, and Close closes it.
+func TestEmbeddedPlugins(t *testing.T) {
+	e, err := NewEmbedded(map[string]string{"plugins": "noop+audit"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.plugins.Names(); strings.Join(got, ",") != "noop,audit" {
+		t.Errorf("plugins %v, want noop, audit", got)
+	}
+	if st := e.n.Stats(); len(st.Plugins) != 2 {
+		t.Errorf("node Stats.Plugins = %v, want the two plugins", st.Plugins)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewEmbedded(map[string]string{"plugins": "auth"}); err == nil || !strings.Contains(err.Error(), `plugin "auth": init: no tokens`) {
+		t.Errorf("plugins=auth without tokens: %v, want the init error", err)
 	}
 }
 
@@ -660,7 +704,7 @@ func TestEmbeddedProfilesAndMemory(t *testing.T) {
 		t.Error("empty scope")
 	}
 	st, err := e.Stats(ctx)
-	if err != nil || len(st) != 14 {
+	if err != nil || st[metricStreams] != 0 || st[metricHeap] == 0 || !strings.Contains(e.StatsScope(), "in-process") {
 		t.Errorf("Stats() = %v, %v", st, err)
 	}
 }
@@ -712,7 +756,7 @@ func allocTouched(size int) (rss uint64) {
 // endpoints.
 func TestTCPAdminErrors(t *testing.T) {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("not json")) })
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("not metrics\n")) })
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	d, err := NewTCP([]string{"127.0.0.1:1"}, []string{srv.URL}, "")
@@ -722,8 +766,8 @@ func TestTCPAdminErrors(t *testing.T) {
 	defer d.Close()
 	ta := d.(*TCPAdmin)
 	ctx := context.Background()
-	if _, err := ta.Stats(ctx); err == nil || !strings.Contains(err.Error(), "/stats") {
-		t.Errorf("Stats with bad JSON: %v", err)
+	if _, err := ta.Stats(ctx); err == nil || !strings.Contains(err.Error(), srv.URL+"/metrics") {
+		t.Errorf("Stats of bad metrics: %v", err)
 	}
 	var buf bytes.Buffer
 	if err := ta.ProfileHeap(ctx, "heap", &buf); err == nil || !strings.Contains(err.Error(), "404") {
@@ -751,22 +795,59 @@ func TestParseTargetEmbeddedOptions(t *testing.T) {
 }
 
 func TestCrossCheck(t *testing.T) {
-	before := map[string]float64{"MsgsIn": 10, "MsgsOut": 20, "Dropped": 1}
-	same := map[string]float64{"MsgsIn": 110, "MsgsOut": 220, "Dropped": 1}
-	if w := crossCheck(before, same, 100, reports.Integrity{Received: 200}); len(w) != 0 {
-		t.Errorf("agreeing counters: warnings %q", w)
+	before := map[string]float64{
+		metricMsgsIn: 10, metricMsgsOut: 20, metricDropped: 1, metricDropped + `{reason="slow_consumer"}`: 1,
+		metricCPU: 1.5, metricRSS: 1 << 20, metricHeap: 1 << 19,
 	}
-	off := map[string]float64{"MsgsIn": 111, "MsgsOut": 210, "Dropped": 4}
-	w := crossCheck(before, off, 100, reports.Integrity{Received: 200, Lost: 0})
-	want := []string{
+	same := map[string]float64{
+		metricMsgsIn: 110, metricMsgsOut: 220, metricDropped: 1, metricDropped + `{reason="slow_consumer"}`: 1,
+		metricCPU: 2.25, metricRSS: 3 << 20, metricHeap: 1 << 20,
+	}
+	v, w := crossCheck(before, same, 100, reports.Integrity{Received: 200})
+	if len(w) != 0 || len(v.Disagree) != 0 {
+		t.Errorf("agreeing counters: warnings %q, disagree %q", w, v.Disagree)
+	}
+	want := &reports.NodeView{
+		MsgsIn: 100, MsgsOut: 200, DroppedBy: map[string]int64{"slow_consumer": 0},
+		CPUSeconds: 0.75, RSSBytes: 3 << 20, HeapBytes: 1 << 20,
+		ClientSent: 100, ClientReceived: 200,
+	}
+	if !reflect.DeepEqual(v, want) {
+		t.Errorf("view %+v, want %+v", v, want)
+	}
+
+	// The node counted one message more, ten deliveries fewer, and
+	// drops of two reasons, one of them new, that the subscribers did not
+	// see as lost.
+	off := map[string]float64{
+		metricMsgsIn: 111, metricMsgsOut: 210, metricDropped: 4,
+		metricDropped + `{reason="slow_consumer"}`: 3, metricDropped + `{reason="retention"}`: 1,
+	}
+	v, w = crossCheck(before, off, 100, reports.Integrity{Received: 200, Lost: 0})
+	wantW := []string{
 		"node counted 101 messages in, producers sent 100",
 		"node counted 190 deliveries, subscribers received 200",
-		"node dropped 3 deliveries (slow consumer); subscribers counted 0 lost",
+		"node dropped 3 deliveries (retention 1, slow_consumer 2); subscribers counted 0 lost",
 	}
-	if !slices.Equal(w, want) {
-		t.Errorf("warnings\n%q\nwant\n%q", w, want)
+	if !slices.Equal(w, wantW) {
+		t.Errorf("warnings\n%q\nwant\n%q", w, wantW)
 	}
-	if w := crossCheck(map[string]float64{}, off, 100, reports.Integrity{}); len(w) != 0 {
-		t.Errorf("counters missing before: warnings %q", w)
+	if d := []string{reports.NodeMsgsIn, reports.NodeMsgsOut, reports.NodeDropped}; !slices.Equal(v.Disagree, d) {
+		t.Errorf("disagree %q, want %q", v.Disagree, d)
+	}
+	if v.CPUSeconds != 0 || v.RSSBytes != 0 {
+		t.Errorf("CPU %g, RSS %d without the process metrics after: want 0", v.CPUSeconds, v.RSSBytes)
+	}
+
+	// Loss the node did not count as drops disagrees too.
+	_, w = crossCheck(before, same, 100, reports.Integrity{Received: 200, Lost: 5})
+	if !slices.Equal(w, []string{"node dropped 0 deliveries; subscribers counted 5 lost"}) {
+		t.Errorf("unexplained loss: warnings %q", w)
+	}
+
+	// A figure the node does not report is not compared.
+	v, w = crossCheck(map[string]float64{}, map[string]float64{"other": 1}, 100, reports.Integrity{Received: 3, Lost: 1})
+	if len(w) != 0 || len(v.Disagree) != 0 {
+		t.Errorf("metrics missing: warnings %q, disagree %q", w, v.Disagree)
 	}
 }

@@ -3,9 +3,11 @@
 // back strictly by Read), the latency summaries built from HdrHistogram
 // histograms (NewLatency, MergeLatency), the verdicts against a
 // scenario's targets (Judge), the hottest functions of a CPU profile
-// (TopFunctions) and the human summary in Markdown or plain text
-// (WriteSummary, WriteSummaryFile). docs/RESULTS.md documents every field
-// of result.json and the schema's versioning.
+// (TopFunctions), the node's own account of a run beside the clients'
+// (NodeView, MergeNodeViews) and the human summary in Markdown or plain
+// text (WriteSummary, WriteSummaryFile). Read upgrades results of older
+// schema versions. docs/RESULTS.md documents every field of result.json
+// and the schema's versioning.
 //
 // A harness fills a Result and finishes it like this:
 //

@@ -10,13 +10,15 @@ import (
 	"path/filepath"
 )
 
-// SchemaError reports a result.json whose schema version this package
-// does not read: Found is the file's version (0 when it has none) and
-// Supported is SchemaVersion.
+// SchemaError reports a result.json (or compare.json) whose schema
+// version this package does not read: Found is the file's version (0 when
+// it has none) and Supported the version this package writes. Oldest is
+// the oldest version it upgrades (0: none but Supported).
 type SchemaError struct {
 	Path      string
 	Found     int
 	Supported int
+	Oldest    int
 }
 
 // Error says which version the file has and what to do about it.
@@ -26,6 +28,8 @@ func (e *SchemaError) Error() string {
 		return fmt.Sprintf("%s: no schema version: not an msbench result (this msbench reads version %d)", e.Path, e.Supported)
 	case e.Found > e.Supported:
 		return fmt.Sprintf("%s: schema version %d is newer than this msbench supports (%d): upgrade msbench", e.Path, e.Found, e.Supported)
+	case e.Oldest > 0 && e.Oldest < e.Supported:
+		return fmt.Sprintf("%s: schema version %d is older than this msbench supports (it reads versions %d to %d)", e.Path, e.Found, e.Oldest, e.Supported)
 	default:
 		return fmt.Sprintf("%s: schema version %d is older than this msbench supports (%d), no upgrade exists yet", e.Path, e.Found, e.Supported)
 	}
@@ -76,11 +80,14 @@ func Write(path string, r *Result) (err error) {
 	return nil
 }
 
-// Read reads a result written by Write. It first reads only the schema
-// version and returns a *SchemaError when it is missing or not
-// SchemaVersion; it then decodes the whole file strictly: an unknown
-// field, a duplicate key, a value of the wrong type or trailing data is an
-// error that names the file (and, where known, the line and column).
+// Read reads a result written by Write, by this msbench or an older one.
+// It first reads only the schema version and returns a *SchemaError when
+// it is missing, newer than SchemaVersion or older than
+// OldestSchemaVersion; it then decodes the whole file strictly, as the
+// schema of its version: an unknown field, a duplicate key, a value of the
+// wrong type or trailing data is an error that names the file (and, where
+// known, the line and column). A result of an older version is upgraded:
+// it is returned as a result of SchemaVersion (upgrade says how).
 func Read(path string) (*Result, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -92,9 +99,42 @@ func Read(path string) (*Result, error) {
 // parse decodes a result.json's content; name prefixes its errors.
 func parse(name string, data []byte) (*Result, error) {
 	var r Result
-	if err := decodeVersioned(name, data, SchemaVersion, &r); err != nil {
+	err := decodeVersioned(name, data, SchemaVersion, &r)
+	var se *SchemaError
+	if errors.As(err, &se) && se.Found >= OldestSchemaVersion && se.Found < SchemaVersion {
+		return upgrade(name, data, se.Found)
+	}
+	if se != nil {
+		se.Oldest = OldestSchemaVersion
+	}
+	if err != nil {
 		return nil, err
 	}
+	return &r, nil
+}
+
+// upgrade decodes a result of an older schema version strictly, as that
+// version's schema, and returns it as a result of SchemaVersion.
+//
+// Version 1 → 2: version 2 added Run.NodeView (node_view). Version 1's
+// Node (node) holds the node's counters under /stats names (MsgsIn …)
+// where version 2 has its Prometheus metric names; they are kept as they
+// are.
+func upgrade(name string, data []byte, version int) (*Result, error) {
+	var r Result
+	if err := decodeVersioned(name, data, version, &r); err != nil {
+		return nil, err
+	}
+	for i, run := range append([]Run{r.Summary}, r.Runs...) {
+		if run.NodeView != nil {
+			where := "summary"
+			if i > 0 {
+				where = fmt.Sprintf("runs[%d]", i-1)
+			}
+			return nil, fmt.Errorf("%s: %s: json: unknown field %q in schema version %d", name, where, "node_view", version)
+		}
+	}
+	r.Schema = SchemaVersion
 	return &r, nil
 }
 

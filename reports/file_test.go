@@ -60,8 +60,8 @@ func TestWriteRead(t *testing.T) {
 func TestWriteRefusesOtherSchema(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "result.json")
 	err := Write(path, &Result{Schema: SchemaVersion + 1})
-	if err == nil || !strings.Contains(err.Error(), "schema version 2") {
-		t.Errorf("Write of a version-2 result: error %v, want one naming version 2", err)
+	if err == nil || !strings.Contains(err.Error(), "schema version 3") {
+		t.Errorf("Write of a version-3 result: error %v, want one naming version 3", err)
 	}
 	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a refused Write left %s behind (stat: %v)", path, err)
@@ -151,10 +151,10 @@ func TestReadSchemaVersions(t *testing.T) {
 		found  int
 		want   string
 	}{
-		{"newer", 2, 2, "result.json: schema version 2 is newer than this msbench supports (1): upgrade msbench"},
-		{"older", -1, -1, "result.json: schema version -1 is older than this msbench supports (1), no upgrade exists yet"},
-		{"zero", 0, 0, "result.json: no schema version: not an msbench result (this msbench reads version 1)"},
-		{"missing", nil, 0, "result.json: no schema version: not an msbench result (this msbench reads version 1)"},
+		{"newer", 3, 3, "result.json: schema version 3 is newer than this msbench supports (2): upgrade msbench"},
+		{"older", -1, -1, "result.json: schema version -1 is older than this msbench supports (it reads versions 1 to 2)"},
+		{"zero", 0, 0, "result.json: no schema version: not an msbench result (this msbench reads version 2)"},
+		{"missing", nil, 0, "result.json: no schema version: not an msbench result (this msbench reads version 2)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := resultJSON(t)
@@ -174,6 +174,80 @@ func TestReadSchemaVersions(t *testing.T) {
 			}
 			if got := strings.TrimPrefix(err.Error(), filepath.Dir(path)+string(filepath.Separator)); got != tc.want {
 				t.Errorf("error\n%s\nwant\n%s", got, tc.want)
+			}
+		})
+	}
+}
+
+// v1Result returns testResult as a schema version 1 result.json holds it:
+// no node_view, the node's counters under their /stats names.
+func v1Result(t *testing.T) map[string]any {
+	t.Helper()
+	m := resultJSON(t)
+	m["schema"] = 1
+	for _, run := range append([]any{m["summary"]}, m["runs"].([]any)...) {
+		delete(run.(map[string]any), "node_view")
+	}
+	m["summary"].(map[string]any)["node"] = map[string]any{"MsgsIn": 364e6, "Dropped": 0}
+	return m
+}
+
+// TestReadUpgrades reads a schema version 1 result strictly and upgrades
+// it: the same result, without a node view, as version 2.
+func TestReadUpgrades(t *testing.T) {
+	path := writeFile(t, marshal(t, v1Result(t)))
+	got, err := Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := testResult(t)
+	want.Schema = SchemaVersion
+	want.Summary.NodeView = nil
+	want.Summary.Node = map[string]float64{"MsgsIn": 364e6, "Dropped": 0}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Read of version 1 returned\n%s\nwant\n%s", marshal(t, got), marshal(t, want))
+	}
+	// Written back, it is a version 2 result.
+	if err := Write(path, got); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := Read(path); err != nil || again.Schema != SchemaVersion {
+		t.Errorf("rewritten: schema %v, %v", again, err)
+	}
+
+	for _, tc := range []struct {
+		name string
+		edit func(m map[string]any)
+		want string // the error, after "…/result.json"
+	}{
+		{
+			name: "field of version 2",
+			edit: func(m map[string]any) {
+				m["runs"].([]any)[1].(map[string]any)["node_view"] = map[string]any{"msgs_in": 1}
+			},
+			want: `: runs[1]: json: unknown field "node_view" in schema version 1`,
+		},
+		{
+			name: "unknown field",
+			edit: func(m map[string]any) { m["summary"].(map[string]any)["integrity"].(map[string]any)["dropped"] = 0 },
+			want: `: json: unknown field "dropped"`,
+		},
+		{
+			name: "wrong type",
+			edit: func(m map[string]any) { m["pass"] = "yes" },
+			want: `: json: cannot unmarshal string into Go struct field Result.pass of type bool`,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := v1Result(t)
+			tc.edit(m)
+			path := writeFile(t, marshal(t, m))
+			_, err := Read(path)
+			if err == nil {
+				t.Fatal("Read succeeded")
+			}
+			if got := err.Error(); !strings.HasPrefix(got, path) || !strings.Contains(got, tc.want) {
+				t.Errorf("error\n%s\nwant %s%s", got, path, tc.want)
 			}
 		})
 	}

@@ -119,6 +119,14 @@ func testResult(t testing.TB) *Result {
 			Latency:       map[string]*Latency{LatencyEndToEnd: e2e, LatencySendDelay: sd},
 			Integrity:     sum,
 			Node:          map[string]float64{"batches_in": 472000},
+			NodeView: &NodeView{
+				Source:  "the in-process node's /metrics",
+				Scrapes: 6,
+				MsgsIn:  sum.Expected, MsgsOut: sum.Received,
+				DroppedBy:  map[string]int64{"slow_consumer": 0},
+				CPUSeconds: 41.5, RSSBytes: 96 << 20, HeapBytes: 40 << 20,
+				ClientSent: sum.Expected, ClientReceived: sum.Received,
+			},
 			TopCPU: []FuncCost{
 				{Name: "github.com/memorystreamer/memorystreamer/core/node.(*conn).fanOut", Flat: 0.231, Cum: 0.402},
 				{Name: "runtime.memmove", Flat: 0.114, Cum: 0.114},

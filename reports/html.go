@@ -38,7 +38,8 @@ type NamedResult struct {
 //   - a header table: scenario, target (with its node options), placement,
 //     machine, date and PASS/FAIL of each run;
 //   - the summary's tables: throughput, each latency's percentiles,
-//     integrity, memory and the verdicts;
+//     integrity, the node's own view (its metrics beside the clients'
+//     figures, each disagreement in red), memory and the verdicts;
 //   - each latency's percentile distribution (end-to-end, publish-ack, send
 //     delay) from Summary's merged histogram, on HdrHistogram's "nines"
 //     axis (0 %, 90 %, 99 %, 99.9 % … evenly spaced) with a logarithmic
@@ -278,6 +279,7 @@ func summaryTables(runs []htmlRun) []htmlTable {
 		add(tableOf(latencyLabel(name)+" latency", runs, latencyRows(name)))
 	}
 	add(tableOf("Integrity", runs, integrityRows))
+	add(tableOf("Node's view", runs, nodeViewRows(runs)))
 	add(tableOf("Memory", runs, memoryRows))
 	add(verdictTable(runs))
 	return tables

@@ -121,6 +121,8 @@ func TestWriteHTML(t *testing.T) {
 		"p99 target 10.0µs", "core/node.(*conn).fanOut", "main.publish", "repetition 1",
 		"subscribe bench.3: connection reset by peer", "memory: no end-to-end latency",
 		"memory: no run directory", "No CPU profile.",
+		"Node&#39;s view", `<td class="fail">1,998,000<span class="note">received 1,997,766 (disagree)</span>`,
+		"sent 364,000,000", "dropped: retention",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("report lacks %q", want)

@@ -1,15 +1,20 @@
 package reports
 
 import (
+	"slices"
 	"time"
 
 	"github.com/memorystreamer/memorystreamer/scenarios"
 )
 
 // SchemaVersion is the version of the result.json schema this package
-// writes. Read refuses any other version with a clear error; docs/RESULTS.md
-// documents every field and each version's changes.
-const SchemaVersion = 1
+// writes. Read upgrades a result of an older version it knows
+// (OldestSchemaVersion on) and refuses any other with a clear error;
+// docs/RESULTS.md documents every field and each version's changes.
+const SchemaVersion = 2
+
+// OldestSchemaVersion is the oldest result.json schema Read upgrades.
+const OldestSchemaVersion = 1
 
 // Result is everything one msbench run measured: it is written to
 // result.json in the run's directory and is the input of every report.
@@ -131,9 +136,15 @@ type Run struct {
 	// Memory is the target's memory per stream, where measured.
 	Memory *Memory `json:"memory,omitempty"`
 
-	// Node holds the node's own counters at the end of the run, by
-	// name, where the target exposes them.
+	// Node holds the node's own metrics at the end of the run, by name,
+	// where the target exposes them: Prometheus names (a labelled series
+	// as `name{label="value"}`, beside the label-summed `name`), summed
+	// over the target's nodes.
 	Node map[string]float64 `json:"node,omitempty"`
+
+	// NodeView is the node's own account of the run beside the clients',
+	// where the target exposes its metrics.
+	NodeView *NodeView `json:"node_view,omitempty"`
 
 	// Profiles are the pprof files of the node during the measured
 	// phase, relative to the run directory; TopCPU the hottest
@@ -226,6 +237,113 @@ type Memory struct {
 	RSSBefore    uint64  `json:"rss_before,omitempty"`
 	RSSIdle      uint64  `json:"rss_idle,omitempty"`
 	RSSPerStream float64 `json:"rss_per_stream,omitempty"`
+}
+
+// NodeView sets the node's own account of a repetition, read from its
+// metrics before the load and after the drain, beside what msbench's
+// clients counted over the same span (warm-up and drain included). In
+// Result.Summary the repetitions' views are merged (MergeNodeViews).
+type NodeView struct {
+	// Source says where the figures come from ("/metrics of
+	// http://127.0.0.1:7401") and what they cover.
+	Source string `json:"source"`
+	// Scrapes counts the successful reads of the node's metrics during
+	// the repetition: before, after, and every periodic one (the target's
+	// scrape= option); ScrapeErrors the periodic ones that failed.
+	Scrapes      int64 `json:"scrapes"`
+	ScrapeErrors int64 `json:"scrape_errors,omitempty"`
+
+	// MsgsIn and MsgsOut are the messages the node took in and the
+	// deliveries it made (one per subscriber) over the repetition.
+	MsgsIn  int64 `json:"msgs_in"`
+	MsgsOut int64 `json:"msgs_out"`
+	// Dropped counts the deliveries the node dropped over the
+	// repetition, DroppedBy the same by reason ("slow_consumer",
+	// "retention", "limit" …) where the node says.
+	Dropped   int64            `json:"dropped"`
+	DroppedBy map[string]int64 `json:"dropped_by,omitempty"`
+	// PluginErrors counts the errors of the node's plugins over the
+	// repetition (0 where it has none or does not say).
+	PluginErrors int64 `json:"plugin_errors,omitempty"`
+	// CPUSeconds is the node process's CPU time (user + system) over the
+	// repetition; RSSBytes and HeapBytes its resident set and Go heap
+	// (bytes allocated to live and not yet collected objects) at the end.
+	// 0 where unknown. For an in-process node they are the msbench
+	// process's.
+	CPUSeconds float64 `json:"cpu_seconds,omitempty"`
+	RSSBytes   uint64  `json:"rss_bytes,omitempty"`
+	HeapBytes  uint64  `json:"heap_bytes,omitempty"`
+
+	// ClientSent, ClientReceived and ClientLost are the clients' figures
+	// over the same span: messages the producers sent, deliveries the
+	// subscribers received and messages they counted as lost
+	// (Integrity's Received and Lost).
+	ClientSent     int64 `json:"client_sent"`
+	ClientReceived int64 `json:"client_received"`
+	ClientLost     int64 `json:"client_lost"`
+
+	// Disagree names the figures on which node and clients disagree
+	// (NodeMsgsIn, NodeMsgsOut, NodeDropped); the run's warnings say by
+	// how much. In Result.Summary, a figure on which any repetition
+	// disagreed.
+	Disagree []string `json:"disagree,omitempty"`
+}
+
+// The figures of a NodeView that are checked against the clients': the
+// values of NodeView.Disagree.
+const (
+	NodeMsgsIn  = "msgs_in"  // MsgsIn against ClientSent
+	NodeMsgsOut = "msgs_out" // MsgsOut against ClientReceived
+	NodeDropped = "dropped"  // Dropped against ClientLost
+)
+
+// Disagrees reports whether v's figure (NodeMsgsIn, NodeMsgsOut,
+// NodeDropped) disagrees with the clients'.
+func (v *NodeView) Disagrees(figure string) bool {
+	return v != nil && slices.Contains(v.Disagree, figure)
+}
+
+// MergeNodeViews merges the views of several repetitions, skipping nil
+// ones: counts, CPU time and the clients' figures summed, memory from the
+// last view, Disagree the union in NodeMsgsIn, NodeMsgsOut, NodeDropped
+// order. It returns nil when no view is given.
+func MergeNodeViews(views ...*NodeView) *NodeView {
+	var m *NodeView
+	for _, v := range views {
+		if v == nil {
+			continue
+		}
+		if m == nil {
+			m = &NodeView{}
+		}
+		m.Source = v.Source
+		m.Scrapes += v.Scrapes
+		m.ScrapeErrors += v.ScrapeErrors
+		m.MsgsIn += v.MsgsIn
+		m.MsgsOut += v.MsgsOut
+		m.Dropped += v.Dropped
+		for reason, n := range v.DroppedBy {
+			if m.DroppedBy == nil {
+				m.DroppedBy = map[string]int64{}
+			}
+			m.DroppedBy[reason] += n
+		}
+		m.PluginErrors += v.PluginErrors
+		m.CPUSeconds += v.CPUSeconds
+		m.RSSBytes, m.HeapBytes = v.RSSBytes, v.HeapBytes
+		m.ClientSent += v.ClientSent
+		m.ClientReceived += v.ClientReceived
+		m.ClientLost += v.ClientLost
+	}
+	if m == nil {
+		return nil
+	}
+	for _, f := range []string{NodeMsgsIn, NodeMsgsOut, NodeDropped} {
+		if slices.ContainsFunc(views, func(v *NodeView) bool { return v.Disagrees(f) }) {
+			m.Disagree = append(m.Disagree, f)
+		}
+	}
+	return m
 }
 
 // Profile is one pprof file saved in the run directory.

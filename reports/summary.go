@@ -26,7 +26,8 @@ const SummaryFile = "summary.md"
 const maxTopCPU = 10
 
 // WriteSummary writes r for people: a header (scenario, target, machine,
-// duration, repetitions), then throughput, latency, integrity, memory, the
+// duration, repetitions), then throughput, latency, integrity, the node's
+// own view beside the clients' (flagging each disagreement), memory, the
 // hottest CPU functions, one row per repetition when there are several,
 // the targets' verdicts and the errors. Sections without data are left
 // out. With md it writes GitHub-flavoured Markdown, otherwise plain text
@@ -38,6 +39,7 @@ func WriteSummary(w io.Writer, r *Result, md bool) error {
 	s.throughput(r)
 	s.latency(r)
 	s.integrity(r)
+	s.nodeView(r)
 	s.memory(r)
 	s.topCPU(r)
 	s.repetitions(r)

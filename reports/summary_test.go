@@ -46,6 +46,16 @@ func testFailedResult(t testing.TB) *Result {
 	r.Summary.TopCPU = nil
 	r.Summary.Profiles = []Profile{{Kind: "heap", Path: "heap.pprof"}}
 	r.Runs[0].Integrity.Lost, r.Runs[1].Integrity.Lost, r.Runs[1].Integrity.Corrupt = 1_000, 234, 1
+	r.Summary.NodeView = &NodeView{
+		Source:  "/metrics of 127.0.0.1:7401",
+		Scrapes: 24, ScrapeErrors: 2,
+		MsgsIn: 2_000_000, MsgsOut: 1_998_000, Dropped: 1_000,
+		DroppedBy:    map[string]int64{"slow_consumer": 800, "retention": 200, "limit": 0},
+		PluginErrors: 3,
+		CPUSeconds:   3.25, RSSBytes: 50 << 20,
+		ClientSent: 2_000_000, ClientReceived: 1_997_766, ClientLost: 1_234,
+		Disagree: []string{NodeMsgsOut, NodeDropped},
+	}
 	Judge(r)
 	return r
 }
