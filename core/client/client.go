@@ -55,6 +55,13 @@ type Config struct {
 	// MaxPending bounds the bytes buffered for writing; a publisher that
 	// finds more waits until they are written. Default DefaultMaxPending.
 	MaxPending int
+	// OnError, when set, receives the non-fatal errors no call waits for:
+	// above all the refusal of a PUBLISH sent without acknowledgement (a
+	// node limit or plugin refused the batch; none of it was appended).
+	// It is called on the client's reader goroutine: it must return
+	// quickly and must not call the Client. Without it such errors are
+	// dropped; use the Ack variants of Publish to see every refusal.
+	OnError func(*wire.Error)
 }
 
 func (c Config) withDefaults() Config {

@@ -101,7 +101,9 @@ func (c *Client) dispatch(f wire.Frame) error {
 		if e.Code.Fatal() {
 			return werr
 		}
-		c.answer(e.Corr, reply{err: werr})
+		if !c.answer(e.Corr, reply{err: werr}) && c.cfg.OnError != nil {
+			c.cfg.OnError(werr)
+		}
 	default:
 		return fmt.Errorf("client: unexpected %s frame from node", f.Type)
 	}
@@ -113,8 +115,9 @@ func own(f wire.Frame) wire.Frame {
 	return wire.Frame{Type: f.Type, Body: bytes.Clone(f.Body)}
 }
 
-// answer hands r to the request waiting for corr, if any.
-func (c *Client) answer(corr uint32, r reply) {
+// answer hands r to the request waiting for corr, and reports whether one
+// was.
+func (c *Client) answer(corr uint32, r reply) bool {
 	c.mu.Lock()
 	ch := c.mu.pending[corr]
 	delete(c.mu.pending, corr)
@@ -122,6 +125,7 @@ func (c *Client) answer(corr uint32, r reply) {
 	if ch != nil {
 		ch <- r
 	}
+	return ch != nil
 }
 
 // shutdown records why the connection ended and fails everything waiting.

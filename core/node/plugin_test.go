@@ -180,6 +180,29 @@ func TestPluginSizeLimit(t *testing.T) {
 	if st := h.n.Stats(); st.DroppedBy["limit"] != 4 || st.Plugins[0].Rejections != 2 {
 		t.Errorf("DroppedBy[limit] = %d, rejections %d; want 4, 2", st.DroppedBy["limit"], st.Plugins[0].Rejections)
 	}
+
+	// A refused publish without acknowledgement reaches Config.OnError.
+	refusals := make(chan *wire.Error, 1)
+	c2, err := client.Dial(ctx, h.addr, client.Config{OnError: func(e *wire.Error) { refusals <- e }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	s2, err := c2.Open(ctx, "sized")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.Publish(ctx, make([]byte, 200)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-refusals:
+		if e.Code != wire.CodeLimit || !strings.Contains(e.Text, "200 bytes") {
+			t.Errorf("OnError got %v, want the limit refusal of 200 bytes", e)
+		}
+	case <-ctx.Done():
+		t.Fatal("OnError never called for a refused publish")
+	}
 }
 
 func TestPluginRateLimit(t *testing.T) {
