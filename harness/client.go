@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/memorystreamer/memorystreamer/core/client"
 )
@@ -25,6 +26,33 @@ func (c clientConn) Open(ctx context.Context, name string) (Stream, error) {
 	return clientStream{s, c.ds}, nil
 }
 
+// OpenMany opens the streams with one pipelined client call.
+func (c clientConn) OpenMany(ctx context.Context, names []string) ([]Stream, error) {
+	ss, err := c.c.OpenMany(ctx, names)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Stream, len(ss))
+	for i, s := range ss {
+		out[i] = clientStream{s, c.ds}
+	}
+	return out, nil
+}
+
+// SubscribeMany subscribes with one pipelined client call.
+func (c clientConn) SubscribeMany(ctx context.Context, streams []Stream, opts SubscribeOptions, handlers []func([]Delivery)) error {
+	reqs := make([]client.SubscribeRequest, len(streams))
+	for i, st := range streams {
+		cs, ok := st.(clientStream)
+		if !ok {
+			return fmt.Errorf("SubscribeMany: stream %d is not this connection's", i)
+		}
+		reqs[i] = client.SubscribeRequest{Stream: cs.s, Options: clientOptions(opts), Handler: cs.batchHandler(handlers[i])}
+	}
+	_, err := c.c.SubscribeBatchMany(ctx, reqs)
+	return err
+}
+
 func (c clientConn) Close() error { return c.c.Close() }
 
 type clientStream struct {
@@ -44,7 +72,7 @@ func (s clientStream) PublishAck(ctx context.Context, payloads [][]byte) error {
 	return err
 }
 
-func (s clientStream) Subscribe(ctx context.Context, opts SubscribeOptions, handler func([]Delivery)) (Subscription, error) {
+func clientOptions(opts SubscribeOptions) client.SubscribeOptions {
 	o := client.SubscribeOptions{Start: client.StartNext}
 	if opts.Earliest {
 		o.Start = client.StartEarliest
@@ -52,7 +80,13 @@ func (s clientStream) Subscribe(ctx context.Context, opts SubscribeOptions, hand
 	if opts.Credits > 0 {
 		o.Credits = uint32(opts.Credits)
 	}
-	sub, err := s.s.SubscribeBatch(ctx, o, func(ms []client.Message) {
+	return o
+}
+
+// batchHandler adapts handler to the client's batch handler, through the
+// connection's reused Delivery slice.
+func (s clientStream) batchHandler(handler func([]Delivery)) func([]client.Message) {
+	return func(ms []client.Message) {
 		ds := (*s.ds)[:0]
 		for _, m := range ms {
 			ds = append(ds, Delivery{Payload: m.Payload})
@@ -60,7 +94,11 @@ func (s clientStream) Subscribe(ctx context.Context, opts SubscribeOptions, hand
 		handler(ds)
 		clear(ds)
 		*s.ds = ds
-	})
+	}
+}
+
+func (s clientStream) Subscribe(ctx context.Context, opts SubscribeOptions, handler func([]Delivery)) (Subscription, error) {
+	sub, err := s.s.SubscribeBatch(ctx, clientOptions(opts), s.batchHandler(handler))
 	if err != nil {
 		return nil, err
 	}

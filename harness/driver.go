@@ -39,6 +39,20 @@ type Conn interface {
 	Close() error
 }
 
+// BatchConn is a Conn that opens and subscribes to many streams with
+// pipelined requests, a round trip per few thousand instead of one each.
+// Setup uses it where the target's Conns have it (msnode's do).
+type BatchConn interface {
+	Conn
+	// OpenMany opens the named streams; the result is in the order of
+	// names.
+	OpenMany(ctx context.Context, names []string) ([]Stream, error)
+	// SubscribeMany subscribes to each of streams (opened on this Conn)
+	// with opts, handlers[i] getting stream i's deliveries as Stream's
+	// Subscribe handler does. The subscriptions end with the Conn.
+	SubscribeMany(ctx context.Context, streams []Stream, opts SubscribeOptions, handlers []func([]Delivery)) error
+}
+
 // Stream is a stream opened on a Conn.
 type Stream interface {
 	// Publish publishes payloads as one batch without waiting for an

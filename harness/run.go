@@ -625,17 +625,13 @@ func (r *rep1) setup(ctx context.Context) error {
 	for _, p := range r.producers {
 		p.seqs = make([]uint32, len(p.streams))
 	}
-	const concurrency = 64
-	err = parallel(ctx, len(names), concurrency, func(ctx context.Context, i int) error {
+	// Stream i is opened on its producer's connection; with BatchConns,
+	// each connection opens its streams in pipelined chunks.
+	pubOf := func(i int) int { return ((i%P)%s.Connections.Publish)*nodes + r.drv.Route(names[i]) }
+	err = r.openAll(ctx, r.pubConns, len(names), pubOf, func(i int) string { return names[i] }, func(i int, st Stream) {
 		p := r.producers[i%P]
-		c := r.pubConns[(p.id%s.Connections.Publish)*nodes+r.drv.Route(names[i])]
-		st, err := c.Open(ctx, names[i])
-		if err != nil {
-			return fmt.Errorf("open %q: %w", names[i], err)
-		}
 		p.streams[i/P] = st
-		return nil
-	})
+	}, nil)
 	if err != nil {
 		return err
 	}
@@ -658,16 +654,89 @@ func (r *rep1) setup(ctx context.Context) error {
 		}
 	}
 	opts := SubscribeOptions{Earliest: s.Consumers.Start == scenarios.StartEarliest, Credits: s.Consumers.Credits}
-	return parallel(ctx, len(as), concurrency, func(ctx context.Context, j int) error {
-		a := as[j]
-		st, err := r.subConns[a.worker].Open(ctx, names[a.stream])
-		if err != nil {
-			return fmt.Errorf("open %q: %w", names[a.stream], err)
+	handler := func(j int) func([]Delivery) {
+		w, idx := r.workers[as[j].worker], as[j].idx
+		return func(ds []Delivery) { w.deliver(idx, ds) }
+	}
+	// The subscriptions end with their connections (closeConns).
+	return r.openAll(ctx, r.subConns, len(as), func(j int) int { return as[j].worker },
+		func(j int) string { return names[as[j].stream] }, nil, &subscribeAll{opts, handler})
+}
+
+// subscribeAll says what openAll subscribes each opened stream with.
+type subscribeAll struct {
+	opts    SubscribeOptions
+	handler func(i int) func([]Delivery)
+}
+
+// setupChunk is how many streams setup opens (and subscribes to) per
+// pipelined call on a BatchConn.
+const setupChunk = 4096
+
+// openAll opens n streams, stream i named name(i) on conns[connOf(i)],
+// hands each to opened (when not nil), and subscribes to each with sub
+// (when not nil). On BatchConns it works a connection's streams in
+// pipelined chunks, the connections in parallel; otherwise one request at
+// a time, 64 at once.
+func (r *rep1) openAll(ctx context.Context, conns []Conn, n int, connOf func(int) int, name func(int) string,
+	opened func(int, Stream), sub *subscribeAll) error {
+	batch := len(conns) > 0
+	for _, c := range conns {
+		if _, ok := c.(BatchConn); !ok {
+			batch = false
 		}
-		w, idx := r.workers[a.worker], a.idx
-		// The subscription ends with its connection (closeConns).
-		if _, err := st.Subscribe(ctx, opts, func(ds []Delivery) { w.deliver(idx, ds) }); err != nil {
-			return fmt.Errorf("subscribe to %q: %w", names[a.stream], err)
+	}
+	if !batch {
+		const concurrency = 64
+		return parallel(ctx, n, concurrency, func(ctx context.Context, i int) error {
+			st, err := conns[connOf(i)].Open(ctx, name(i))
+			if err != nil {
+				return fmt.Errorf("open %q: %w", name(i), err)
+			}
+			if opened != nil {
+				opened(i, st)
+			}
+			if sub != nil {
+				if _, err := st.Subscribe(ctx, sub.opts, sub.handler(i)); err != nil {
+					return fmt.Errorf("subscribe to %q: %w", name(i), err)
+				}
+			}
+			return nil
+		})
+	}
+	per := make([][]int, len(conns))
+	for i := range n {
+		c := connOf(i)
+		per[c] = append(per[c], i)
+	}
+	return parallel(ctx, len(conns), len(conns), func(ctx context.Context, ci int) error {
+		bc := conns[ci].(BatchConn)
+		idx := per[ci]
+		for len(idx) > 0 {
+			chunk := idx[:min(len(idx), setupChunk)]
+			idx = idx[len(chunk):]
+			names := make([]string, len(chunk))
+			for k, i := range chunk {
+				names[k] = name(i)
+			}
+			sts, err := bc.OpenMany(ctx, names)
+			if err != nil {
+				return fmt.Errorf("open: %w", err)
+			}
+			if opened != nil {
+				for k, i := range chunk {
+					opened(i, sts[k])
+				}
+			}
+			if sub != nil {
+				hs := make([]func([]Delivery), len(chunk))
+				for k, i := range chunk {
+					hs[k] = sub.handler(i)
+				}
+				if err := bc.SubscribeMany(ctx, sts, sub.opts, hs); err != nil {
+					return fmt.Errorf("subscribe: %w", err)
+				}
+			}
 		}
 		return nil
 	})

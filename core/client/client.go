@@ -115,8 +115,9 @@ type Client struct {
 
 // reply is what the node answered to a request.
 type reply struct {
-	f   wire.Frame // body copied, owned by the receiver
-	err error
+	f    wire.Frame // body copied, owned by the receiver
+	err  error
+	corr uint32 // the request answered
 }
 
 // Dial connects to the node at addr ("host:port" or "tcp://host:port").
