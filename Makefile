@@ -15,11 +15,14 @@ all: lint test
 build:
 	$(GO) build -o bin/ ./cmd/msnode ./cmd/msbench ./examples/pubsub
 
-## test: lint, then every test with the race detector and goleak, and the
-## coverage floor of core/ (COVER_MIN percent of statements)
+## test: lint, then every test with the race detector and goleak, the
+## coverage floor of core/ (COVER_MIN percent of statements), and the
+## memory limits per idle stream and subscription (measured without the
+## race detector, which changes allocation sizes)
 test: lint
 	$(GO) test -race -count=1 -coverpkg=./core/... -coverprofile=coverage.out ./...
 	@$(MAKE) --no-print-directory cover-check
+	$(GO) test -count=1 -run '^TestIdleMemory$$' -v ./core/node
 
 ## lint: gofmt, go vet, staticcheck (pinned, run through the module proxy)
 ## and the doc-comment check (a test in internal/doclint)

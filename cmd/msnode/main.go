@@ -70,6 +70,7 @@ func newFlagSet(o *options, stderr io.Writer) (*flag.FlagSet, *string) {
 	fs.Int64Var(&c.Stream.MaxBytes, "retention-bytes", 32<<20, "`bytes` retained per stream, at most (payload + 20 bytes per message)")
 	fs.Int64Var(&c.Stream.MemoryBudget, "memory-budget", 1<<30, "`bytes` of message buffers all streams together may hold; over it the oldest are dropped node-wide")
 	fs.IntVar(&c.Stream.MaxStreams, "max-streams", 0, "most streams the node holds (0: no limit)")
+	fs.DurationVar(&c.Stream.MaxAge, "retention-age", 0, "a stream idle this long lets go of the messages it retains, and of their buffers (0: keep them until other limits drop them)")
 	fs.Func("slow-consumer", `what to do with a subscriber that falls behind retention: "drop" (skip it past the lost messages, count them) or "disconnect" (default drop)`, func(s string) error {
 		c.SlowConsumer = node.SlowConsumerPolicy(s)
 		return nil

@@ -83,7 +83,7 @@ func (n *Node) telemetryStats() telemetry.Stats {
 	st := telemetry.Stats{
 		Conns: s.Conns, ConnsTotal: s.ConnsTotal, Streams: int64(s.Streams), ActiveStreams: int64(s.ActiveStreams),
 		MsgsIn: s.MsgsIn, BytesIn: s.BytesIn, BatchesIn: s.BatchesIn, MsgsOut: s.MsgsOut,
-		Dropped: s.DroppedBy, SlowConsumers: s.SlowConsumers,
+		Dropped: s.DroppedBy, SlowConsumers: s.SlowConsumers, Expired: s.Expired,
 		ProtocolErrors: s.ProtocolErrors, Errors: s.Errors,
 		Subscriptions: s.Subscriptions, BytesOut: s.BytesOut, ConnsClosed: s.ConnsClosed,
 		BufferBytes: s.MemoryBytes, Evictions: s.Evictions,

@@ -78,7 +78,7 @@ type sub struct {
 	c      *conn
 	id     uint32
 	handle uint32
-	cur    *stream.Cursor
+	cur    stream.Cursor
 
 	credits atomic.Int64
 	queued  atomic.Bool // on c.out.ready or being delivered
@@ -502,7 +502,7 @@ func (c *conn) handleSubscribe(body []byte) {
 	// The subscription has no credit until SUBSCRIBED is queued, so no
 	// DELIVER can overtake it.
 	sb := &sub{c: c, id: req.SubID, handle: req.Handle}
-	sb.cur = s.Subscribe(req.Start, req.StartSeq, sb)
+	s.SubscribeCursor(&sb.cur, req.Start, req.StartSeq, sb)
 	c.subs[req.SubID] = sb
 	c.nSubs.Add(1)
 	c.n.stats.subscriptions.Add(1)

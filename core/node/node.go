@@ -33,6 +33,7 @@ type Node struct {
 		conns     map[*conn]struct{}
 	}
 	wg     sync.WaitGroup // every goroutine the node started
+	stop   chan struct{}  // closed when Shutdown or Close begins
 	connID atomic.Uint64
 	stats  counters
 
@@ -54,6 +55,7 @@ type counters struct {
 	// consumer's connection (policy disconnect), and published messages
 	// refused by a limit or a plugin.
 	droppedRetention, droppedSlow, droppedLimit atomic.Int64
+	expired                                     atomic.Int64 // messages dropped by age
 	slowConsumers                               atomic.Int64
 	protocolErrors                              atomic.Int64
 	errors                                      [numCodes]atomic.Int64 // ERROR frames by code; see countError
@@ -86,6 +88,9 @@ type Stats struct {
 	DroppedBy map[string]int64
 	// SlowConsumers counts connections closed as slow consumers.
 	SlowConsumers int64
+	// Expired counts messages streams let go of by age
+	// (stream.Config.MaxAge), read or not.
+	Expired int64
 	// ProtocolErrors counts ERROR frames sent; Errors splits the count by
 	// error code, keyed by the code's label ("limit_exceeded"), every code
 	// present.
@@ -115,10 +120,37 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	n := &Node{cfg: cfg, reg: stream.NewRegistry(cfg.Stream), log: cfg.Logger}
+	n := &Node{cfg: cfg, reg: stream.NewRegistry(cfg.Stream), log: cfg.Logger, stop: make(chan struct{})}
 	n.mu.listeners = make(map[net.Listener]struct{})
 	n.mu.conns = make(map[*conn]struct{})
+	if cfg.Stream.MaxAge > 0 {
+		n.wg.Add(1)
+		go n.expireLoop(expireInterval(cfg.Stream.MaxAge))
+	}
 	return n, nil
+}
+
+// expireInterval is how often the node applies retention by age: a
+// quarter of the age, within 10 ms and 1 s, so a stream lets go of its
+// messages at most that much after MaxAge.
+func expireInterval(age time.Duration) time.Duration {
+	return min(max(age/4, 10*time.Millisecond), time.Second)
+}
+
+// expireLoop applies retention by age (stream.Config.MaxAge) every
+// interval until the node stops.
+func (n *Node) expireLoop(interval time.Duration) {
+	defer n.wg.Done()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case now := <-t.C:
+			n.stats.expired.Add(int64(n.reg.Expire(now)))
+		case <-n.stop:
+			return
+		}
+	}
 }
 
 // Config returns the node's configuration, defaults filled in.
@@ -134,7 +166,7 @@ func (n *Node) Stats() Stats {
 		Conns: int64(conns), ConnsTotal: s.connsTotal.Load(),
 		Streams: n.reg.Len(), ActiveStreams: n.reg.Active(),
 		MsgsIn: s.msgsIn.Load(), BytesIn: s.bytesIn.Load(), BatchesIn: s.batchesIn.Load(),
-		MsgsOut: s.msgsOut.Load(), SlowConsumers: s.slowConsumers.Load(),
+		MsgsOut: s.msgsOut.Load(), SlowConsumers: s.slowConsumers.Load(), Expired: s.expired.Load(),
 		DroppedBy: map[string]int64{
 			"retention":     s.droppedRetention.Load(),
 			"slow_consumer": s.droppedSlow.Load(),
@@ -268,6 +300,9 @@ func (n *Node) isClosed() bool {
 func (n *Node) beginClose() []*conn {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if !n.mu.closed {
+		close(n.stop)
+	}
 	n.mu.closed = true
 	for ln := range n.mu.listeners {
 		ln.Close()

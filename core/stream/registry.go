@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/memorystreamer/memorystreamer/core/wire"
 )
@@ -40,6 +41,12 @@ type Config struct {
 	MemoryBudget int64
 	// MaxStreams is the most streams the registry holds; 0 means no limit.
 	MaxStreams int
+	// MaxAge, when positive, is how long a stream keeps messages after its
+	// last publish: a stream idle that long lets go of everything it
+	// retains (its buffers and their bookkeeping), down to its name and
+	// sequence number. Expire applies it; 0 keeps messages until the other
+	// limits drop them.
+	MaxAge time.Duration
 }
 
 // Validate reports every invalid field.
@@ -56,6 +63,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxStreams < 0 {
 		errs = append(errs, fmt.Errorf("stream: MaxStreams %d < 0", c.MaxStreams))
+	}
+	if c.MaxAge < 0 {
+		errs = append(errs, fmt.Errorf("stream: MaxAge %v < 0", c.MaxAge))
 	}
 	return errors.Join(errs...)
 }
@@ -94,6 +104,10 @@ type Registry struct {
 	memBytes atomic.Int64 // bytes of all live segments
 	evicted  atomic.Int64 // segments dropped to keep the budget
 	active   atomic.Int64 // streams holding at least one segment
+
+	// expiring serialises Expire, which reuses owners.
+	expiring sync.Mutex
+	owners   []*Stream
 }
 
 // NewRegistry returns an empty registry. cfg must be valid (Validate).
@@ -125,7 +139,7 @@ func (r *Registry) Open(name []byte) (*Stream, bool, error) {
 		return nil, false, ErrLimit
 	}
 	r.nextID++
-	s = &Stream{name: string(name), id: r.nextID, reg: r, first: 1}
+	s = &Stream{name: string(name), id: r.nextID, reg: r}
 	r.byName[s.name] = s
 	return s, true, nil
 }
@@ -174,6 +188,35 @@ func (r *Registry) MemoryBytes() int64 { return r.memBytes.Load() }
 // memory; the others (Len − Active) are idle: a name and a sequence
 // number, no buffer.
 func (r *Registry) Active() int { return int(r.active.Load()) }
+
+// Expire drops what every stream idle for Config.MaxAge or longer at now
+// retains, and returns how many messages it dropped. It does nothing when
+// MaxAge is 0. It looks only at streams that hold buffers, visiting each
+// once per buffer, without holding more than one lock at a time; a node
+// calls it periodically.
+func (r *Registry) Expire(now time.Time) int {
+	if r.cfg.MaxAge <= 0 {
+		return 0
+	}
+	cutoff := now.Add(-r.cfg.MaxAge).UnixNano()
+	// Collect the streams that hold buffers, then look at each under its
+	// own lock (lock order: a stream's before mem).
+	r.expiring.Lock()
+	defer r.expiring.Unlock()
+	owners := r.owners[:0]
+	r.mem.Lock()
+	for seg := r.mem.head; seg != nil; seg = seg.next {
+		owners = append(owners, seg.owner)
+	}
+	r.mem.Unlock()
+	dropped := 0
+	for _, s := range owners {
+		dropped += s.expire(cutoff)
+	}
+	clear(owners)
+	r.owners = owners[:0]
+	return dropped
+}
 
 // Evictions returns how many buffers the memory budget has dropped.
 func (r *Registry) Evictions() int64 { return r.evicted.Load() }

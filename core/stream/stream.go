@@ -16,18 +16,37 @@ type Waker interface {
 
 // Stream is one named, ordered log of messages. Sequence numbers start at 1
 // and increase by one per message. Stream methods are safe for concurrent use.
+//
+// A stream at rest is small (docs/PERFORMANCE.md has the layout): what it
+// retains lives in a separate value, allocated with its first buffer and
+// released with its last, so a stream that holds no message is a name, a
+// sequence number and its subscribers.
 type Stream struct {
 	name string
-	id   uint64
 	reg  *Registry
+	id   uint64
 
-	mu    sync.Mutex
-	segs  []*segment // retained records, oldest first
-	first uint64     // oldest retained seq; last+1 when nothing is retained
-	last  uint64     // last assigned seq, 0 before the first message
-	msgs  int        // retained messages
-	bytes int64      // retained record bytes (headers included)
-	subs  []*Cursor
+	mu   sync.Mutex
+	last uint64    // last assigned seq, 0 before the first message
+	ret  *retained // nil when nothing is retained
+	subs []*Cursor
+}
+
+// retained is what a stream holds in memory.
+type retained struct {
+	segs   []*segment // retained records, oldest first; never empty
+	first  uint64     // oldest retained seq
+	msgs   int        // retained messages
+	bytes  int64      // retained record bytes (headers included)
+	newest int64      // timestamp of the newest record
+}
+
+// firstLocked returns the oldest retained seq, last+1 when nothing is.
+func (s *Stream) firstLocked() uint64 {
+	if s.ret == nil {
+		return s.last + 1
+	}
+	return s.ret.first
 }
 
 // Info is a snapshot of a stream's state.
@@ -55,10 +74,11 @@ func (s *Stream) ID() uint64 { return s.id }
 func (s *Stream) Info() Info {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Info{
-		Name: s.name, ID: s.id, FirstSeq: s.first, LastSeq: s.last,
-		Msgs: s.msgs, Bytes: s.bytes, Subscribers: len(s.subs),
+	info := Info{Name: s.name, ID: s.id, FirstSeq: s.firstLocked(), LastSeq: s.last, Subscribers: len(s.subs)}
+	if s.ret != nil {
+		info.Msgs, info.Bytes = s.ret.msgs, s.ret.bytes
 	}
+	return info
 }
 
 // Append appends the messages of a decoded PUBLISH as one batch, stamped
@@ -73,6 +93,9 @@ func (s *Stream) Append(p wire.Publish, ts int64) (first, last uint64) {
 		s.appendLocked(msg, ts)
 	}
 	last = s.last
+	if s.ret != nil && last >= first {
+		s.ret.newest = ts
+	}
 	s.trimLocked()
 	for _, c := range s.subs {
 		c.w.Wake()
@@ -86,8 +109,9 @@ func (s *Stream) Append(p wire.Publish, ts int64) (first, last uint64) {
 func (s *Stream) appendLocked(payload []byte, ts int64) {
 	size := wire.RecordHeaderSize + len(payload)
 	var tail *segment
-	if n := len(s.segs); n > 0 {
-		tail = s.segs[n-1]
+	r := s.ret
+	if r != nil {
+		tail = r.segs[len(r.segs)-1]
 	}
 	if tail == nil || cap(tail.buf)-len(tail.buf) < size {
 		prev := 0
@@ -95,28 +119,30 @@ func (s *Stream) appendLocked(payload []byte, ts int64) {
 			prev = cap(tail.buf)
 		}
 		tail = s.reg.newSegment(s, segmentSize(prev, size), s.last+1)
-		if len(s.segs) == 0 {
+		if r == nil {
+			r = &retained{first: s.last + 1}
+			s.ret = r
 			s.reg.active.Add(1)
 		}
-		s.segs = append(s.segs, tail)
+		r.segs = append(r.segs, tail)
 	}
 	s.last++
 	tail.offs = append(tail.offs, uint32(len(tail.buf)))
 	tail.buf = wire.AppendRecord(tail.buf, s.last, ts, payload)
-	s.msgs++
-	s.bytes += int64(size)
+	r.msgs++
+	r.bytes += int64(size)
 }
 
 // trimLocked drops the oldest records until retention limits hold.
 func (s *Stream) trimLocked() {
 	cfg := &s.reg.cfg
-	for s.msgs > cfg.MaxMsgs || s.bytes > cfg.MaxBytes {
-		seg := s.segs[0]
+	for r := s.ret; r != nil && (r.msgs > cfg.MaxMsgs || r.bytes > cfg.MaxBytes); r = s.ret {
+		seg := r.segs[0]
 		size := seg.end(seg.head) - int(seg.offs[seg.head])
 		seg.head++
-		s.first++
-		s.msgs--
-		s.bytes -= int64(size)
+		r.first++
+		r.msgs--
+		r.bytes -= int64(size)
 		if seg.head == len(seg.offs) {
 			s.releaseFirstLocked()
 		}
@@ -125,21 +151,24 @@ func (s *Stream) trimLocked() {
 
 // dropFirstSegmentLocked drops every record of the oldest segment.
 func (s *Stream) dropFirstSegmentLocked() {
-	seg := s.segs[0]
+	r := s.ret
+	seg := r.segs[0]
 	live := len(seg.offs) - seg.head
-	s.msgs -= live
-	s.bytes -= int64(len(seg.buf) - int(seg.offs[seg.head]))
-	s.first += uint64(live)
+	r.msgs -= live
+	r.bytes -= int64(len(seg.buf) - int(seg.offs[seg.head]))
+	r.first += uint64(live)
 	s.releaseFirstLocked()
 }
 
-// releaseFirstLocked forgets the oldest segment, whose records are gone.
+// releaseFirstLocked forgets the oldest segment, whose records are gone;
+// with the last one, the stream lets go of its retained state.
 func (s *Stream) releaseFirstLocked() {
-	seg := s.segs[0]
-	s.segs[0] = nil
-	s.segs = s.segs[1:]
-	if len(s.segs) == 0 {
-		s.segs = nil
+	r := s.ret
+	seg := r.segs[0]
+	r.segs[0] = nil
+	r.segs = r.segs[1:]
+	if len(r.segs) == 0 {
+		s.ret = nil
 		s.reg.active.Add(-1)
 	}
 	s.reg.freeSegment(seg)
@@ -150,11 +179,28 @@ func (s *Stream) releaseFirstLocked() {
 func (s *Stream) evictSegment(seg *segment) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.segs) == 0 || s.segs[0] != seg {
+	if s.ret == nil || s.ret.segs[0] != seg {
 		return false
 	}
 	s.dropFirstSegmentLocked()
 	return true
+}
+
+// expire drops everything the stream retains if its newest message is
+// older than cutoff (ns since the Unix epoch), and reports the messages
+// dropped.
+func (s *Stream) expire(cutoff int64) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.ret
+	if r == nil || r.newest >= cutoff {
+		return 0
+	}
+	n := r.msgs
+	for s.ret != nil {
+		s.dropFirstSegmentLocked()
+	}
+	return n
 }
 
 // Subscribe opens a cursor positioned by start (wire.StartNext,
@@ -162,19 +208,27 @@ func (s *Stream) evictSegment(seg *segment) bool {
 // retention starts at the oldest retained message. w is woken whenever the
 // stream gets messages. The cursor's NextSeq tells where it starts.
 func (s *Stream) Subscribe(start uint8, seq uint64, w Waker) *Cursor {
+	c := new(Cursor)
+	s.SubscribeCursor(c, start, seq, w)
+	return c
+}
+
+// SubscribeCursor is Subscribe into a Cursor the caller allocated, for
+// example as a field of its own subscription value (one allocation per
+// subscription instead of two). c must be a zero Cursor, not used before.
+func (s *Stream) SubscribeCursor(c *Cursor, start uint8, seq uint64, w Waker) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := &Cursor{s: s, w: w}
+	c.s, c.w = s, w
 	switch start {
 	case wire.StartEarliest:
-		c.next = s.first
+		c.next = s.firstLocked()
 	case wire.StartSeq:
-		c.next = max(seq, s.first)
+		c.next = max(seq, s.firstLocked())
 	default:
 		c.next = s.last + 1
 	}
 	s.subs = append(s.subs, c)
-	return c
 }
 
 // Cursor is one subscriber's position in a stream. Its methods are safe for
@@ -233,17 +287,19 @@ func (c *Cursor) read(maxMsgs int, maxBytes int, emit func(run []byte)) (n int, 
 	if c.closed {
 		return 0, 0, false
 	}
-	if c.next < s.first {
-		dropped = s.first - c.next
-		c.next = s.first
+	if first := s.firstLocked(); c.next < first {
+		dropped = first - c.next
+		c.next = first
 	}
 	if c.next > s.last || maxMsgs <= 0 {
 		return 0, dropped, c.next <= s.last
 	}
 	// The segment holding c.next: the last one whose base is ≤ c.next.
-	i := sort.Search(len(s.segs), func(i int) bool { return s.segs[i].base > c.next }) - 1
-	for ; i < len(s.segs) && maxMsgs > 0; i++ {
-		seg := s.segs[i]
+	// (c.next ≤ last, so something is retained.)
+	segs := s.ret.segs
+	i := sort.Search(len(segs), func(i int) bool { return segs[i].base > c.next }) - 1
+	for ; i < len(segs) && maxMsgs > 0; i++ {
+		seg := segs[i]
 		from := int(c.next - seg.base)
 		startOff := int(seg.offs[from])
 		to := from + min(len(seg.offs)-from, maxMsgs) // no from+maxMsgs: it overflows

@@ -59,6 +59,8 @@ func NewCollector(src StatsSource, build BuildInfo) *Collector {
 			m("publish_batches_total", "PUBLISH batches received.", counter, func(s *Stats) int64 { return s.BatchesIn }, nil),
 			m("messages_out_total", "Messages delivered to subscribers (one per subscriber).", counter, func(s *Stats) int64 { return s.MsgsOut }, nil),
 			m("slow_consumers_total", "Connections closed as slow consumers.", counter, func(s *Stats) int64 { return s.SlowConsumers }, nil),
+			m("expired_messages_total", "Messages streams let go of by age (retention-age), read or not.", counter,
+				func(s *Stats) int64 { return s.Expired }, nil),
 			m("protocol_errors_total", "ERROR frames sent to clients.", counter, func(s *Stats) int64 { return s.ProtocolErrors }, nil),
 			m("subscriptions", "Live subscriptions.", gauge, func(s *Stats) int64 { return s.Subscriptions }, nil),
 			m("bytes_out_total", "Record bytes delivered to subscribers (payload plus record header, one per subscriber).", counter,

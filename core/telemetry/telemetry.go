@@ -30,6 +30,8 @@ type Stats struct {
 	Dropped map[string]int64
 	// SlowConsumers counts connections closed as slow consumers.
 	SlowConsumers int64
+	// Expired counts messages streams let go of by age.
+	Expired int64
 	// ProtocolErrors counts ERROR frames sent; Errors splits that count
 	// by error code, keyed by the code's label value (e.g. "limit_exceeded").
 	ProtocolErrors int64

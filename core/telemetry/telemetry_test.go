@@ -27,7 +27,7 @@ var testStats = telemetry.Stats{
 	Conns: 2, ConnsTotal: 5, Streams: 3, ActiveStreams: 1,
 	MsgsIn: 100, BytesIn: 500, BatchesIn: 10, MsgsOut: 200,
 	Dropped:       map[string]int64{"retention": 7, "slow_consumer": 0, "limit": 2},
-	SlowConsumers: 1, ProtocolErrors: 4,
+	SlowConsumers: 1, ProtocolErrors: 4, Expired: 9,
 	PluginRejections: map[string]int64{"auth": 5},
 	PluginPanics:     map[string]int64{"auth": 1},
 	BufferBytes:      4096, Evictions: 2,
@@ -73,6 +73,9 @@ msnode_errors_total{code="slow_consumer"} 1
 # HELP msnode_evictions_total Stream buffers evicted to keep the memory budget.
 # TYPE msnode_evictions_total counter
 msnode_evictions_total 2
+# HELP msnode_expired_messages_total Messages streams let go of by age (retention-age), read or not.
+# TYPE msnode_expired_messages_total counter
+msnode_expired_messages_total 9
 # HELP msnode_messages_in_total Messages published.
 # TYPE msnode_messages_in_total counter
 msnode_messages_in_total 100
