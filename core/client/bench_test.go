@@ -102,3 +102,51 @@ func BenchmarkPublishAck(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPublishSpread publishes 64 messages of 16 bytes per op, each to
+// a different one of 4,096 streams (no subscriber): one Publish call per
+// message (a PUBLISH frame each) against one PublishMany call (sections of
+// one PUBLISH_MULTI frame). ns/msg divides by 64.
+func BenchmarkPublishSpread(b *testing.B) {
+	for _, mode := range []string{"publish", "many"} {
+		b.Run("api="+mode, func(b *testing.B) {
+			ctx := context.Background()
+			e := newEnv(b, "embedded", node.Config{})
+			c := e.client(b, client.Config{})
+			names := make([]string, 4096)
+			for i := range names {
+				names[i] = fmt.Sprintf("spread.%d", i)
+			}
+			ss, err := c.OpenMany(ctx, names)
+			if err != nil {
+				b.Fatal(err)
+			}
+			payload := make([]byte, 16)
+			msgs := make([]client.Outgoing, 64)
+			k := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				for j := range msgs {
+					msgs[j] = client.Outgoing{Stream: ss[k%len(ss)], Payload: payload}
+					k += 7
+				}
+				if mode == "many" {
+					err = c.PublishMany(ctx, msgs)
+				} else {
+					for _, m := range msgs {
+						if err = m.Stream.Publish(ctx, m.Payload); err != nil {
+							break
+						}
+					}
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(msgs)), "ns/msg")
+			if err := c.Ping(ctx); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}

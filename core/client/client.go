@@ -95,6 +95,7 @@ type Client struct {
 		spare    []byte
 		flushing bool
 		err      error
+		run      [][]byte // PublishMany's scratch, reused
 	}
 
 	mu struct {

@@ -227,3 +227,72 @@ func (c *Client) SubscribeBatchMany(ctx context.Context, reqs []SubscribeRequest
 	}
 	return out, first
 }
+
+// Outgoing is one message of PublishMany: a payload for a stream of the
+// publishing Client.
+type Outgoing struct {
+	Stream  *Stream
+	Payload []byte
+}
+
+// PublishMany publishes msgs, which may go to any streams of this client,
+// without waiting for acknowledgements, in as few PUBLISH_MULTI frames as
+// the frame size allows: consecutive messages to the same stream form one
+// section, appended by the node as one batch. Each stream gets its
+// messages in the order of msgs. Spreading messages over many streams
+// costs about what one stream's batch does, instead of a frame per
+// message. A refused section (see Config.OnError) does not stop the
+// others.
+func (c *Client) PublishMany(ctx context.Context, msgs []Outgoing) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	maxPayload := c.MaxPayload()
+	for _, m := range msgs {
+		switch {
+		case m.Stream == nil || m.Stream.c != c:
+			return errors.New("client: PublishMany: a stream not opened on this client")
+		case len(m.Payload) > maxPayload:
+			return fmt.Errorf("%w: %d bytes to %q, limit %d", ErrTooLarge, len(m.Payload), m.Stream.name, maxPayload)
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	return c.write(func(b []byte) []byte { return c.appendPublishMulti(b, msgs) }, true)
+}
+
+// appendPublishMulti encodes msgs as PUBLISH_MULTI frames of at most
+// c.maxFrame bytes. It runs under the write lock, which guards c.w.run.
+func (c *Client) appendPublishMulti(b []byte, msgs []Outgoing) []byte {
+	b, start := wire.BeginPublishMulti(b, 0, 0)
+	size, sections := wire.PublishMultiHeaderSize, uint32(0)
+	for i := 0; i < len(msgs); {
+		s := msgs[i].Stream
+		run, runBytes := c.w.run[:0], 0
+		j := i
+		for ; j < len(msgs) && msgs[j].Stream == s; j++ {
+			add := wire.PublishRecordHeaderSize + len(msgs[j].Payload)
+			if size+wire.SectionSize(0, 0)+runBytes+add > c.maxFrame {
+				break
+			}
+			run = append(run, msgs[j].Payload)
+			runBytes += add
+		}
+		if len(run) == 0 {
+			// The frame is full (an empty one takes any message within
+			// MaxPayload): close it, start the next.
+			b = wire.FinishPublishMulti(b, start, sections)
+			b, start = wire.BeginPublishMulti(b, 0, 0)
+			size, sections = wire.PublishMultiHeaderSize, 0
+			continue
+		}
+		b = wire.AppendSection(b, s.handle, run)
+		size += wire.SectionSize(0, 0) + runBytes
+		sections++
+		clear(run)
+		c.w.run = run[:0]
+		i = j
+	}
+	return wire.FinishPublishMulti(b, start, sections)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -155,5 +156,103 @@ func TestOpenSubscribeManyErrors(t *testing.T) {
 	}
 	if _, err := c.SubscribeBatchMany(ctx, []client.SubscribeRequest{{Stream: streams[0], Handler: h}}); err == nil {
 		t.Error("SubscribeBatchMany on a closed client: no error")
+	}
+}
+
+// TestPublishMany spreads messages over many streams, in runs and one by
+// one, through frames small enough to split; every stream gets its own
+// messages in order, and runs to one stream are appended as one batch.
+func TestPublishMany(t *testing.T) {
+	forEachMode(t, node.Config{MaxFrameSize: wire.MinMaxFrameSize}, func(t *testing.T, e *env) {
+		ctx := testContext(t)
+		c := e.client(t, client.Config{MaxFrameSize: wire.MinMaxFrameSize})
+		const streams = 50
+		names := make([]string, streams)
+		for i := range names {
+			names[i] = fmt.Sprintf("spread.%d", i)
+		}
+		ss, err := c.OpenMany(ctx, names)
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs := make([]*client.Subscription, streams)
+		for i, s := range ss {
+			if subs[i], err = s.SubscribeIter(ctx, client.SubscribeOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Round k: stream i gets i%3+1 messages in a run, each of 100
+		// bytes; 50 streams × 2 on average × 104 bytes span frames of 4 KiB.
+		var msgs []client.Outgoing
+		want := make([][]string, streams)
+		for k := range 4 {
+			for i, s := range ss {
+				for j := range i%3 + 1 {
+					p := fmt.Sprintf("%s/%d/%d/", names[i], k, j)
+					p += strings.Repeat("x", 100-len(p))
+					msgs = append(msgs, client.Outgoing{Stream: s, Payload: []byte(p)})
+					want[i] = append(want[i], p)
+				}
+			}
+		}
+		before := e.n.Stats().BatchesIn
+		if err := c.PublishMany(ctx, msgs); err != nil {
+			t.Fatal(err)
+		}
+		for i, sub := range subs {
+			for j, w := range want[i] {
+				m, err := sub.Next(ctx)
+				if err != nil || string(m.Payload) != w || m.Seq != uint64(j+1) {
+					t.Fatalf("stream %d message %d: seq %d %.20q, %v; want seq %d %.20q", i, j, m.Seq, m.Payload, err, j+1, w)
+				}
+			}
+		}
+		// One batch per run, plus at most one more per frame where a run
+		// was split: 4 rounds × 50 runs, and far fewer than the 400 messages.
+		if got := e.n.Stats().BatchesIn - before; got < 200 || got > 260 {
+			t.Errorf("%d batches for 200 runs of 400 messages", got)
+		}
+	})
+}
+
+func TestPublishManyErrors(t *testing.T) {
+	e := newEnv(t, "embedded", node.Config{})
+	ctx := testContext(t)
+	c, other := e.client(t, client.Config{}), e.client(t, client.Config{})
+	s, err := c.Open(ctx, "mine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign, err := other.Open(ctx, "mine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PublishMany(ctx, nil); err != nil {
+		t.Errorf("PublishMany(nil) = %v", err)
+	}
+	if err := c.PublishMany(ctx, []client.Outgoing{{Stream: foreign, Payload: []byte("x")}}); err == nil {
+		t.Error("PublishMany to another client's stream: no error")
+	}
+	if err := c.PublishMany(ctx, []client.Outgoing{{Payload: []byte("x")}}); err == nil {
+		t.Error("PublishMany without a stream: no error")
+	}
+	big := make([]byte, c.MaxPayload()+1)
+	if err := c.PublishMany(ctx, []client.Outgoing{{Stream: s, Payload: big}}); !errors.Is(err, client.ErrTooLarge) {
+		t.Errorf("PublishMany of %d bytes: %v, want ErrTooLarge", len(big), err)
+	}
+	// The largest payload fits a frame of its own.
+	if err := c.PublishMany(ctx, []client.Outgoing{{Stream: s, Payload: big[:len(big)-1]}, {Stream: s, Payload: big[:len(big)-1]}}); err != nil {
+		t.Errorf("PublishMany of two largest payloads: %v", err)
+	}
+	if err := c.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := e.n.StreamInfo("mine"); info.LastSeq != 2 {
+		t.Errorf("stream has %d messages, want 2", info.LastSeq)
+	}
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := c.PublishMany(canceled, []client.Outgoing{{Stream: s}}); !errors.Is(err, context.Canceled) {
+		t.Errorf("PublishMany with a canceled context: %v", err)
 	}
 }

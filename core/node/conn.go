@@ -285,6 +285,8 @@ func (c *conn) handle(f wire.Frame) {
 	switch f.Type {
 	case wire.TypePublish:
 		c.handlePublish(f.Body)
+	case wire.TypePublishMulti:
+		c.handlePublishMulti(f.Body)
 	case wire.TypeCredit:
 		c.handleCredit(f.Body)
 	case wire.TypeOpen:
@@ -421,6 +423,25 @@ func (c *conn) handlePublish(body []byte) {
 		c.fail(wire.CodeProtocol, 0, "malformed PUBLISH")
 		return
 	}
+	c.publish(p)
+}
+
+// handlePublishMulti publishes each section of a PUBLISH_MULTI as the
+// PUBLISH it stands for.
+func (c *conn) handlePublishMulti(body []byte) {
+	m, err := wire.DecodePublishMulti(body)
+	if err != nil {
+		c.fail(wire.CodeProtocol, 0, "malformed PUBLISH_MULTI")
+		return
+	}
+	it := m.Batches()
+	for p, ok := it.Next(); ok && !c.stop; p, ok = it.Next() {
+		c.publish(p)
+	}
+}
+
+// publish appends one batch, a PUBLISH or a section of a PUBLISH_MULTI.
+func (c *conn) publish(p wire.Publish) {
 	s := c.stream(p.Handle)
 	if s == nil {
 		c.fail(wire.CodeUnknownHandle, p.Corr, "PUBLISH to handle %d, never opened", p.Handle)

@@ -546,6 +546,19 @@ func TestDecodeMalformed(t *testing.T) {
 		{"PUBLISH huge count", decodePublish, cat(publishHdr(math.MaxUint32), u32(0), u32(0))},
 		{"PUBLISH count just over records", decodePublish, cat(publishHdr(3), u32(0), u32(0))},
 
+		{"PUBLISH_MULTI empty", decodePublishMulti, nil},
+		{"PUBLISH_MULTI too short", decodePublishMulti, multiHdr(1)[:8]},
+		{"PUBLISH_MULTI 0 sections", decodePublishMulti, multiHdr(0)},
+		{"PUBLISH_MULTI 0 sections with data", decodePublishMulti, cat(multiHdr(0), u32(1), u32(1), u32(0))},
+		{"PUBLISH_MULTI 1 section missing", decodePublishMulti, multiHdr(1)},
+		{"PUBLISH_MULTI section header cut", decodePublishMulti, cat(multiHdr(1), u32(1), u16(0), u32(0), u16(0))},
+		{"PUBLISH_MULTI section count 0", decodePublishMulti, cat(multiHdr(1), u32(1), u32(0), u32(0))},
+		{"PUBLISH_MULTI record overruns", decodePublishMulti, cat(multiHdr(1), u32(1), u32(1), u32(5), []byte("ab"))},
+		{"PUBLISH_MULTI two sections, one given", decodePublishMulti, cat(multiHdr(2), u32(1), u32(1), u32(1), []byte("a"), u32(0))},
+		{"PUBLISH_MULTI trailing byte", decodePublishMulti, cat(multiHdr(1), u32(1), u32(1), u32(0), u8(0))},
+		{"PUBLISH_MULTI huge sections", decodePublishMulti, cat(multiHdr(math.MaxUint32), u32(1), u32(1), u32(0))},
+		{"PUBLISH_MULTI huge count", decodePublishMulti, cat(multiHdr(1), u32(1), u32(math.MaxUint32), u32(0))},
+
 		{"PUBACK too short", decodePubAck, make([]byte, 19)},
 		{"PUBACK too long", decodePubAck, make([]byte, 21)},
 
@@ -601,6 +614,14 @@ func decodeWelcome(b []byte) error    { _, err := wire.DecodeWelcome(b); return 
 func decodeOpen(b []byte) error       { _, err := wire.DecodeOpen(b); return err }
 func decodeOpened(b []byte) error     { _, err := wire.DecodeOpened(b); return err }
 func decodePublish(b []byte) error    { _, err := wire.DecodePublish(b); return err }
+func decodePublishMulti(b []byte) error {
+	_, err := wire.DecodePublishMulti(b)
+	return err
+}
+
+// multiHdr is a PUBLISH_MULTI body's fixed part with the given section
+// count (corr 1, no flags).
+func multiHdr(sections uint32) []byte { return cat(u32(1), u8(0), u32(sections)) }
 func decodePubAck(b []byte) error     { _, err := wire.DecodePubAck(b); return err }
 func decodeSubscribe(b []byte) error  { _, err := wire.DecodeSubscribe(b); return err }
 func decodeSubscribed(b []byte) error { _, err := wire.DecodeSubscribed(b); return err }

@@ -179,6 +179,91 @@ func DecodeOpened(b []byte) (Opened, error) {
 	}, nil
 }
 
+// PublishMulti is the body of a PUBLISH_MULTI frame: Sections batches, each
+// checked to be well formed; iterate them with Batches.
+type PublishMulti struct {
+	Corr     uint32
+	Flags    uint8
+	Sections uint32
+	Data     []byte
+}
+
+// publishMultiHeader is the size of PUBLISH_MULTI's fixed fields, and
+// sectionHeader that of a section's (handle, count).
+const (
+	publishMultiHeader = 9
+	sectionHeader      = 8
+)
+
+// DecodePublishMulti decodes a PUBLISH_MULTI body and checks every
+// section, so that Batches never fails afterwards.
+func DecodePublishMulti(b []byte) (PublishMulti, error) {
+	if len(b) < publishMultiHeader {
+		return PublishMulti{}, ErrMalformed
+	}
+	m := PublishMulti{
+		Corr:     binary.BigEndian.Uint32(b),
+		Flags:    b[4],
+		Sections: binary.BigEndian.Uint32(b[5:]),
+		Data:     b[publishMultiHeader:],
+	}
+	// Every section takes at least a header and one record header.
+	if m.Sections == 0 || uint64(m.Sections)*(sectionHeader+PublishRecordHeaderSize) > uint64(len(m.Data)) {
+		return PublishMulti{}, ErrMalformed
+	}
+	rest := m.Data
+	for range m.Sections {
+		if len(rest) < sectionHeader {
+			return PublishMulti{}, ErrMalformed
+		}
+		count := binary.BigEndian.Uint32(rest[4:])
+		n, ok := recordsLen(rest[sectionHeader:], count, PublishRecordHeaderSize, 0)
+		if count == 0 || !ok {
+			return PublishMulti{}, ErrMalformed
+		}
+		rest = rest[sectionHeader+n:]
+	}
+	if len(rest) != 0 {
+		return PublishMulti{}, ErrMalformed
+	}
+	return m, nil
+}
+
+// Batches returns an iterator over the sections of a decoded PUBLISH_MULTI,
+// each as the Publish it stands for.
+func (m PublishMulti) Batches() BatchIter {
+	return BatchIter{rest: m.Data, corr: m.Corr, flags: m.Flags}
+}
+
+// BatchIter iterates over the sections of a PUBLISH_MULTI without
+// allocating.
+type BatchIter struct {
+	rest  []byte
+	corr  uint32
+	flags uint8
+}
+
+// Next returns the next section as a Publish aliasing the frame, and false
+// at the end.
+func (it *BatchIter) Next() (Publish, bool) {
+	if len(it.rest) < sectionHeader {
+		return Publish{}, false
+	}
+	p := Publish{
+		Handle: binary.BigEndian.Uint32(it.rest),
+		Corr:   it.corr,
+		Flags:  it.flags,
+		Count:  binary.BigEndian.Uint32(it.rest[4:]),
+	}
+	n, ok := recordsLen(it.rest[sectionHeader:], p.Count, PublishRecordHeaderSize, 0)
+	if !ok {
+		return Publish{}, false
+	}
+	p.Data = it.rest[sectionHeader : sectionHeader+n : sectionHeader+n]
+	it.rest = it.rest[sectionHeader+n:]
+	return p, true
+}
+
 // DecodePublish decodes a PUBLISH body and checks that its Count records
 // fill it exactly, so that Messages never fails afterwards.
 func DecodePublish(b []byte) (Publish, error) {
@@ -286,6 +371,27 @@ func DecodeError(b []byte) (ErrorFrame, error) {
 		return ErrorFrame{}, ErrMalformed
 	}
 	return ErrorFrame{Code: Code(binary.BigEndian.Uint16(b)), Corr: binary.BigEndian.Uint32(b[2:]), Text: b[8:]}, nil
+}
+
+// recordsLen returns the length of the count records at the start of b,
+// each a header of hdr bytes whose u32 payload length sits at lenOff,
+// followed by the payload, and false when b is too short for them.
+func recordsLen(b []byte, count uint32, hdr, lenOff int) (int, bool) {
+	if uint64(count)*uint64(hdr) > uint64(len(b)) {
+		return 0, false
+	}
+	n := 0
+	for range count {
+		if len(b)-n < hdr {
+			return 0, false
+		}
+		l := uint64(binary.BigEndian.Uint32(b[n+lenOff:]))
+		if l > uint64(len(b)-n-hdr) {
+			return 0, false
+		}
+		n += hdr + int(l)
+	}
+	return n, true
 }
 
 // checkRecords reports whether b holds exactly count records, each a header

@@ -94,6 +94,47 @@ func AppendPublishOne(dst []byte, handle, corr uint32, flags uint8, payload []by
 	return end(dst, s)
 }
 
+// BeginPublishMulti starts a PUBLISH_MULTI frame in dst: append its
+// sections with AppendSection and close it with FinishPublishMulti(dst,
+// start, sections).
+func BeginPublishMulti(dst []byte, corr uint32, flags uint8) (out []byte, start int) {
+	dst, s := begin(dst, TypePublishMulti)
+	dst = be.AppendUint32(dst, corr)
+	dst = append(dst, flags)
+	dst = be.AppendUint32(dst, 0)
+	return dst, s
+}
+
+// AppendSection appends to a PUBLISH_MULTI frame the section publishing
+// payloads, which must not be empty, to handle.
+func AppendSection(dst []byte, handle uint32, payloads [][]byte) []byte {
+	dst = be.AppendUint32(dst, handle)
+	dst = be.AppendUint32(dst, uint32(len(payloads)))
+	for _, p := range payloads {
+		dst = be.AppendUint32(dst, uint32(len(p)))
+		dst = append(dst, p...)
+	}
+	return dst
+}
+
+// SectionSize is the encoded size of a PUBLISH_MULTI section of count
+// payloads of payloadBytes in total; PublishMultiHeaderSize that of the
+// frame without sections.
+func SectionSize(count, payloadBytes int) int {
+	return sectionHeader + count*PublishRecordHeaderSize + payloadBytes
+}
+
+// PublishMultiHeaderSize is the size of a PUBLISH_MULTI frame with no
+// section: frame header, corr, flags and section count.
+const PublishMultiHeaderSize = HeaderSize + publishMultiHeader
+
+// FinishPublishMulti patches the length and section count of the
+// PUBLISH_MULTI frame that BeginPublishMulti started at start.
+func FinishPublishMulti(dst []byte, start int, sections uint32) []byte {
+	be.PutUint32(dst[start+HeaderSize+5:], sections)
+	return end(dst, start)
+}
+
 // AppendPubAck appends a PUBACK frame.
 func AppendPubAck(dst []byte, a PubAck) []byte {
 	dst, s := begin(dst, TypePubAck)

@@ -57,6 +57,7 @@ func seeds() []seed {
 		{"pong", wire.AppendPong(nil, 0xdeadbeef)},
 		{"error", wire.AppendError(nil, wire.CodeInvalidStreamName, 1, "invalid stream name")},
 		{"error-no-text", wire.AppendError(nil, wire.CodeShuttingDown, 0, "")},
+		{"publish-multi", publishMulti(7, wire.FlagAck, []uint32{1, 2, 1}, [][][]byte{{[]byte("a"), nil}, {[]byte("bb")}, {[]byte("c")}})},
 	}
 	var stream []byte
 	for _, f := range s {
@@ -132,7 +133,16 @@ func FuzzDecode(f *testing.F) {
 var decoders = []func([]byte) error{
 	decodeHello, decodeWelcome, decodeOpen, decodeOpened, decodePublish,
 	decodePubAck, decodeSubscribe, decodeSubscribed, decodeDeliver,
-	decodeCredit, decodeSubID, decodeNonce, decodeErrorFrame,
+	decodeCredit, decodeSubID, decodeNonce, decodeErrorFrame, decodePublishMulti,
+}
+
+// publishMulti encodes a PUBLISH_MULTI of one section per handle.
+func publishMulti(corr uint32, flags uint8, handles []uint32, sections [][][]byte) []byte {
+	b, start := wire.BeginPublishMulti(nil, corr, flags)
+	for i, h := range handles {
+		b = wire.AppendSection(b, h, sections[i])
+	}
+	return wire.FinishPublishMulti(b, start, uint32(len(handles)))
 }
 
 // checkParseError checks that Parse failed on b for the reason its bytes
@@ -233,6 +243,12 @@ func reencode(t *testing.T, f wire.Frame) []byte {
 			return nil
 		}
 		return reencodePublish(t, p)
+	case wire.TypePublishMulti:
+		m, err := wire.DecodePublishMulti(f.Body)
+		if malformed(err) {
+			return nil
+		}
+		return reencodePublishMulti(t, m)
 	case wire.TypePubAck:
 		a, err := wire.DecodePubAck(f.Body)
 		if malformed(err) {
@@ -296,6 +312,42 @@ func reencode(t *testing.T, f wire.Frame) []byte {
 	}
 	t.Fatalf("Parse returned type %v, which has no decoder", f.Type)
 	return nil
+}
+
+// reencodePublishMulti checks that the sections of m, each re-encoded as
+// its PUBLISH, fill m exactly, and returns m encoded again.
+func reencodePublishMulti(t *testing.T, m wire.PublishMulti) []byte {
+	t.Helper()
+	var (
+		handles  []uint32
+		sections [][][]byte
+		size     = wire.PublishMultiHeaderSize
+	)
+	it := m.Batches()
+	for p, ok := it.Next(); ok; p, ok = it.Next() {
+		if p.Corr != m.Corr || p.Flags != m.Flags {
+			t.Fatalf("section corr %d flags %d, frame's %d %d", p.Corr, p.Flags, m.Corr, m.Flags)
+		}
+		reencodePublish(t, p) // checks the section's records
+		var payloads [][]byte
+		bytes := 0
+		mi := p.Messages()
+		for msg, ok := mi.Next(); ok; msg, ok = mi.Next() {
+			payloads = append(payloads, msg)
+			bytes += len(msg)
+		}
+		handles = append(handles, p.Handle)
+		sections = append(sections, payloads)
+		size += wire.SectionSize(len(payloads), bytes)
+	}
+	if uint32(len(handles)) != m.Sections {
+		t.Fatalf("PUBLISH_MULTI of %d sections iterated %d", m.Sections, len(handles))
+	}
+	re := publishMulti(m.Corr, m.Flags, handles, sections)
+	if len(re) != size {
+		t.Fatalf("SectionSize sums to %d, encoded %d bytes", size, len(re))
+	}
+	return re
 }
 
 func reencodePublish(t *testing.T, p wire.Publish) []byte {

@@ -158,7 +158,20 @@ const (
 	//	text    [textLen]byte  UTF-8, for humans
 	TypeError Type = 0x0F
 
-	typeMax = TypeError
+	// TypePublishMulti (c→n) publishes batches to several streams in one
+	// frame: each section is one stream's batch, appended as one unit as
+	// if it came in its own PUBLISH (with corr and flags of this frame),
+	// sections in order. It keeps batching when traffic is spread over
+	// many streams. With FlagAck each section gets its own PUBACK.
+	//
+	//	corr     u32  request id, echoed in PUBACKs or ERRORs
+	//	flags    u8   bit 0 (FlagAck): answer each section with PUBACK
+	//	sections u32  number of sections, ≥ 1
+	//	sections × { handle u32; count u32 ≥ 1;
+	//	             count × { len u32; payload [len]byte } }
+	TypePublishMulti Type = 0x10
+
+	typeMax = TypePublishMulti
 )
 
 // FlagAck in a PUBLISH asks the node for a PUBACK.
@@ -191,6 +204,7 @@ var typeNames = [...]string{
 	TypePing:         "PING",
 	TypePong:         "PONG",
 	TypeError:        "ERROR",
+	TypePublishMulti: "PUBLISH_MULTI",
 }
 
 // Valid reports whether t is a frame type of this protocol version.

@@ -59,8 +59,9 @@ func TestTypeString(t *testing.T) {
 		{wire.TypePing, "PING", true},
 		{wire.TypePong, "PONG", true},
 		{wire.TypeError, "ERROR", true},
+		{wire.TypePublishMulti, "PUBLISH_MULTI", true},
 		{0, "UNKNOWN(0)", false},
-		{0x10, "UNKNOWN(16)", false},
+		{0x11, "UNKNOWN(17)", false},
 		{0x7f, "UNKNOWN(127)", false},
 		{0xff, "UNKNOWN(255)", false},
 	}
@@ -256,7 +257,7 @@ func TestParse(t *testing.T) {
 		{name: "negative limit means default", buf: u32(wire.DefaultMaxFrameSize - 3), max: -1,
 			wantErr: wire.ErrFrameTooLarge},
 		{name: "type 0", buf: hx(t, "00000001 00"), wantErr: wire.ErrUnknownType},
-		{name: "type 0x10", buf: hx(t, "00000002 10 00"), wantErr: wire.ErrUnknownType},
+		{name: "type 0x11", buf: hx(t, "00000002 11 00"), wantErr: wire.ErrUnknownType},
 		{name: "type 0xff", buf: hx(t, "00000001 ff"), wantErr: wire.ErrUnknownType},
 		{name: "unknown type before body arrives", buf: hx(t, "00000100 42"), wantErr: wire.ErrUnknownType},
 	}

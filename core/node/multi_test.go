@@ -1,0 +1,58 @@
+package node_test
+
+import (
+	"testing"
+
+	"github.com/memorystreamer/memorystreamer/core/node"
+	"github.com/memorystreamer/memorystreamer/core/wire"
+)
+
+// TestPublishMulti: each section of a PUBLISH_MULTI is a PUBLISH: its own
+// PUBACK, its own ERROR when it fails, the other sections appended; a
+// malformed frame is fatal and appends nothing.
+func TestPublishMulti(t *testing.T) {
+	h := newHarness(t, node.Config{})
+	r := h.raw(t)
+	r.handshake()
+	for i, name := range []string{"m.a", "m.b"} {
+		r.send(wire.AppendOpen(nil, uint32(i+1), name))
+		r.expect(wire.TypeOpened)
+	}
+	frame, start := wire.BeginPublishMulti(nil, 9, wire.FlagAck)
+	frame = wire.AppendSection(frame, 1, [][]byte{[]byte("a1"), []byte("a2")})
+	frame = wire.AppendSection(frame, 99, [][]byte{[]byte("lost")})
+	frame = wire.AppendSection(frame, 2, [][]byte{[]byte("b1")})
+	frame = wire.AppendSection(frame, 1, [][]byte{[]byte("a3")})
+	r.send(wire.FinishPublishMulti(frame, start, 4))
+	for _, want := range []struct {
+		handle, count uint32
+		first         uint64
+	}{{1, 2, 1}, {0, 0, 0}, {2, 1, 1}, {1, 1, 3}} {
+		if want.handle == 0 {
+			r.expectError(wire.CodeUnknownHandle, 9)
+			continue
+		}
+		a, err := wire.DecodePubAck(r.expect(wire.TypePubAck).Body)
+		if err != nil || a.Handle != want.handle || a.Count != want.count || a.FirstSeq != want.first || a.Corr != 9 {
+			t.Fatalf("PUBACK %+v, %v; want handle %d first %d count %d corr 9", a, err, want.handle, want.first, want.count)
+		}
+	}
+	r.expectAlive()
+	if a, _ := h.n.StreamInfo("m.a"); a.LastSeq != 3 {
+		t.Errorf("m.a has %d messages, want 3", a.LastSeq)
+	}
+	if st := h.n.Stats(); st.BatchesIn != 3 || st.MsgsIn != 4 {
+		t.Errorf("BatchesIn %d MsgsIn %d, want 3 sections of 4 messages", st.BatchesIn, st.MsgsIn)
+	}
+
+	// Malformed: the second section claims a record it lacks.
+	bad, start := wire.BeginPublishMulti(nil, 10, 0)
+	bad = wire.AppendSection(bad, 1, [][]byte{[]byte("x")})
+	bad = append(bad, 0, 0, 0, 2, 0, 0, 0, 1)
+	r.send(wire.FinishPublishMulti(bad, start, 2))
+	r.expectError(wire.CodeProtocol, 0)
+	r.expectClosed()
+	if a, _ := h.n.StreamInfo("m.a"); a.LastSeq != 3 {
+		t.Errorf("a malformed PUBLISH_MULTI appended: m.a has %d messages", a.LastSeq)
+	}
+}
