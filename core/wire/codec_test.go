@@ -609,11 +609,11 @@ func TestDecodeMalformed(t *testing.T) {
 	}
 }
 
-func decodeHello(b []byte) error      { _, err := wire.DecodeHello(b); return err }
-func decodeWelcome(b []byte) error    { _, err := wire.DecodeWelcome(b); return err }
-func decodeOpen(b []byte) error       { _, err := wire.DecodeOpen(b); return err }
-func decodeOpened(b []byte) error     { _, err := wire.DecodeOpened(b); return err }
-func decodePublish(b []byte) error    { _, err := wire.DecodePublish(b); return err }
+func decodeHello(b []byte) error   { _, err := wire.DecodeHello(b); return err }
+func decodeWelcome(b []byte) error { _, err := wire.DecodeWelcome(b); return err }
+func decodeOpen(b []byte) error    { _, err := wire.DecodeOpen(b); return err }
+func decodeOpened(b []byte) error  { _, err := wire.DecodeOpened(b); return err }
+func decodePublish(b []byte) error { _, err := wire.DecodePublish(b); return err }
 func decodePublishMulti(b []byte) error {
 	_, err := wire.DecodePublishMulti(b)
 	return err
