@@ -176,7 +176,7 @@ func (c *Client) SubscribeBatchMany(ctx context.Context, reqs []SubscribeRequest
 		}
 		subs[k] = &Subscription{
 			c: c, s: r.Stream, id: base + uint32(k), window: reqs[k].Options.Credits, batchHandler: r.Handler,
-			notify: make(chan struct{}, 1), done: make(chan struct{}),
+			done: make(chan struct{}),
 		}
 	}
 	// Registered before SUBSCRIBE goes out, so that no DELIVER misses it.

@@ -78,18 +78,22 @@ type Subscription struct {
 	// follow it, and no second UNSUBSCRIBE.
 	unsubscribing atomic.Bool
 
-	// Iterator mode: delivered records, copied, waiting for Next.
-	q struct {
-		sync.Mutex
-		chunks   [][]byte
-		cur      wire.RecordIter
-		consumed uint32
-	}
-	notify chan struct{} // capacity 1: records arrived
+	// q is the iterator mode's queue, nil in handler mode (so that a
+	// handler subscription, the many-streams case, stays small).
+	q *iterQueue
 
 	endOnce sync.Once
 	done    chan struct{}
 	err     error // set before done closes
+}
+
+// iterQueue holds the delivered records, copied, waiting for Next.
+type iterQueue struct {
+	sync.Mutex
+	chunks   [][]byte
+	cur      wire.RecordIter
+	consumed uint32
+	notify   chan struct{} // capacity 1: records arrived
 }
 
 // Subscribe subscribes to the stream and calls handler, on the client's
@@ -134,7 +138,10 @@ func (s *Stream) subscribe(ctx context.Context, opts SubscribeOptions, handler f
 	c := s.c
 	sub := &Subscription{
 		c: c, s: s, id: c.nextCorr(), window: opts.Credits, handler: handler, batchHandler: batchHandler,
-		notify: make(chan struct{}, 1), done: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	if handler == nil && batchHandler == nil {
+		sub.q = &iterQueue{notify: make(chan struct{}, 1)}
 	}
 	// Registered before SUBSCRIBE goes out, so that no DELIVER misses it.
 	c.mu.Lock()
@@ -183,13 +190,13 @@ func (sub *Subscription) deliver(d wire.Deliver) {
 	}
 	sub.expect = r.Seq + uint64(d.Count)
 	sub.received.Add(uint64(d.Count))
-	if sub.handler == nil && sub.batchHandler == nil {
+	if q := sub.q; q != nil {
 		chunk := append([]byte(nil), d.Data...)
-		sub.q.Lock()
-		sub.q.chunks = append(sub.q.chunks, chunk)
-		sub.q.Unlock()
+		q.Lock()
+		q.chunks = append(q.chunks, chunk)
+		q.Unlock()
 		select {
-		case sub.notify <- struct{}{}:
+		case q.notify <- struct{}{}:
 		default:
 		}
 		return
@@ -240,39 +247,40 @@ func (sub *Subscription) end(err error) {
 // message delivered before that was read, Next returns ErrUnsubscribed or
 // the connection's error. Next is for subscriptions made with SubscribeIter.
 func (sub *Subscription) Next(ctx context.Context) (Message, error) {
-	if sub.handler != nil || sub.batchHandler != nil {
+	q := sub.q
+	if q == nil {
 		return Message{}, errors.New("client: Next on a handler subscription")
 	}
 	for {
-		sub.q.Lock()
+		q.Lock()
 		for {
-			if r, ok := sub.q.cur.Next(); ok {
-				sub.q.consumed++
+			if r, ok := q.cur.Next(); ok {
+				q.consumed++
 				var grant uint32
-				if sub.q.consumed >= sub.window/2 {
-					grant, sub.q.consumed = sub.q.consumed, 0
+				if q.consumed >= sub.window/2 {
+					grant, q.consumed = q.consumed, 0
 				}
-				sub.q.Unlock()
+				q.Unlock()
 				if grant > 0 {
 					sub.grant(grant)
 				}
 				return Message{Stream: sub.s.name, Seq: r.Seq, Time: r.Time, Payload: r.Payload}, nil
 			}
-			if len(sub.q.chunks) == 0 {
+			if len(q.chunks) == 0 {
 				break
 			}
-			sub.q.cur = wire.Deliver{Data: sub.q.chunks[0]}.Records()
-			sub.q.chunks[0] = nil
-			sub.q.chunks = sub.q.chunks[1:]
+			q.cur = wire.Deliver{Data: q.chunks[0]}.Records()
+			q.chunks[0] = nil
+			q.chunks = q.chunks[1:]
 		}
-		sub.q.Unlock()
+		q.Unlock()
 		select {
-		case <-sub.notify:
+		case <-q.notify:
 		case <-sub.done:
 			// Records may have arrived just before the end: look once more.
-			sub.q.Lock()
-			empty := len(sub.q.chunks) == 0
-			sub.q.Unlock()
+			q.Lock()
+			empty := len(q.chunks) == 0
+			q.Unlock()
 			if empty {
 				return Message{}, sub.err
 			}
