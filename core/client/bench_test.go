@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/memorystreamer/memorystreamer/core/client"
 	"github.com/memorystreamer/memorystreamer/core/node"
@@ -148,5 +149,43 @@ func BenchmarkPublishSpread(b *testing.B) {
 				b.Fatal(err)
 			}
 		})
+	}
+}
+
+// BenchmarkOpenMany opens streams with pipelined OPENs, 4,096 per call,
+// each op one stream; the node creates each. SubscribeBatchMany then
+// subscribes to them (reported as its own ns/sub).
+func BenchmarkOpenMany(b *testing.B) {
+	ctx := context.Background()
+	e := newEnv(b, "embedded", node.Config{})
+	c := e.client(b, client.Config{})
+	const chunk = 4096
+	names := make([]string, 0, chunk)
+	reqs := make([]client.SubscribeRequest, 0, chunk)
+	h := func([]client.Message) {}
+	i := 0
+	var subTime time.Duration
+	b.ReportAllocs()
+	for b.Loop() {
+		names = append(names, fmt.Sprintf("open.%d", i))
+		i++
+		if len(names) == chunk {
+			ss, err := c.OpenMany(ctx, names)
+			if err != nil {
+				b.Fatal(err)
+			}
+			start := time.Now()
+			for _, s := range ss {
+				reqs = append(reqs, client.SubscribeRequest{Stream: s, Handler: h})
+			}
+			if _, err := c.SubscribeBatchMany(ctx, reqs); err != nil {
+				b.Fatal(err)
+			}
+			subTime += time.Since(start)
+			names, reqs = names[:0], reqs[:0]
+		}
+	}
+	if i >= chunk {
+		b.ReportMetric(float64(subTime.Nanoseconds())/float64(i/chunk*chunk), "ns/sub")
 	}
 }

@@ -32,6 +32,9 @@ func (c *Client) pipeline(ctx context.Context, n int, base uint32, frame func(b 
 	if n == 0 {
 		return nil
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	ch := make(chan reply, n)
 	c.mu.Lock()
 	if err := c.mu.err; err != nil {
