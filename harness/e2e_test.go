@@ -345,6 +345,40 @@ func TestMemoryEmbedded(t *testing.T) {
 	}
 }
 
+// TestMillionStreamsTCP is a small million-streams run over TCP with the
+// node's admin listener: memory is read from the node's own /metrics
+// after a collection forced through its /debug/pprof/heap?gc=1, per idle
+// stream and per idle subscription, and the single-stream reference phase
+// runs on the same node. (The test's node shares the test's process, so
+// the figures are not the node's alone here.)
+func TestMillionStreamsTCP(t *testing.T) {
+	const streams = 2000
+	n := startNode(t)
+	res := run(t, builtin(t, "million-streams", "streams.count=2000", "targets.streams=2000",
+		"duration=300ms", "warmup=100ms", "producers.rate=10000"), harness.Options{Target: tcpTarget(t, n)})
+	r := res.Runs[0]
+	m := r.Memory
+	if m == nil {
+		t.Fatalf("no memory figures; warnings %q", r.Warnings)
+	}
+	if m.Streams != streams || m.Subscriptions != streams || m.HeapBefore == 0 || m.HeapOpened == 0 ||
+		m.SubscribedHeap == 0 || m.RSSIdle == 0 || !strings.Contains(m.Source, "node process") {
+		t.Errorf("memory = %+v", *m)
+	}
+	if r.Reference == nil || r.Reference.Sent == 0 || r.Reference.Integrity.Lost != 0 || r.OpenSeconds <= 0 {
+		t.Errorf("reference %+v, open seconds %g, errors %q", r.Reference, r.OpenSeconds, r.Errors)
+	}
+	if got := n.n.Stats().Streams; got != streams+1 {
+		t.Errorf("the node holds %d streams, want %d and the reference stream", got, streams)
+	}
+	for _, target := range []string{reports.TargetBytesPerIdleStream, reports.TargetBytesPerIdleSubscription,
+		reports.TargetOpenTime, reports.TargetP99VsSingleStream} {
+		if v := verdictOf(res, target); !v.Measured {
+			t.Errorf("%s verdict %+v, want measured", target, v)
+		}
+	}
+}
+
 func verdictOf(res *reports.Result, target string) reports.Verdict {
 	for _, v := range res.Verdicts {
 		if v.Target == target {

@@ -12,7 +12,8 @@ import (
 
 // hlog writes latency.hlog: HdrHistogram's standard interval log, one line
 // per latency per second, tagged with the latency's name (end_to_end,
-// send_delay, publish_ack); values in nanoseconds. HdrHistogram's tools
+// send_delay, publish_ack; in the single-stream reference phase
+// reference_end_to_end …); values in nanoseconds. HdrHistogram's tools
 // (HistogramLogProcessor, HdrHistogramVisualizer) read it.
 type hlog struct {
 	f  *os.File
@@ -36,7 +37,7 @@ func newHlog(dir string, start time.Time) (*hlog, error) {
 	l.lw = hdrhistogram.NewHistogramLogWriter(l.bw)
 	ms := start.Truncate(time.Second).UnixMilli()
 	l.lw.SetBaseTime(ms)
-	err = l.lw.OutputComment("msbench interval log: latencies in nanoseconds, tagged end_to_end, send_delay, publish_ack")
+	err = l.lw.OutputComment("msbench interval log: latencies in nanoseconds, tagged end_to_end, send_delay, publish_ack (reference_end_to_end … in the single-stream reference phase)")
 	if err == nil {
 		err = l.lw.OutputLogFormatVersion()
 	}

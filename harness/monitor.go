@@ -63,7 +63,7 @@ func (r *rep1) interval(now int64) {
 		r.total[k].Merge(h)
 		h.SetStartTimeMs(at(start))
 		h.SetEndTimeMs(at(now))
-		h.SetTag(k)
+		h.SetTag(r.tagPrefix + k)
 		if err := r.hlog.write(h); err != nil {
 			r.warnf("interval log: %v", err)
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -54,6 +55,10 @@ type Progress struct {
 	Repetition, Repetitions int
 	// Phase is "setup", "warmup", "measure" or "drain".
 	Phase string
+	// Reference is true in the single-stream reference phase that
+	// follows the scenario's load (targets.p99_vs_single_stream): its
+	// warm-up, measured phase and drain.
+	Reference bool
 	// Total is the length of warm-up plus measured phase. Elapsed is the
 	// time into them, or, in the drain, the time since the measured
 	// phase ended.
@@ -113,25 +118,28 @@ func Run(ctx context.Context, s *scenarios.Scenario, opts Options) (*reports.Res
 		return nil, err
 	}
 	defer hl.close()
-	hists := map[string][]*hdrhistogram.Histogram{}
+	hists, refHists := map[string][]*hdrhistogram.Histogram{}, map[string][]*hdrhistogram.Histogram{}
 	for rep := 1; rep <= s.Repetitions; rep++ {
 		r := &rep1{s: s, opts: &opts, rep: rep, hlog: hl}
-		run, h, err := r.run(ctx)
+		out, err := r.run(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("repetition %d: %w", rep, err)
 		}
 		if opts.warnings != nil {
 			opts.warnings(rep, r.warnings)
 		}
-		res.Runs = append(res.Runs, *run)
-		for k, v := range h {
+		res.Runs = append(res.Runs, *out.run)
+		for k, v := range out.hists {
 			hists[k] = append(hists[k], v)
+		}
+		for k, v := range out.refHists {
+			refHists[k] = append(refHists[k], v)
 		}
 	}
 	if err := hl.close(); err != nil {
 		return nil, err
 	}
-	if err := summarize(res, hists); err != nil {
+	if err := summarize(res, hists, refHists); err != nil {
 		return nil, err
 	}
 	res.Finished = time.Now()
@@ -148,8 +156,8 @@ func Run(ctx context.Context, s *scenarios.Scenario, opts Options) (*reports.Res
 }
 
 // summarize fills res.Summary: histograms merged over repetitions, rates
-// and memory as medians.
-func summarize(res *reports.Result, hists map[string][]*hdrhistogram.Histogram) error {
+// and memory as medians; the reference phases likewise, from refHists.
+func summarize(res *reports.Result, hists, refHists map[string][]*hdrhistogram.Histogram) error {
 	sum := reports.Run{Latency: map[string]*reports.Latency{}}
 	var oor = map[string]int64{}
 	for _, r := range res.Runs {
@@ -159,27 +167,14 @@ func summarize(res *reports.Result, hists map[string][]*hdrhistogram.Histogram) 
 		sum.Seconds += r.Seconds
 		sum.Sent += r.Sent
 		sum.Delivered += r.Delivered
-		sum.Integrity.Expected += r.Integrity.Expected
-		sum.Integrity.Received += r.Integrity.Received
-		sum.Integrity.Lost += r.Integrity.Lost
-		sum.Integrity.Duplicates += r.Integrity.Duplicates
-		sum.Integrity.Reordered += r.Integrity.Reordered
-		sum.Integrity.Corrupt += r.Integrity.Corrupt
+		addIntegrity(&sum.Integrity, r.Integrity)
 		sum.BehindSchedule = sum.BehindSchedule || r.BehindSchedule
 		sum.Errors = append(sum.Errors, r.Errors...)
 		sum.Warnings = append(sum.Warnings, r.Warnings...)
 		sum.OfferedRate = r.OfferedRate
 	}
-	for k, hs := range hists {
-		m := newHist()
-		for _, h := range hs {
-			m.Merge(h)
-		}
-		l, err := reports.NewLatency(m, oor[k])
-		if err != nil {
-			return err
-		}
-		sum.Latency[k] = l
+	if err := mergeLatencies(sum.Latency, hists, oor); err != nil {
+		return err
 	}
 	med := func(f func(r reports.Run) float64) float64 {
 		v := make([]float64, len(res.Runs))
@@ -193,6 +188,7 @@ func summarize(res *reports.Result, hists map[string][]*hdrhistogram.Histogram) 
 	sum.DeliveredMBps = med(func(r reports.Run) float64 { return r.DeliveredMBps })
 	sum.StealPercent = med(func(r reports.Run) float64 { return r.StealPercent })
 	sum.AllocsPerMsg = med(func(r reports.Run) float64 { return r.AllocsPerMsg })
+	sum.OpenSeconds = med(func(r reports.Run) float64 { return r.OpenSeconds })
 	for _, r := range res.Runs {
 		sum.CPUSeconds += r.CPUSeconds
 	}
@@ -223,13 +219,83 @@ func summarize(res *reports.Result, hists map[string][]*hdrhistogram.Histogram) 
 			}
 			m := *mems[len(mems)-1]
 			m.BytesPerIdleStream = medMem(func(m *reports.Memory) float64 { return m.BytesPerIdleStream })
+			m.BytesPerIdleSubscription = medMem(func(m *reports.Memory) float64 { return m.BytesPerIdleSubscription })
 			m.RSSPerStream = medMem(func(m *reports.Memory) float64 { return m.RSSPerStream })
 			m.OpenSeconds = medMem(func(m *reports.Memory) float64 { return m.OpenSeconds })
 			sum.Memory = &m
 		}
 	}
+	ref, err := summarizeReference(res.Runs, refHists)
+	if err != nil {
+		return err
+	}
+	if ref != nil {
+		sum.Reference = ref
+		ref.P99Ratio, _ = reports.P99Ratio(&sum)
+	}
 	res.Summary = sum
 	return nil
+}
+
+// summarizeReference merges the repetitions' reference phases: histograms
+// merged, counts summed, rates the median. It returns nil when no run has
+// one.
+func summarizeReference(runs []reports.Run, hists map[string][]*hdrhistogram.Histogram) (*reports.Reference, error) {
+	var refs []*reports.Reference
+	for _, r := range runs {
+		if r.Reference != nil {
+			refs = append(refs, r.Reference)
+		}
+	}
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	sum := &reports.Reference{Stream: refs[len(refs)-1].Stream, Latency: map[string]*reports.Latency{}}
+	oor := map[string]int64{}
+	sent, delivered := make([]float64, len(refs)), make([]float64, len(refs))
+	for i, r := range refs {
+		sum.Seconds += r.Seconds
+		sum.Sent += r.Sent
+		sum.Delivered += r.Delivered
+		sum.BehindSchedule = sum.BehindSchedule || r.BehindSchedule
+		addIntegrity(&sum.Integrity, r.Integrity)
+		sent[i], delivered[i] = r.SentRate, r.DeliveredRate
+		for k, l := range r.Latency {
+			oor[k] += l.OutOfRange
+		}
+	}
+	sum.SentRate, sum.DeliveredRate = median(sent), median(delivered)
+	if err := mergeLatencies(sum.Latency, hists, oor); err != nil {
+		return nil, err
+	}
+	return sum, nil
+}
+
+// mergeLatencies merges each latency's histograms into into, by name,
+// with its out-of-range count from oor.
+func mergeLatencies(into map[string]*reports.Latency, hists map[string][]*hdrhistogram.Histogram, oor map[string]int64) error {
+	for k, hs := range hists {
+		m := newHist()
+		for _, h := range hs {
+			m.Merge(h)
+		}
+		l, err := reports.NewLatency(m, oor[k])
+		if err != nil {
+			return err
+		}
+		into[k] = l
+	}
+	return nil
+}
+
+// addIntegrity adds b's counts to a.
+func addIntegrity(a *reports.Integrity, b reports.Integrity) {
+	a.Expected += b.Expected
+	a.Received += b.Received
+	a.Lost += b.Lost
+	a.Duplicates += b.Duplicates
+	a.Reordered += b.Reordered
+	a.Corrupt += b.Corrupt
 }
 
 func median(v []float64) float64 {
@@ -254,6 +320,13 @@ type rep1 struct {
 	drv   Driver
 	clock clock
 	phase phase
+	// isRef marks the single-stream reference phase; tagPrefix starts
+	// its latencies' tags in the interval log.
+	isRef     bool
+	tagPrefix string
+	// subMem, when set, takes the memory readings of idle subscriptions
+	// during setup.
+	subMem *subMemory
 	// loadStart is when the load began, mStart and mEnd bound the
 	// measured phase, in clock time.
 	loadStart, mStart, mEnd int64
@@ -302,6 +375,7 @@ func (r *rep1) warnf(format string, args ...any) {
 func (r *rep1) progress(p Progress) {
 	if r.opts.Progress != nil {
 		p.Repetition, p.Repetitions = r.rep, r.s.Repetitions
+		p.Reference = r.isRef
 		p.Total = time.Duration(r.s.Warmup + r.s.Duration)
 		r.opts.Progress(p)
 	}
@@ -314,9 +388,18 @@ func (r *rep1) fileName(kind string) string {
 	return fmt.Sprintf("%s-%d.pprof", kind, r.rep)
 }
 
-// run runs the repetition and returns its figures and its measured-phase
-// histograms by latency name.
-func (r *rep1) run(ctx context.Context) (_ *reports.Run, _ map[string]*hdrhistogram.Histogram, err error) {
+// repOut is what a repetition returns: its figures and the measured-phase
+// histograms, by latency name, of its load and of its reference phase
+// (nil without one).
+type repOut struct {
+	run             *reports.Run
+	hists, refHists map[string]*hdrhistogram.Histogram
+}
+
+// run runs the repetition: setup, the load, the figures, the memory
+// reading and, where the scenario asks for it, the single-stream reference
+// phase.
+func (r *rep1) run(ctx context.Context) (_ *repOut, err error) {
 	s := r.s
 	r.progress(Progress{Phase: "setup"})
 	open := r.opts.Target.Open
@@ -325,7 +408,7 @@ func (r *rep1) run(ctx context.Context) (_ *reports.Run, _ map[string]*hdrhistog
 	}
 	r.drv, err = open()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer func() {
 		r.closeConns()
@@ -339,19 +422,26 @@ func (r *rep1) run(ctx context.Context) (_ *reports.Run, _ map[string]*hdrhistog
 	r.phase.end.Store(1 << 62)
 
 	out := &reports.Run{Repetition: r.rep, Latency: map[string]*reports.Latency{}}
+	t := s.Targets
 	mp, measureMem := r.drv.(MemoryProber)
-	measureMem = measureMem && s.Targets.BytesPerIdleStream != 0
+	measureMem = measureMem && (t.BytesPerIdleStream != 0 || t.BytesPerIdleSubscription != 0)
 	var heap0, rss0 uint64
 	if measureMem {
 		if heap0, rss0, err = mp.Memory(ctx); err != nil {
-			return nil, nil, fmt.Errorf("memory: %w", err)
+			return nil, fmt.Errorf("memory: %w", err)
+		}
+		if t.BytesPerIdleSubscription != 0 && s.Consumers.Subscribers() > 0 {
+			r.subMem = &subMemory{mp: mp}
 		}
 	}
 	openStart := time.Now()
 	if err := r.setup(ctx); err != nil {
-		return nil, nil, fmt.Errorf("setup: %w", err)
+		return nil, fmt.Errorf("setup: %w", err)
 	}
-	openSeconds := time.Since(openStart).Seconds()
+	out.OpenSeconds = (time.Since(openStart) - r.subMem.spent()).Seconds()
+	if r.subMem != nil && r.subMem.err != nil {
+		r.warnf("memory of idle subscriptions: %v", r.subMem.err)
+	}
 	// The node's own metrics before the load, to set its view of the
 	// run beside the clients' (crossCheck).
 	var before map[string]float64
@@ -361,149 +451,16 @@ func (r *rep1) run(ctx context.Context) (_ *reports.Run, _ map[string]*hdrhistog
 		}
 	}
 
-	// Load: warm-up, then the measured phase.
-	loadStart := r.clock.now()
-	mStart := loadStart + int64(s.Warmup)
-	mEnd := mStart + int64(s.Duration)
-	r.loadStart, r.mStart, r.mEnd = loadStart, mStart, mEnd
-	r.startIntervals()
-	r.phase.start.Store(mStart)
-	r.phase.end.Store(mEnd)
-	out.Started = r.clock.epoch.Add(time.Duration(mStart))
-	out.Seconds = time.Duration(s.Duration).Seconds()
-
-	loadCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	// done closes when every producer has returned. profCtx, the CPU
-	// profile's, ends then too if a producer failed; otherwise the
-	// producers returned at the end of the measured phase and the
-	// profile runs to its own end (a remote one may end a little later).
-	done := make(chan struct{})
-	profCtx, profDone := context.WithCancel(loadCtx)
-	defer profDone()
-	var wg sync.WaitGroup
-	for _, p := range r.producers {
-		wg.Go(func() { p.run(loadCtx, loadStart) })
-	}
-	go func() {
-		wg.Wait()
-		if slices.ContainsFunc(r.producers, func(p *producer) bool { return p.err != nil }) {
-			profDone()
-		}
-		close(done)
-	}()
-	var profWG sync.WaitGroup
-	var cpuPath string
-	if prof, ok := r.drv.(Profiler); ok && r.opts.Profile && r.opts.Dir != "" {
-		path := filepath.Join(r.opts.Dir, r.fileName("cpu"))
-		profWG.Go(func() {
-			if !waitUntil(profCtx, done, &r.clock, mStart, 10*time.Millisecond) {
-				return
-			}
-			if err := writeFile(path, func(w io.Writer) error {
-				return prof.ProfileCPU(profCtx, time.Duration(s.Duration), w)
-			}); err != nil {
-				r.warnf("cpu profile: %v", err)
-				return
-			}
-			cpuPath = path
-		})
-	}
-	var cpu0, cpu1 cpuSample
-	profWG.Go(func() {
-		if waitUntil(loadCtx, done, &r.clock, mStart, 10*time.Millisecond) {
-			cpu0 = sampleCPU()
-			waitUntil(loadCtx, done, &r.clock, mEnd, 10*time.Millisecond)
-			cpu1 = sampleCPU()
-		}
-	})
-	// Periodic scrapes of the node's /metrics (scrape=), for as long as
-	// the load runs.
-	scrapeCtx, stopScrapes := context.WithCancel(loadCtx)
-	defer stopScrapes()
-	var scrapes scrapeCount
-	if every := r.opts.Target.Scrape; every > 0 {
-		if sc, ok := r.drv.(metricsScraper); ok {
-			profWG.Go(func() { scrapes = scrapeEvery(scrapeCtx, sc, every) })
-		} else {
-			r.warnf("scrape=%s: the %s driver has no /metrics to GET; not scraped", every, r.drv.Name())
-		}
-	}
-	next := r.monitor(ctx, done)
-	stopScrapes()
-	profWG.Wait()
-	if scrapes.errors > 0 {
-		r.warnf("scrape=%s: %d of %d GETs of /metrics failed, the first: %v",
-			r.opts.Target.Scrape, scrapes.errors, scrapes.ok+scrapes.errors, scrapes.first)
-	}
-	if ctx.Err() != nil {
-		return nil, nil, ctx.Err()
-	}
-	var sent, sentM, bytesSent, backlog int64
-	for _, p := range r.producers {
-		if p.err != nil {
-			r.errorf("producer %d: %v", p.id, p.err)
-		}
-		sent += p.sent.Load()
-		sentM += p.sentMeasured.Load()
-		bytesSent += p.bytesMeasured.Load()
-		backlog += p.backlog
-	}
-
-	// Drain: wait for every sent message to reach every subscriber.
-	expected := sent * int64(s.Consumers.Subscribers())
-	r.drain(ctx, expected, next)
-	r.interval(r.clock.now())
-
-	// Figures.
-	var c subCounts
-	for _, w := range r.workers {
-		c.add(w.counts())
-	}
-	secs := out.Seconds
-	out.Sent, out.Delivered = sentM, c.receivedMeasured
-	out.SentRate = float64(sentM) / secs
-	out.DeliveredRate = float64(c.receivedMeasured) / secs
-	out.DeliveredMBps = float64(c.bytesMeasured) / secs / 1e6
-	if s.Consumers.Subscribers() == 0 {
-		out.DeliveredMBps = float64(bytesSent) / secs / 1e6
-	}
-	out.CPUSeconds, out.StealPercent = cpuBetween(cpu0, cpu1)
-	out.AllocsPerMsg = allocsPerMsg(cpu0, cpu1, max(c.receivedMeasured, sentM))
-	out.OfferedRate = s.Producers.PerProducer() * float64(s.Producers.Count)
-	if out.OfferedRate > 0 && float64(sentM) < 0.95*out.OfferedRate*secs {
-		out.BehindSchedule = true
-	}
-	if backlog > 0 {
-		r.warnf("open loop: %d messages due in the run were not sent by the end of the measured phase (the producers fell behind)", backlog)
-	}
-	out.Integrity = reports.Integrity{
-		Expected:   expected,
-		Received:   c.received,
-		Lost:       max(0, expected-c.distinct-c.corrupt),
-		Duplicates: c.duplicates,
-		Reordered:  c.reordered,
-		Corrupt:    c.corrupt,
-	}
-	hists := map[string]*hdrhistogram.Histogram{}
-	for _, name := range latencies {
-		h, oor := r.total[name], r.oor[name]
-		if h.TotalCount() == 0 && oor == 0 {
-			continue
-		}
-		l, err := reports.NewLatency(h, oor)
-		if err != nil {
-			return nil, nil, err
-		}
-		out.Latency[name] = l
-		hists[name] = h
+	l, err := r.load(ctx, out, true)
+	if err != nil {
+		return nil, err
 	}
 
 	// Profiles and the node's counters, before the clients go.
 	if prof, ok := r.drv.(Profiler); ok && r.opts.Profile && r.opts.Dir != "" {
-		if cpuPath != "" {
-			out.Profiles = append(out.Profiles, reports.Profile{Kind: "cpu", Path: filepath.Base(cpuPath)})
-			top, err := reports.TopFunctions(cpuPath, 10)
+		if l.cpuPath != "" {
+			out.Profiles = append(out.Profiles, reports.Profile{Kind: "cpu", Path: filepath.Base(l.cpuPath)})
+			top, err := reports.TopFunctions(l.cpuPath, 10)
 			if err != nil {
 				r.warnf("cpu profile: %v", err)
 			}
@@ -523,10 +480,10 @@ func (r *rep1) run(ctx context.Context) (_ *reports.Run, _ map[string]*hdrhistog
 		if out.Node, err = sr.Stats(ctx); err != nil {
 			r.warnf("node metrics: %v", err)
 		} else if before != nil {
-			view, disagree := crossCheck(before, out.Node, sent, out.Integrity)
+			view, disagree := crossCheck(before, out.Node, l.sent, out.Integrity)
 			view.Source = sr.StatsScope()
-			view.Scrapes = 2 + scrapes.ok
-			view.ScrapeErrors = scrapes.errors
+			view.Scrapes = 2 + l.scrapes.ok
+			view.ScrapeErrors = l.scrapes.errors
 			out.NodeView = view
 			for _, w := range disagree {
 				r.warnf("%s", w)
@@ -535,8 +492,8 @@ func (r *rep1) run(ctx context.Context) (_ *reports.Run, _ map[string]*hdrhistog
 	}
 
 	// Memory per idle stream: every client gone, the streams stay.
+	r.closeConns()
 	if measureMem {
-		r.closeConns()
 		if hasStats {
 			waitConnsClosed(ctx, sr)
 		}
@@ -544,25 +501,24 @@ func (r *rep1) run(ctx context.Context) (_ *reports.Run, _ map[string]*hdrhistog
 		if err != nil {
 			r.warnf("memory: %v", err)
 		} else {
-			m := &reports.Memory{
-				Source:      mp.MemoryScope(),
-				Streams:     s.Streams.Count,
-				OpenSeconds: openSeconds,
-				HeapBefore:  heap0,
-				HeapIdle:    heap,
-				RSSBefore:   rss0,
-				RSSIdle:     rss,
-			}
-			m.BytesPerIdleStream = (float64(heap) - float64(heap0)) / float64(s.Streams.Count)
-			if rss0 > 0 {
-				m.RSSPerStream = (float64(rss) - float64(rss0)) / float64(s.Streams.Count)
-			}
-			out.Memory = m
+			out.Memory = r.memory(mp.MemoryScope(), out.OpenSeconds, heap0, rss0, heap, rss)
+		}
+	}
+
+	// The single-stream reference phase, on the same target, last: its
+	// stream takes no part in the memory figures.
+	var refHists map[string]*hdrhistogram.Histogram
+	if t.P99VsSingleStream > 0 {
+		if out.Reference, refHists, err = r.reference(ctx); err != nil {
+			return nil, err
+		}
+		if out.Reference != nil {
+			out.Reference.P99Ratio, _ = reports.P99Ratio(out)
 		}
 	}
 	out.Errors = r.errs
 	out.Warnings = r.warnings
-	return out, hists, nil
+	return &repOut{run: out, hists: l.hists, refHists: refHists}, nil
 }
 
 // setup connects, opens every stream on its producer's connection and
@@ -625,6 +581,31 @@ func (r *rep1) setup(ctx context.Context) error {
 	for _, p := range r.producers {
 		p.seqs = make([]uint32, len(p.streams))
 	}
+	// Subscription k of stream i uses subscriber connection
+	// (i×fanout + k) mod Subscribe and counts its deliveries in the
+	// counter of (i mod P, k). Indexes are assigned first, so the
+	// parallel subscribing below writes no shared state; and before the
+	// streams are opened, so that the memory readings of idle
+	// subscriptions (subMem) see msbench's own state of them at both.
+	type assign struct {
+		stream, worker, idx int
+	}
+	as := make([]assign, 0, len(names)*fanout)
+	for i := range names {
+		for k := range fanout {
+			wi := ((i*fanout+k)%s.Connections.Subscribe)*nodes + r.drv.Route(names[i])
+			as = append(as, assign{i, wi, r.workers[wi].add((i%P)*stride + k)})
+		}
+	}
+	// msbench's handler of each subscription, made now for the same
+	// reason: what the readings see grow is the target's subscriptions
+	// (and, in process, the client's, which wraps each handler).
+	handlers := make([]func([]Delivery), len(as))
+	for j, a := range as {
+		w, idx := r.workers[a.worker], a.idx
+		handlers[j] = func(ds []Delivery) { w.deliver(idx, ds) }
+	}
+
 	// Stream i is opened on its producer's connection; with BatchConns,
 	// each connection opens its streams in pipelined chunks.
 	pubOf := func(i int) int { return ((i%P)%s.Connections.Publish)*nodes + r.drv.Route(names[i]) }
@@ -639,28 +620,25 @@ func (r *rep1) setup(ctx context.Context) error {
 		return nil
 	}
 
-	// Subscription k of stream i uses subscriber connection
-	// (i×fanout + k) mod Subscribe and counts its deliveries in the
-	// counter of (i mod P, k). Indexes are assigned first, so the
-	// parallel subscribing below writes no shared state.
-	type assign struct {
-		stream, worker, idx int
-	}
-	as := make([]assign, 0, len(names)*fanout)
-	for i := range names {
-		for k := range fanout {
-			wi := ((i*fanout+k)%s.Connections.Subscribe)*nodes + r.drv.Route(names[i])
-			as = append(as, assign{i, wi, r.workers[wi].add((i%P)*stride + k)})
-		}
+	sm := r.subMem
+	if sm != nil {
+		sm.opened = sm.read(ctx)
 	}
 	opts := SubscribeOptions{Earliest: s.Consumers.Start == scenarios.StartEarliest, Credits: s.Consumers.Credits}
-	handler := func(j int) func([]Delivery) {
-		w, idx := r.workers[as[j].worker], as[j].idx
-		return func(ds []Delivery) { w.deliver(idx, ds) }
-	}
+	handler := func(j int) func([]Delivery) { return handlers[j] }
 	// The subscriptions end with their connections (closeConns).
-	return r.openAll(ctx, r.subConns, len(as), func(j int) int { return as[j].worker },
+	err = r.openAll(ctx, r.subConns, len(as), func(j int) int { return as[j].worker },
 		func(j int) string { return names[as[j].stream] }, nil, &subscribeAll{opts, handler})
+	if err == nil && sm != nil {
+		sm.subscribed = sm.read(ctx)
+		sm.subs = len(as)
+	}
+	// names, as and handlers are live at both readings: only the
+	// subscriptions differ.
+	runtime.KeepAlive(names)
+	runtime.KeepAlive(as)
+	runtime.KeepAlive(handlers)
+	return err
 }
 
 // subscribeAll says what openAll subscribes each opened stream with.

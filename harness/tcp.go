@@ -73,9 +73,41 @@ func (t *TCP) Close() error {
 }
 
 // TCPAdmin is a TCP driver whose nodes' admin listeners are known: it
-// also implements Profiler and StatsReader through them.
+// also implements Profiler, MemoryProber and StatsReader through them.
 type TCPAdmin struct {
 	*TCP
+}
+
+// Memory forces a full garbage collection in every node, twice as the
+// in-process reading does (GET /debug/pprof/heap?gc=1, the profile
+// discarded), then reads their /metrics: go_memstats_heap_alloc_bytes, the
+// live heap right after the collection, and process_resident_memory_bytes,
+// summed over the nodes. The RSS is read as the node reports it: the
+// node's runtime returns freed memory to the operating system gradually,
+// so it may still count some garbage.
+func (t *TCPAdmin) Memory(ctx context.Context) (heap, rss uint64, err error) {
+	for i := range t.admin.bases {
+		for range 2 {
+			if err := t.admin.get(ctx, i, "/debug/pprof/heap?gc=1", io.Discard); err != nil {
+				return 0, 0, fmt.Errorf("force a GC: %w", err)
+			}
+		}
+	}
+	m, err := t.admin.metrics(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	h, ok := m[metricHeap]
+	if !ok {
+		return 0, 0, fmt.Errorf("%s: no %s", t.admin.scope(), metricHeap)
+	}
+	return uint64(h), uint64(m[metricRSS]), nil
+}
+
+// MemoryScope says the figures are the node processes' own.
+func (t *TCPAdmin) MemoryScope() string {
+	return "the node process's own live heap after GC (" + metricHeap + ") and RSS (" + metricRSS +
+		", as the node reports it) from " + t.admin.scope() + ", GC forced through /debug/pprof/heap?gc=1"
 }
 
 // Stats reads every node's /metrics and sums them: each sample by its

@@ -138,6 +138,9 @@ type producer struct {
 	phase   *phase
 	streams []Stream
 	seqs    []uint32 // last sequence number sent, per owned stream
+	// shared, when set, numbers the messages instead of seqs: the
+	// producers of the reference phase share its one stream.
+	shared *sharedSeq
 
 	sendDelay, ack *recorder
 
@@ -154,6 +157,15 @@ type producer struct {
 	// returns.
 	backlog int64
 	err     error
+}
+
+// sharedSeq numbers the messages of a stream that several producers
+// publish to (the single-stream reference phase), on one connection: a
+// producer holds mu from numbering its batch until its publish call
+// returns, so that the numbers reach the stream in order.
+type sharedSeq struct {
+	mu  sync.Mutex
+	seq uint32 // the last sequence number sent
 }
 
 // minDelivered returns the deliveries to this producer's slowest
@@ -353,11 +365,16 @@ func (p *producer) run(ctx context.Context, loadStart int64) {
 			}
 		}
 		si := pick()
+		seq := &p.seqs[si]
+		if p.shared != nil {
+			p.shared.mu.Lock()
+			seq = &p.shared.seq
+		}
 		var measured, bytes int64
 		for j := range cnt {
 			b := bufs[j][:sz.next()]
-			p.seqs[si]++
-			stamp(b, intended[j], p.seqs[si])
+			*seq++
+			stamp(b, intended[j], *seq)
 			batch[j] = b
 			if intended[j] >= mStart && intended[j] < end {
 				measured++
@@ -373,6 +390,9 @@ func (p *producer) run(ctx context.Context, loadStart int64) {
 			}
 		} else {
 			err = p.streams[si].Publish(ctx, batch[:cnt])
+		}
+		if p.shared != nil {
+			p.shared.mu.Unlock()
 		}
 		if err != nil {
 			if ctx.Err() == nil {

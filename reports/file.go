@@ -120,22 +120,66 @@ func parse(name string, data []byte) (*Result, error) {
 // Node (node) holds the node's counters under /stats names (MsgsIn …)
 // where version 2 has its Prometheus metric names; they are kept as they
 // are.
+//
+// Version 2 → 3: version 3 added Run.OpenSeconds (open_seconds, taken from
+// memory.open_seconds where a version 2 run has it), Run.Reference
+// (reference), Memory.HeapOpened (memory.heap_opened) and the scenario's
+// targets bytes_per_idle_subscription, open_time and p99_vs_single_stream,
+// and measures memory.bytes_per_idle_subscription against heap_opened
+// instead of heap_idle (msbench never wrote it before version 3; a
+// version 2 file's is kept as it is).
 func upgrade(name string, data []byte, version int) (*Result, error) {
 	var r Result
 	if err := decodeVersioned(name, data, version, &r); err != nil {
 		return nil, err
 	}
-	for i, run := range append([]Run{r.Summary}, r.Runs...) {
-		if run.NodeView != nil {
-			where := "summary"
-			if i > 0 {
-				where = fmt.Sprintf("runs[%d]", i-1)
-			}
-			return nil, fmt.Errorf("%s: %s: json: unknown field %q in schema version %d", name, where, "node_view", version)
+	later := func(where, field string) error {
+		return fmt.Errorf("%s: %s: json: unknown field %q in schema version %d", name, where, field, version)
+	}
+	t := r.Scenario.Targets
+	for _, f := range []struct {
+		field string
+		set   bool
+	}{
+		{"bytes_per_idle_subscription", t.BytesPerIdleSubscription != 0},
+		{"open_time", t.OpenTime != 0},
+		{"p99_vs_single_stream", t.P99VsSingleStream != 0},
+	} {
+		if f.set {
+			return nil, later("scenario.targets", f.field)
+		}
+	}
+	runs := append([]*Run{&r.Summary}, pointers(r.Runs)...)
+	for i, run := range runs {
+		where := "summary"
+		if i > 0 {
+			where = fmt.Sprintf("runs[%d]", i-1)
+		}
+		switch {
+		case version < 2 && run.NodeView != nil:
+			return nil, later(where, "node_view")
+		case run.OpenSeconds != 0:
+			return nil, later(where, "open_seconds")
+		case run.Reference != nil:
+			return nil, later(where, "reference")
+		case run.Memory != nil && run.Memory.HeapOpened != 0:
+			return nil, later(where+".memory", "heap_opened")
+		}
+		if run.Memory != nil {
+			run.OpenSeconds = run.Memory.OpenSeconds
 		}
 	}
 	r.Schema = SchemaVersion
 	return &r, nil
+}
+
+// pointers returns pointers to the elements of runs.
+func pointers(runs []Run) []*Run {
+	ps := make([]*Run, len(runs))
+	for i := range runs {
+		ps[i] = &runs[i]
+	}
+	return ps
 }
 
 // offsetError is a JSON error at a byte offset of the input.

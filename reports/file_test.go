@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -18,6 +19,7 @@ func TestWriteRead(t *testing.T) {
 	}{
 		{"throughput", testResult},
 		{"memory", testMemoryResult},
+		{"million", testMillionResult},
 		{"empty", func(testing.TB) *Result { return &Result{} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -60,8 +62,8 @@ func TestWriteRead(t *testing.T) {
 func TestWriteRefusesOtherSchema(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "result.json")
 	err := Write(path, &Result{Schema: SchemaVersion + 1})
-	if err == nil || !strings.Contains(err.Error(), "schema version 3") {
-		t.Errorf("Write of a version-3 result: error %v, want one naming version 3", err)
+	if want := fmt.Sprintf("schema version %d", SchemaVersion+1); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Write of a version-%d result: error %v, want one naming the version", SchemaVersion+1, err)
 	}
 	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a refused Write left %s behind (stat: %v)", path, err)
@@ -151,10 +153,10 @@ func TestReadSchemaVersions(t *testing.T) {
 		found  int
 		want   string
 	}{
-		{"newer", 3, 3, "result.json: schema version 3 is newer than this msbench supports (2): upgrade msbench"},
-		{"older", -1, -1, "result.json: schema version -1 is older than this msbench supports (it reads versions 1 to 2)"},
-		{"zero", 0, 0, "result.json: no schema version: not an msbench result (this msbench reads version 2)"},
-		{"missing", nil, 0, "result.json: no schema version: not an msbench result (this msbench reads version 2)"},
+		{"newer", 4, 4, "result.json: schema version 4 is newer than this msbench supports (3): upgrade msbench"},
+		{"older", -1, -1, "result.json: schema version -1 is older than this msbench supports (it reads versions 1 to 3)"},
+		{"zero", 0, 0, "result.json: no schema version: not an msbench result (this msbench reads version 3)"},
+		{"missing", nil, 0, "result.json: no schema version: not an msbench result (this msbench reads version 3)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := resultJSON(t)
@@ -192,8 +194,90 @@ func v1Result(t *testing.T) map[string]any {
 	return m
 }
 
+// v2Result returns testMemoryResult as a schema version 2 result.json
+// holds it: no memory.heap_opened, the open time in memory only.
+func v2Result(t *testing.T) map[string]any {
+	t.Helper()
+	r := testMemoryResult(t)
+	r.Schema = 2
+	data, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	delete(m["summary"].(map[string]any)["memory"].(map[string]any), "heap_opened")
+	return m
+}
+
+// TestReadUpgradesV2 reads a schema version 2 result strictly and
+// upgrades it: the open time moves to the run, nothing else changes; a
+// field of version 3 in it is an error.
+func TestReadUpgradesV2(t *testing.T) {
+	path := writeFile(t, marshal(t, v2Result(t)))
+	got, err := Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := testMemoryResult(t)
+	want.Schema = SchemaVersion
+	want.Summary.Memory.HeapOpened = 0
+	want.Summary.OpenSeconds = want.Summary.Memory.OpenSeconds
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Read of version 2 returned\n%s\nwant\n%s", marshal(t, got), marshal(t, want))
+	}
+
+	for _, tc := range []struct {
+		name string
+		edit func(m map[string]any)
+		want string // the error, after "…/result.json"
+	}{
+		{
+			name: "reference",
+			edit: func(m map[string]any) {
+				m["runs"].([]any)[0].(map[string]any)["reference"] = map[string]any{"stream": "s"}
+			},
+			want: `: runs[0]: json: unknown field "reference" in schema version 2`,
+		},
+		{
+			name: "open_seconds",
+			edit: func(m map[string]any) { m["summary"].(map[string]any)["open_seconds"] = 1 },
+			want: `: summary: json: unknown field "open_seconds" in schema version 2`,
+		},
+		{
+			name: "heap_opened",
+			edit: func(m map[string]any) { m["summary"].(map[string]any)["memory"].(map[string]any)["heap_opened"] = 1 },
+			want: `: summary.memory: json: unknown field "heap_opened" in schema version 2`,
+		},
+		{
+			name: "target",
+			edit: func(m map[string]any) {
+				m["scenario"].(map[string]any)["targets"].(map[string]any)["p99_vs_single_stream"] = 2
+			},
+			want: `: scenario.targets: json: unknown field "p99_vs_single_stream" in schema version 2`,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := v2Result(t)
+			tc.edit(m)
+			path := writeFile(t, marshal(t, m))
+			_, err := Read(path)
+			if err == nil {
+				t.Fatal("Read succeeded")
+			}
+			if got := err.Error(); !strings.HasPrefix(got, path) || !strings.Contains(got, tc.want) {
+				t.Errorf("error\n%s\nwant %s%s", got, path, tc.want)
+			}
+		})
+	}
+}
+
 // TestReadUpgrades reads a schema version 1 result strictly and upgrades
-// it: the same result, without a node view, as version 2.
+// it: the same result, without a node view, as the current version.
 func TestReadUpgrades(t *testing.T) {
 	path := writeFile(t, marshal(t, v1Result(t)))
 	got, err := Read(path)
@@ -207,7 +291,7 @@ func TestReadUpgrades(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Read of version 1 returned\n%s\nwant\n%s", marshal(t, got), marshal(t, want))
 	}
-	// Written back, it is a version 2 result.
+	// Written back, it is a result of the current version.
 	if err := Write(path, got); err != nil {
 		t.Fatal(err)
 	}

@@ -161,6 +161,7 @@ func testMemoryResult(t testing.TB) *Result {
 		OpenSeconds:              2.5,
 		HeapBefore:               3 << 20,
 		HeapIdle:                 3<<20 + 812_000_000,
+		HeapOpened:               3<<20 + 812_000_000,
 		SubscribedHeap:           3<<20 + 812_000_000 + 96_000_000,
 		BytesPerIdleStream:       812,
 		BytesPerIdleSubscription: 96,
@@ -168,6 +169,69 @@ func testMemoryResult(t testing.TB) *Result {
 		RSSIdle:                  12<<20 + 900_000_000,
 		RSSPerStream:             900,
 	}
+	Judge(r)
+	return r
+}
+
+// testMillionResult returns a result of the million-streams scenario as
+// issue #5 judges it: a Zipf-spread open-loop load with one subscriber per
+// stream, memory per idle stream and subscription, the open time and the
+// single-stream reference phase, every new target met.
+func testMillionResult(t testing.TB) *Result {
+	t.Helper()
+	r := testMemoryResult(t)
+	sc := &r.Scenario
+	sc.Description = "1,000,000 streams, Zipf-spread load, then the same load on one stream."
+	sc.Streams.Pick, sc.Streams.ZipfS = scenarios.PickZipf, 1.1
+	sc.Producers = scenarios.Producers{Count: 4, Rate: 100_000, Batch: 64, Payload: scenarios.Payload{Size: 16, Dist: scenarios.DistFixed}, InFlight: 65536}
+	sc.Consumers.PerStream = ptr(1)
+	sc.Connections = scenarios.Connections{Publish: 4, Subscribe: 4}
+	sc.Warmup = scenarios.Duration(2 * time.Second)
+	sc.Targets = scenarios.Targets{
+		Streams: 1_000_000, BytesPerIdleStream: 256, BytesPerIdleSubscription: 128,
+		OpenTime: scenarios.Duration(10 * time.Second), P99VsSingleStream: 2,
+	}
+	e2e := latencyOf(t, 0, 1, spread(20_000, 180_000, 100)...)
+	refE2E := latencyOf(t, 0, 1, spread(15_000, 95_000, 100)...)
+	ref := &Reference{
+		Stream: "msbench.reference.1772366400000000000", Seconds: 10,
+		Sent: 1_000_000, Delivered: 1_000_000, SentRate: 100_000, DeliveredRate: 100_000,
+		Latency:   map[string]*Latency{LatencyEndToEnd: refE2E},
+		Integrity: Integrity{Expected: 1_200_000, Received: 1_200_000},
+	}
+	mem := &Memory{
+		Source:                   "in-process: live heap after GC and RSS of the msbench process",
+		Streams:                  1_000_000,
+		Subscriptions:            1_000_000,
+		OpenSeconds:              7.1,
+		HeapBefore:               3 << 20,
+		HeapIdle:                 3<<20 + 212_000_000,
+		HeapOpened:               3<<20 + 250_000_000,
+		SubscribedHeap:           3<<20 + 250_000_000 + 96_000_000,
+		BytesPerIdleStream:       212,
+		BytesPerIdleSubscription: 96,
+		RSSBefore:                12 << 20,
+		RSSIdle:                  12<<20 + 300_000_000,
+		RSSPerStream:             300,
+	}
+	run := Run{
+		Repetition: 1, Started: r.Runs[0].Started, Seconds: 10,
+		Sent: 1_000_000, Delivered: 1_000_000, SentRate: 100_000, DeliveredRate: 100_000, DeliveredMBps: 1.6,
+		OfferedRate: 100_000, OpenSeconds: 7.1,
+		Latency:   map[string]*Latency{LatencyEndToEnd: e2e},
+		Integrity: Integrity{Expected: 1_200_000, Received: 1_200_000},
+		Memory:    mem,
+		Reference: ref,
+	}
+	ratio, ok := P99Ratio(&run)
+	if !ok {
+		t.Fatal("fixture: no p99 ratio")
+	}
+	ref.P99Ratio = ratio
+	r.Runs = []Run{run}
+	r.Summary = run
+	r.Summary.Repetition = 0
+	r.Summary.Node, r.Summary.NodeView = nil, nil
 	Judge(r)
 	return r
 }

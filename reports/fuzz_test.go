@@ -10,7 +10,7 @@ import (
 // outside input. It must never panic; what it accepts must judge and
 // render without panicking and survive a write and a second read.
 func FuzzRead(f *testing.F) {
-	for _, r := range []*Result{testResult(f), testMemoryResult(f), testFailedResult(f), minimalResult()} {
+	for _, r := range []*Result{testResult(f), testMemoryResult(f), testMillionResult(f), testFailedResult(f), minimalResult()} {
 		r.Schema = SchemaVersion
 		// parse does not decode histograms: leave their kilobytes of
 		// base64 out of the seeds, so that mutation and minimisation

@@ -278,6 +278,7 @@ func summaryTables(runs []htmlRun) []htmlTable {
 	for _, name := range unionLatencyNames(runs) {
 		add(tableOf(latencyLabel(name)+" latency", runs, latencyRows(name)))
 	}
+	add(tableOf("Single-stream reference", runs, referenceRows))
 	add(tableOf("Integrity", runs, integrityRows))
 	add(tableOf("Node's view", runs, nodeViewRows(runs)))
 	add(tableOf("Memory", runs, memoryRows))
@@ -423,6 +424,32 @@ func integrityCell(get func(Integrity) int64, bad bool) func(*Result) htmlCell {
 	}
 }
 
+// referenceRows show a run's single-stream reference phase beside its
+// scenario, where it has one.
+var referenceRows = []rowDef{
+	{"reference sent rate", referenceCell(func(_ *Run, ref *Reference) (string, bool) { return FormatRate(ref.SentRate), true })},
+	{"reference end-to-end p99", referenceCell(func(_ *Run, ref *Reference) (string, bool) {
+		return latencyAt(ref.Latency[LatencyEndToEnd], 99), ref.Latency[LatencyEndToEnd] != nil
+	})},
+	{"scenario end-to-end p99", referenceCell(func(run *Run, _ *Reference) (string, bool) {
+		return latencyAt(run.Latency[LatencyEndToEnd], 99), run.Latency[LatencyEndToEnd] != nil
+	})},
+	{"p99, scenario over reference", referenceCell(func(run *Run, _ *Reference) (string, bool) {
+		ratio, ok := P99Ratio(run)
+		return formatFactor(ratio), ok
+	})},
+}
+
+func referenceCell(get func(*Run, *Reference) (string, bool)) func(*Result) htmlCell {
+	return func(r *Result) htmlCell {
+		if r.Summary.Reference == nil {
+			return htmlCell{}
+		}
+		s, ok := get(&r.Summary, r.Summary.Reference)
+		return cellIf(ok, s)
+	}
+}
+
 // memoryRows show a run's memory figures when it measured them.
 var memoryRows = []rowDef{
 	{"streams", memoryCell(func(m *Memory) (string, bool) { return formatCount(int64(m.Streams)), true })},
@@ -430,10 +457,21 @@ var memoryRows = []rowDef{
 	{"heap before streams", memoryCell(func(m *Memory) (string, bool) { return FormatBytes(float64(m.HeapBefore)), true })},
 	{"heap with idle streams", memoryCell(func(m *Memory) (string, bool) { return FormatBytes(float64(m.HeapIdle)), true })},
 	{"bytes per idle stream", memoryCell(func(m *Memory) (string, bool) { return FormatBytes(m.BytesPerIdleStream), true })},
-	{"idle subscriptions", memoryCell(func(m *Memory) (string, bool) { return formatCount(int64(m.Subscriptions)), m.Subscriptions > 0 })},
-	{"bytes per idle subscription", memoryCell(func(m *Memory) (string, bool) {
-		return FormatBytes(m.BytesPerIdleSubscription), m.Subscriptions > 0
+	{"heap with streams opened, none subscribed", memoryCell(func(m *Memory) (string, bool) {
+		return FormatBytes(float64(m.HeapOpened)), m.Subscriptions > 0
 	})},
+	{"idle subscriptions", memoryCell(func(m *Memory) (string, bool) { return formatCount(int64(m.Subscriptions)), m.Subscriptions > 0 })},
+	{"bytes per idle subscription", func(r *Result) htmlCell {
+		m := r.Summary.Memory
+		if m == nil || m.Subscriptions == 0 {
+			return htmlCell{}
+		}
+		c := htmlCell{Text: FormatBytes(m.BytesPerIdleSubscription)}
+		if sameProcess(r.Target) {
+			c.Note = "node + client, same process"
+		}
+		return c
+	}},
 	{"RSS per idle stream", memoryCell(func(m *Memory) (string, bool) { return FormatBytes(m.RSSPerStream), m.RSSIdle > 0 })},
 	{"measured from", memoryCell(func(m *Memory) (string, bool) { return m.Source, m.Source != "" })},
 }

@@ -295,3 +295,31 @@ func TestDistribution(t *testing.T) {
 		t.Errorf("last point %v, want the value at %v nines", last, maxNines)
 	}
 }
+
+// TestWriteHTMLReference checks the million-streams figures in the
+// report: the single-stream reference beside the scenario, the memory of
+// idle subscriptions and the new verdicts.
+func TestWriteHTMLReference(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteHTML(&b, "million", []NamedResult{{Name: "million", Result: testMillionResult(t)}}); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	for _, want := range []string{
+		"Single-stream reference", "reference end-to-end p99", "94.2µs", "178µs", "1.89×",
+		"heap with streams opened, none subscribed", "bytes per idle subscription", "96 B", "node &#43; client, same process",
+		"bytes_per_idle_subscription", "open_time", "p99_vs_single_stream",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	// A run without a reference phase has no such table.
+	b.Reset()
+	if err := WriteHTML(&b, "memory", []NamedResult{{Name: "memory", Result: testMemoryResult(t)}}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "Single-stream reference") {
+		t.Error("a report without a reference phase has its table")
+	}
+}

@@ -11,8 +11,15 @@ const (
 	TargetThroughput         = "throughput"
 	TargetStreams            = "streams"
 	TargetBytesPerIdleStream = "bytes_per_idle_stream"
-	TargetIntegrity          = "integrity"
-	TargetErrors             = "errors"
+	// TargetBytesPerIdleSubscription judges Memory.BytesPerIdleSubscription.
+	TargetBytesPerIdleSubscription = "bytes_per_idle_subscription"
+	// TargetOpenTime judges Run.OpenSeconds.
+	TargetOpenTime = "open_time"
+	// TargetP99VsSingleStream judges the end-to-end p99 against the
+	// single-stream reference phase's (Reference.P99Ratio).
+	TargetP99VsSingleStream = "p99_vs_single_stream"
+	TargetIntegrity         = "integrity"
+	TargetErrors            = "errors"
 )
 
 // Judge fills r.Verdicts and r.Pass from r.Summary, r.Runs and the
@@ -33,10 +40,20 @@ const (
 //     not measured otherwise.
 //   - bytes_per_idle_stream: Summary.Memory.BytesPerIdleStream must be at
 //     most Targets.BytesPerIdleStream; not measured without memory figures.
+//   - bytes_per_idle_subscription: Summary.Memory.BytesPerIdleSubscription
+//     must be at most Targets.BytesPerIdleSubscription; not measured
+//     without memory figures for subscriptions (Memory.Subscriptions 0).
+//   - open_time: Summary.OpenSeconds must be below Targets.OpenTime; not
+//     measured when it is 0.
+//   - p99_vs_single_stream: the end-to-end p99 of Summary must be at most
+//     Targets.P99VsSingleStream times that of Summary.Reference (P99Ratio);
+//     not measured without a reference phase or either p99. A scenario
+//     p99 beyond the histogram's range (as for p99) fails.
 //   - integrity (always judged): summed over the runs (Summary when there
-//     are none), no message may be lost, duplicated, reordered or corrupt.
-//     With the scenario's allow_loss, lost messages are reported but do not
-//     fail the run; duplicates, reordering and corruption still do.
+//     are none), their reference phases included, no message may be lost,
+//     duplicated, reordered or corrupt. With the scenario's allow_loss,
+//     lost messages are reported but do not fail the run; duplicates,
+//     reordering and corruption still do.
 //   - errors (always judged): no run, and not the summary, reported an
 //     error, and at least one run took place.
 //
@@ -56,6 +73,15 @@ func Judge(r *Result) {
 	}
 	if t.BytesPerIdleStream > 0 {
 		r.Verdicts = append(r.Verdicts, judgeBytesPerIdleStream(r, t.BytesPerIdleStream))
+	}
+	if t.BytesPerIdleSubscription > 0 {
+		r.Verdicts = append(r.Verdicts, judgeBytesPerIdleSubscription(r, t.BytesPerIdleSubscription))
+	}
+	if t.OpenTime > 0 {
+		r.Verdicts = append(r.Verdicts, judgeOpenTime(r, int64(t.OpenTime)))
+	}
+	if t.P99VsSingleStream > 0 {
+		r.Verdicts = append(r.Verdicts, judgeP99VsSingleStream(r, t.P99VsSingleStream))
 	}
 	r.Verdicts = append(r.Verdicts, judgeIntegrity(r), judgeErrors(r))
 
@@ -145,15 +171,115 @@ func judgeBytesPerIdleStream(r *Result, target float64) Verdict {
 	return v
 }
 
+func judgeBytesPerIdleSubscription(r *Result, target float64) Verdict {
+	v := Verdict{Target: TargetBytesPerIdleSubscription, Want: "≤ " + FormatBytes(target)}
+	m := r.Summary.Memory
+	switch {
+	case m == nil:
+		v.Got = notMeasured("the scenario does not measure memory")
+		return v
+	case m.Subscriptions == 0:
+		v.Got = notMeasured("no memory reading of idle subscriptions")
+		return v
+	}
+	v.Measured, v.Pass = true, m.BytesPerIdleSubscription <= target
+	v.Got = FormatBytes(m.BytesPerIdleSubscription)
+	return v
+}
+
+func judgeOpenTime(r *Result, target int64) Verdict {
+	v := Verdict{Target: TargetOpenTime, Want: "< " + FormatNs(target)}
+	secs := r.Summary.OpenSeconds
+	if secs <= 0 {
+		v.Got = notMeasured("no setup time recorded")
+		return v
+	}
+	v.Measured, v.Pass = true, secs*1e9 < float64(target)
+	v.Got = FormatNs(int64(secs * 1e9))
+	if m := r.Summary.Memory; m != nil && m.Streams > 0 {
+		v.Got += fmt.Sprintf(" for %s streams", formatCount(int64(m.Streams)))
+	}
+	return v
+}
+
+// P99Ratio returns the end-to-end p99 of run divided by that of its
+// single-stream reference phase (Reference.P99Ratio). ok is false when run
+// has no reference phase, when either latency has no p99 or the
+// reference's is 0, or when either p99 is beyond the histogram's range
+// (more than 1 % of its values out of range).
+func P99Ratio(run *Run) (ratio float64, ok bool) {
+	_, _, ratio, _, ok = compareP99(run)
+	return ratio, ok
+}
+
+// compareP99 returns the end-to-end p99 of run and of its reference phase,
+// in ns, and their ratio as P99Ratio does; beyond names the one, if any,
+// whose p99 is beyond the histogram's range ("scenario" or "reference").
+func compareP99(run *Run) (p99, ref int64, ratio float64, beyond string, ok bool) {
+	if run == nil || run.Reference == nil {
+		return 0, 0, 0, "", false
+	}
+	p99, okRun, beyondRun := p99Of(run.Latency[LatencyEndToEnd])
+	ref, okRef, beyondRef := p99Of(run.Reference.Latency[LatencyEndToEnd])
+	switch {
+	case beyondRun:
+		return 0, ref, 0, "scenario", false
+	case beyondRef:
+		return p99, 0, 0, "reference", false
+	case !okRun || !okRef || ref <= 0:
+		return p99, ref, 0, "", false
+	}
+	return p99, ref, float64(p99) / float64(ref), "", true
+}
+
+// p99Of returns l's p99; beyond is true when more than 1 % of its values
+// were out of the histogram's range, so that the p99 is beyond it.
+func p99Of(l *Latency) (p99 int64, ok, beyond bool) {
+	if l == nil || l.Count+l.OutOfRange == 0 {
+		return 0, false, false
+	}
+	if float64(l.OutOfRange) > 0.01*(float64(l.Count)+float64(l.OutOfRange)) {
+		return 0, false, true
+	}
+	p99, ok = l.At(99)
+	return p99, ok, false
+}
+
+// formatFactor formats a ratio as "1.31×".
+func formatFactor(f float64) string { return sig3(f) + "×" }
+
+func judgeP99VsSingleStream(r *Result, factor float64) Verdict {
+	v := Verdict{Target: TargetP99VsSingleStream, Want: "≤ " + formatFactor(factor) + " the single-stream p99"}
+	p99, ref, ratio, beyond, ok := compareP99(&r.Summary)
+	switch {
+	case r.Summary.Reference == nil:
+		v.Got = notMeasured("no single-stream reference phase")
+	case beyond == "scenario":
+		v.Measured = true
+		v.Got = "the scenario's p99 is beyond the histogram's range"
+	case beyond == "reference":
+		v.Got = notMeasured("the single-stream p99 is beyond the histogram's range")
+	case !ok:
+		v.Got = notMeasured("no end-to-end p99 in the scenario or the reference phase")
+	default:
+		v.Measured, v.Pass = true, ratio <= factor
+		v.Got = fmt.Sprintf("%s (p99 %s vs %s on one stream)", formatFactor(ratio), FormatNs(p99), FormatNs(ref))
+	}
+	return v
+}
+
 func judgeIntegrity(r *Result) Verdict {
 	in := r.Summary.Integrity
+	if ref := r.Summary.Reference; ref != nil {
+		in = addFaults(in, ref.Integrity)
+	}
 	if len(r.Runs) > 0 {
 		in = Integrity{}
 		for _, run := range r.Runs {
-			in.Lost += run.Integrity.Lost
-			in.Duplicates += run.Integrity.Duplicates
-			in.Reordered += run.Integrity.Reordered
-			in.Corrupt += run.Integrity.Corrupt
+			in = addFaults(in, run.Integrity)
+			if run.Reference != nil {
+				in = addFaults(in, run.Reference.Integrity)
+			}
 		}
 	}
 	v := Verdict{Target: TargetIntegrity, Measured: true, Want: "none lost, duplicated, reordered or corrupt"}
@@ -208,4 +334,14 @@ func errorCount(r *Result) int {
 		n += len(run.Errors)
 	}
 	return n
+}
+
+// addFaults returns in with b's faults (lost, duplicates, reordered,
+// corrupt) added.
+func addFaults(in, b Integrity) Integrity {
+	in.Lost += b.Lost
+	in.Duplicates += b.Duplicates
+	in.Reordered += b.Reordered
+	in.Corrupt += b.Corrupt
+	return in
 }

@@ -177,6 +177,113 @@ func TestJudge(t *testing.T) {
 			},
 		},
 		{
+			name:   "million-streams run",
+			result: func(t *testing.T) *Result { return testMillionResult(t) },
+			want: []want{
+				pass(TargetStreams, "≥ 1,000,000", "1,000,000"),
+				pass(TargetBytesPerIdleStream, "≤ 256 B", "212 B"),
+				pass(TargetBytesPerIdleSubscription, "≤ 128 B", "96 B"),
+				pass(TargetOpenTime, "< 10.0s", "7.10s for 1,000,000 streams"),
+				pass(TargetP99VsSingleStream, "≤ 2.00× the single-stream p99", "1.89× (p99 178µs vs 94.2µs on one stream)"),
+				integrityOK, errorsOK,
+			},
+			wantPass: true,
+		},
+		{
+			name: "million-streams misses",
+			result: func(t *testing.T) *Result {
+				r := testMillionResult(t)
+				r.Summary.Memory.BytesPerIdleSubscription = 128.5
+				r.Summary.OpenSeconds = 10 // the target is "under"
+				r.Scenario.Targets.P99VsSingleStream = 1.5
+				return r
+			},
+			want: []want{
+				pass(TargetStreams, "≥ 1,000,000", "1,000,000"),
+				pass(TargetBytesPerIdleStream, "≤ 256 B", "212 B"),
+				fail(TargetBytesPerIdleSubscription, "≤ 128 B", "128 B"),
+				fail(TargetOpenTime, "< 10.0s", "10.0s for 1,000,000 streams"),
+				fail(TargetP99VsSingleStream, "≤ 1.50× the single-stream p99", "1.89× (p99 178µs vs 94.2µs on one stream)"),
+				integrityOK, errorsOK,
+			},
+		},
+		{
+			name: "million-streams figures missing",
+			result: func(t *testing.T) *Result {
+				r := testMillionResult(t)
+				r.Summary.Memory.Subscriptions = 0
+				r.Summary.OpenSeconds = 0
+				r.Summary.Reference = nil
+				r.Runs[0].Reference = nil
+				r.Scenario.Targets.Streams, r.Scenario.Targets.BytesPerIdleStream = 0, 0
+				return r
+			},
+			want: []want{
+				none(TargetBytesPerIdleSubscription, "≤ 128 B", "not measured (no memory reading of idle subscriptions)"),
+				none(TargetOpenTime, "< 10.0s", "not measured (no setup time recorded)"),
+				none(TargetP99VsSingleStream, "≤ 2.00× the single-stream p99", "not measured (no single-stream reference phase)"),
+				integrityOK, errorsOK,
+			},
+			wantPass: true,
+		},
+		{
+			name: "million-streams without memory or latency",
+			result: func(t *testing.T) *Result {
+				r := testMillionResult(t)
+				r.Summary.Memory = nil
+				r.Summary.Reference.Latency = nil
+				r.Scenario.Targets = scenarios.Targets{BytesPerIdleSubscription: 128, P99VsSingleStream: 2}
+				return r
+			},
+			want: []want{
+				none(TargetBytesPerIdleSubscription, "≤ 128 B", "not measured (the scenario does not measure memory)"),
+				none(TargetP99VsSingleStream, "≤ 2.00× the single-stream p99", "not measured (no end-to-end p99 in the scenario or the reference phase)"),
+				integrityOK, errorsOK,
+			},
+			wantPass: true,
+		},
+		{
+			name: "p99 beyond the range, scenario or reference",
+			result: func(t *testing.T) *Result {
+				r := testMillionResult(t)
+				r.Summary.Latency[LatencyEndToEnd] = latencyOf(t, 2, 1, spread(20_000, 180_000, 100)...)
+				r.Scenario.Targets = scenarios.Targets{P99VsSingleStream: 2}
+				return r
+			},
+			want: []want{
+				fail(TargetP99VsSingleStream, "≤ 2.00× the single-stream p99", "the scenario's p99 is beyond the histogram's range"),
+				integrityOK, errorsOK,
+			},
+		},
+		{
+			name: "reference p99 beyond the range",
+			result: func(t *testing.T) *Result {
+				r := testMillionResult(t)
+				r.Summary.Reference.Latency[LatencyEndToEnd] = latencyOf(t, 2, 1, spread(20_000, 180_000, 100)...)
+				r.Scenario.Targets = scenarios.Targets{P99VsSingleStream: 2}
+				return r
+			},
+			want: []want{
+				none(TargetP99VsSingleStream, "≤ 2.00× the single-stream p99", "not measured (the single-stream p99 is beyond the histogram's range)"),
+				integrityOK, errorsOK,
+			},
+			wantPass: true,
+		},
+		{
+			name: "faults in the reference phase",
+			result: func(t *testing.T) *Result {
+				r := testMillionResult(t)
+				r.Runs[0].Reference.Integrity.Lost = 5
+				r.Runs[0].Reference.Integrity.Reordered = 1
+				r.Scenario.Targets = scenarios.Targets{}
+				return r
+			},
+			want: []want{
+				fail(TargetIntegrity, "none lost, duplicated, reordered or corrupt", "5 lost, 1 reordered"),
+				errorsOK,
+			},
+		},
+		{
 			name: "errors",
 			result: func(t *testing.T) *Result {
 				r := testResult(t)
@@ -290,6 +397,38 @@ func TestJudge(t *testing.T) {
 			}
 			if r.Pass != tc.wantPass {
 				t.Errorf("Pass = %v, want %v", r.Pass, tc.wantPass)
+			}
+		})
+	}
+}
+
+// TestP99Ratio checks the ratio of a run's end-to-end p99 to its
+// reference phase's, and when there is none.
+func TestP99Ratio(t *testing.T) {
+	lat := func(oor int64, vs ...int64) map[string]*Latency {
+		return map[string]*Latency{LatencyEndToEnd: latencyOf(t, oor, 1, vs...)}
+	}
+	ms := int64(time.Millisecond)
+	for _, tc := range []struct {
+		name  string
+		run   *Run
+		ratio float64
+		ok    bool
+	}{
+		{"nil run", nil, 0, false},
+		{"no reference", &Run{Latency: lat(0, 3*ms)}, 0, false},
+		{"3 ms against 1 ms", &Run{Latency: lat(0, 3*ms), Reference: &Reference{Latency: lat(0, ms)}}, 3, true},
+		{"faster than the reference", &Run{Latency: lat(0, ms), Reference: &Reference{Latency: lat(0, 4*ms)}}, 0.25, true},
+		{"no scenario latency", &Run{Reference: &Reference{Latency: lat(0, ms)}}, 0, false},
+		{"no reference latency", &Run{Latency: lat(0, ms), Reference: &Reference{}}, 0, false},
+		{"scenario beyond range", &Run{Latency: lat(5, ms), Reference: &Reference{Latency: lat(0, ms)}}, 0, false},
+		{"reference beyond range", &Run{Latency: lat(0, ms), Reference: &Reference{Latency: lat(5, ms)}}, 0, false},
+		{"empty histograms", &Run{Latency: lat(0), Reference: &Reference{Latency: lat(0)}}, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ratio, ok := P99Ratio(tc.run)
+			if ok != tc.ok || (ok && !newHistogram().ValuesAreEquivalent(int64(ratio*1e6), int64(tc.ratio*1e6))) || (!ok && ratio != 0) {
+				t.Errorf("P99Ratio = %g, %v; want %g, %v", ratio, ok, tc.ratio, tc.ok)
 			}
 		})
 	}

@@ -11,7 +11,7 @@ import (
 // writes. Read upgrades a result of an older version it knows
 // (OldestSchemaVersion on) and refuses any other with a clear error;
 // docs/RESULTS.md documents every field and each version's changes.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // OldestSchemaVersion is the oldest result.json schema Read upgrades.
 const OldestSchemaVersion = 1
@@ -125,6 +125,11 @@ type Run struct {
 	// driver it covers node and load generator together. 0 where unknown.
 	AllocsPerMsg float64 `json:"allocs_per_msg,omitempty"`
 
+	// OpenSeconds is the setup's wall time: connecting, opening every
+	// stream and subscribing every subscriber (memory readings taken
+	// during it excluded). 0 where unknown.
+	OpenSeconds float64 `json:"open_seconds,omitempty"`
+
 	// Latency holds the recorded latency distributions by name
 	// (LatencyEndToEnd, LatencyPublishAck, LatencySendDelay).
 	Latency map[string]*Latency `json:"latency"`
@@ -135,6 +140,10 @@ type Run struct {
 
 	// Memory is the target's memory per stream, where measured.
 	Memory *Memory `json:"memory,omitempty"`
+
+	// Reference is the single-stream reference phase, in scenarios that
+	// judge targets.p99_vs_single_stream.
+	Reference *Reference `json:"reference,omitempty"`
 
 	// Node holds the node's own metrics at the end of the run, by name,
 	// where the target exposes them: Prometheus names (a labelled series
@@ -216,20 +225,25 @@ type Memory struct {
 	// "node /stats").
 	Source string `json:"source"`
 	// Streams is the number of streams the figures divide by; Subscriptions
-	// the subscriptions alive while SubscribedHeap was read.
+	// the idle subscriptions that SubscribedHeap holds beyond HeapOpened
+	// (0 where not measured).
 	Streams       int `json:"streams"`
 	Subscriptions int `json:"subscriptions"`
-	// OpenSeconds is how long opening every stream took.
+	// OpenSeconds is how long opening every stream took (Run.OpenSeconds).
 	OpenSeconds float64 `json:"open_seconds"`
 	// HeapBefore is the live heap before any stream existed; HeapIdle after
-	// every stream carried traffic and went idle with clients gone;
-	// SubscribedHeap with idle subscriptions attached. Bytes.
+	// every stream carried traffic and went idle with clients gone.
+	// HeapOpened is the live heap once every stream was opened, before any
+	// subscription; SubscribedHeap once every subscription was made, before
+	// any message (where measured). Bytes.
 	HeapBefore     uint64 `json:"heap_before"`
 	HeapIdle       uint64 `json:"heap_idle"`
+	HeapOpened     uint64 `json:"heap_opened,omitempty"`
 	SubscribedHeap uint64 `json:"subscribed_heap,omitempty"`
 	// BytesPerIdleStream = (HeapIdle − HeapBefore) / Streams;
-	// BytesPerIdleSubscription = (SubscribedHeap − HeapIdle) /
-	// Subscriptions, where measured.
+	// BytesPerIdleSubscription = (SubscribedHeap − HeapOpened) /
+	// Subscriptions, where measured. (In schema version 2 it was
+	// measured against HeapIdle; msbench never wrote it.)
 	BytesPerIdleStream       float64 `json:"bytes_per_idle_stream"`
 	BytesPerIdleSubscription float64 `json:"bytes_per_idle_subscription,omitempty"`
 	// RSSBefore and RSSIdle are the process's resident set, bytes;
@@ -237,6 +251,36 @@ type Memory struct {
 	RSSBefore    uint64  `json:"rss_before,omitempty"`
 	RSSIdle      uint64  `json:"rss_idle,omitempty"`
 	RSSPerStream float64 `json:"rss_per_stream,omitempty"`
+}
+
+// Reference is a repetition's single-stream reference phase
+// (targets.p99_vs_single_stream): after the scenario's load, its memory
+// reading and the clients' departure, the same producers publish at the
+// same total rate, with the same batches and payloads, to one stream
+// (the reference stream) that has the scenario's subscribers per stream,
+// for the scenario's warm-up and measured phase, recorded as the scenario
+// is. In Result.Summary the repetitions' phases are merged: histograms
+// merged, counts summed, rates the median.
+type Reference struct {
+	// Stream is the reference stream's name.
+	Stream string `json:"stream"`
+	// Seconds is the measured phase's length; Sent and Delivered the
+	// messages sent and delivered in it, SentRate and DeliveredRate their
+	// rates in messages per second, BehindSchedule as Run's.
+	Seconds        float64 `json:"seconds"`
+	Sent           int64   `json:"sent"`
+	Delivered      int64   `json:"delivered"`
+	SentRate       float64 `json:"sent_rate"`
+	DeliveredRate  float64 `json:"delivered_rate"`
+	BehindSchedule bool    `json:"behind_schedule,omitempty"`
+	// Latency holds the phase's latencies by name, as Run's.
+	Latency map[string]*Latency `json:"latency"`
+	// Integrity counts what the reference stream's subscribers found
+	// over the whole phase, warm-up included.
+	Integrity Integrity `json:"integrity"`
+	// P99Ratio is the run's end-to-end p99 divided by this phase's
+	// (P99Ratio computes it); 0 when either is missing.
+	P99Ratio float64 `json:"p99_ratio,omitempty"`
 }
 
 // NodeView sets the node's own account of a repetition, read from its
@@ -365,7 +409,9 @@ type FuncCost struct {
 // Verdict judges one target.
 type Verdict struct {
 	// Target names it: TargetP99, TargetThroughput, TargetStreams,
-	// TargetBytesPerIdleStream, TargetIntegrity or TargetErrors.
+	// TargetBytesPerIdleStream, TargetBytesPerIdleSubscription,
+	// TargetOpenTime, TargetP99VsSingleStream, TargetIntegrity or
+	// TargetErrors.
 	Target string `json:"target"`
 	// Want and Got are human-readable ("< 10.0µs", "8.20µs").
 	Want string `json:"want"`

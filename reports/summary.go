@@ -26,7 +26,8 @@ const SummaryFile = "summary.md"
 const maxTopCPU = 10
 
 // WriteSummary writes r for people: a header (scenario, target, machine,
-// duration, repetitions), then throughput, latency, integrity, the node's
+// duration, repetitions, setup time), then throughput, latency, the
+// single-stream reference phase beside the scenario, integrity, the node's
 // own view beside the clients' (flagging each disagreement), memory, the
 // hottest CPU functions, one row per repetition when there are several,
 // the targets' verdicts and the errors. Sections without data are left
@@ -38,6 +39,7 @@ func WriteSummary(w io.Writer, r *Result, md bool) error {
 	s.header(r)
 	s.throughput(r)
 	s.latency(r)
+	s.reference(r)
 	s.integrity(r)
 	s.nodeView(r)
 	s.memory(r)
@@ -196,6 +198,9 @@ func (s *summary) header(r *Result) {
 		reps += fmt.Sprintf(" (measured phase %ss)", sig3(r.Summary.Seconds))
 	}
 	s.field("duration", strings.Join(append(duration, reps), ", "))
+	if secs := r.Summary.OpenSeconds; secs > 0 {
+		s.field("setup", sig3(secs)+"s to connect, open every stream and subscribe")
+	}
 	if !r.Started.IsZero() {
 		s.field("started", r.Started.UTC().Format(time.RFC3339)+", took "+r.Finished.Sub(r.Started).Round(time.Millisecond).String())
 	}
@@ -411,9 +416,14 @@ func (s *summary) memory(r *Result) {
 	add("heap with idle streams", FormatBytes(float64(m.HeapIdle)))
 	add("bytes per idle stream", FormatBytes(m.BytesPerIdleStream))
 	if m.Subscriptions > 0 {
+		add("heap with streams opened, none subscribed", FormatBytes(float64(m.HeapOpened)))
 		add("idle subscriptions", formatCount(int64(m.Subscriptions)))
 		add("heap with idle subscriptions", FormatBytes(float64(m.SubscribedHeap)))
-		add("bytes per idle subscription", FormatBytes(m.BytesPerIdleSubscription))
+		perSub := FormatBytes(m.BytesPerIdleSubscription)
+		if sameProcess(r.Target) {
+			perSub += " (node + client, same process)"
+		}
+		add("bytes per idle subscription", perSub)
 	}
 	if m.RSSIdle > 0 {
 		add("RSS before streams", FormatBytes(float64(m.RSSBefore)))
@@ -423,6 +433,48 @@ func (s *summary) memory(r *Result) {
 	s.table("lr", []string{"", "value"}, rows)
 	if m.Source != "" {
 		s.printf("\nMeasured from %s.\n", m.Source)
+	}
+}
+
+// sameProcess reports whether the target's node ran in msbench's process,
+// so that its memory figures include the clients'.
+func sameProcess(t Target) bool {
+	return strings.HasPrefix(t.Placement, "in-process")
+}
+
+// reference sets the scenario's measured phase beside its single-stream
+// reference phase, with the ratio of their end-to-end p99.
+func (s *summary) reference(r *Result) {
+	ref := r.Summary.Reference
+	if ref == nil {
+		return
+	}
+	s.section("Single-stream reference")
+	e2e, refE2E := r.Summary.Latency[LatencyEndToEnd], ref.Latency[LatencyEndToEnd]
+	row := func(phase string, streams int, sent, delivered float64, l *Latency) []string {
+		return []string{phase, formatCount(int64(streams)), FormatRate(sent), FormatRate(delivered),
+			latencyAt(l, 50), latencyAt(l, 99), latencyAt(l, 99.9), latencyAt(l, 100)}
+	}
+	s.table("lrrrrrrr", []string{"phase", "streams", "sent", "delivered", "p50", "p99", "p99.9", "max"}, [][]string{
+		row("scenario", r.Scenario.Streams.Count, r.Summary.SentRate, r.Summary.DeliveredRate, e2e),
+		row("reference", 1, ref.SentRate, ref.DeliveredRate, refE2E),
+	})
+	line := "\nEnd-to-end p99, scenario over single stream: "
+	if _, _, ratio, _, ok := compareP99(&r.Summary); ok {
+		line += formatFactor(ratio)
+	} else {
+		line += "not measured"
+	}
+	if f := r.Scenario.Targets.P99VsSingleStream; f > 0 {
+		line += " (target ≤ " + formatFactor(f) + ")"
+	}
+	s.printf("%s. The same producers, rate, batches and payloads published to one stream (%s) after the scenario's load, for the same warm-up and measured phase.\n", line, ref.Stream)
+	if in := ref.Integrity; in.Lost+in.Duplicates+in.Reordered+in.Corrupt > 0 {
+		s.strong(fmt.Sprintf("Reference phase integrity: %s lost, %s duplicated, %s reordered, %s corrupt of %s expected",
+			formatCount(in.Lost), formatCount(in.Duplicates), formatCount(in.Reordered), formatCount(in.Corrupt), formatCount(in.Expected)))
+	}
+	if ref.BehindSchedule {
+		s.strong("WARNING: the reference phase's offered rate was not achieved: sent " + FormatRate(ref.SentRate))
 	}
 }
 

@@ -76,6 +76,7 @@ func TestWriteSummaryGolden(t *testing.T) {
 	}{
 		{"throughput", testResult},
 		{"memory", testMemoryResult},
+		{"million", testMillionResult},
 		{"failed", testFailedResult},
 		{"minimal", func(testing.TB) *Result { return minimalResult() }},
 		{"unjudged", func(testing.TB) *Result { r := minimalResult(); r.Summary.Errors = nil; return r }},

@@ -187,6 +187,21 @@ type Targets struct {
 	// BytesPerIdleStream is the largest acceptable heap growth per idle
 	// stream, in bytes. Default 1024.
 	BytesPerIdleStream float64 `yaml:"bytes_per_idle_stream" json:"bytes_per_idle_stream,omitempty"`
+	// BytesPerIdleSubscription is the largest acceptable heap growth per
+	// idle subscription, in bytes: the live heap after every subscriber
+	// subscribed, less the live heap after the streams were opened, divided
+	// by the subscriptions. Default 0 (off: the brief has no figure).
+	BytesPerIdleSubscription float64 `yaml:"bytes_per_idle_subscription" json:"bytes_per_idle_subscription,omitempty"`
+	// OpenTime is the longest acceptable setup: connecting, opening every
+	// stream and subscribing every subscriber. Default 0 (off).
+	OpenTime Duration `yaml:"open_time" json:"open_time,omitempty"`
+	// P99VsSingleStream, when above 0, makes every repetition also run a
+	// single-stream reference phase (the same producers, rate, batch and
+	// payload, all publishing to one stream) and judges the end-to-end
+	// p99 of the scenario's measured phase against this many times the
+	// reference phase's. It needs an open-loop rate, subscribers and no
+	// acks. Default 0 (off).
+	P99VsSingleStream float64 `yaml:"p99_vs_single_stream" json:"p99_vs_single_stream,omitempty"`
 }
 
 // Duration is a time.Duration written in YAML and JSON as a Go duration

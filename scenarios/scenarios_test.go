@@ -62,7 +62,8 @@ func TestBuiltinFigures(t *testing.T) {
 		{"fanout", figures{1, 1, 64, 128, 4, 0, time.Second, 10 * time.Second,
 			scenarios.Targets{}}},
 		{"million-streams", figures{1000000, 4, 64, 16, 1, 100000, 2 * time.Second, 10 * time.Second,
-			scenarios.Targets{Streams: 1000000, BytesPerIdleStream: 1024}}},
+			scenarios.Targets{Streams: 1000000, BytesPerIdleStream: 256, BytesPerIdleSubscription: 128,
+				OpenTime: scenarios.Duration(10 * time.Second), P99VsSingleStream: 2}}},
 		{"mixed", figures{64, 4, 64, 256, 2, 200000, 2 * time.Second, 10 * time.Second,
 			scenarios.Targets{P99: scenarios.Duration(5 * time.Millisecond)}}},
 	}

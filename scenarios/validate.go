@@ -94,6 +94,27 @@ func (s *Scenario) Validate() error {
 		c.add("targets.streams", "must be at least 0 (0 turns it off), got %d", t.Streams)
 	}
 	c.floatMin("targets.bytes_per_idle_stream", t.BytesPerIdleStream)
+	c.floatMin("targets.bytes_per_idle_subscription", t.BytesPerIdleSubscription)
+	if t.OpenTime < 0 {
+		c.add("targets.open_time", "must be at least 0 (0 turns it off), got %s", t.OpenTime)
+	}
+	c.floatMin("targets.p99_vs_single_stream", t.P99VsSingleStream)
+	if t.P99VsSingleStream > 0 {
+		// The reference phase's producers share one stream: its
+		// latency means something only in open loop, someone must
+		// receive it, and with acks the producers would wait for each
+		// other's acknowledgements.
+		const field = "targets.p99_vs_single_stream"
+		if pr.PerProducer() == 0 {
+			c.add(field, "needs an open-loop rate (producers.rate or producers.rate_per_producer): closed-loop latency measures the queue")
+		}
+		if cs.Subscribers() == 0 {
+			c.add(field, "needs subscribers (consumers.per_stream at least 1): it compares end-to-end latencies")
+		}
+		if pr.Acks {
+			c.add(field, "cannot be judged with producers.acks: the reference phase's producers share one stream and would wait for each other's acknowledgements")
+		}
+	}
 
 	return c.ps.err()
 }

@@ -363,10 +363,14 @@ func (p *progress) update(pr harness.Progress) {
 		fmt.Fprintf(p.w, "rep %d/%d: setting up\n", pr.Repetition, pr.Repetitions)
 		return
 	}
-	line := fmt.Sprintf("rep %d/%d %-7s %5.1fs/%.1fs", pr.Repetition, pr.Repetitions, pr.Phase,
+	phase := pr.Phase
+	if pr.Reference { // the single-stream reference phase
+		phase = "ref " + phase
+	}
+	line := fmt.Sprintf("rep %d/%d %-7s %5.1fs/%.1fs", pr.Repetition, pr.Repetitions, phase,
 		pr.Elapsed.Seconds(), pr.Total.Seconds())
 	if pr.Phase == "drain" { // Elapsed counts from the end of the measured phase
-		line = fmt.Sprintf("rep %d/%d %-7s %+5.1fs", pr.Repetition, pr.Repetitions, pr.Phase, pr.Elapsed.Seconds())
+		line = fmt.Sprintf("rep %d/%d %-7s %+5.1fs", pr.Repetition, pr.Repetitions, phase, pr.Elapsed.Seconds())
 	}
 	if p.tty && pr.Total > 0 && pr.Phase != "drain" {
 		const width = 20
