@@ -46,6 +46,7 @@ var NodeOptions = map[string]string{
 	"slow-consumer":   "slow-consumer policy: drop or disconnect",
 	"write-mode":      "how deliveries are written: copy or vectored (node.Config.WriteMode)",
 	"write-timeout":   "write timeout per client write, a Go duration",
+	"retention-age":   "a stream idle this long lets go of its messages (stream.Config.MaxAge), a Go duration",
 	"plugins":         "built-in plugins to enable with their default configuration, in order, joined by '+' (noop, audit)",
 }
 
@@ -78,6 +79,8 @@ func NodeConfig(opts map[string]string) (node.Config, error) {
 			cfg.WriteMode = node.WriteMode(v)
 		case "write-timeout":
 			cfg.WriteTimeout, err = time.ParseDuration(v)
+		case "retention-age":
+			cfg.Stream.MaxAge, err = time.ParseDuration(v)
 		case "plugins":
 			_, err = pluginSpecs(v) // the chain is built by the driver
 		default:

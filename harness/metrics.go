@@ -21,16 +21,18 @@ import (
 // (core/telemetry), Go's runtime and the process's. A peer system's
 // driver reports its counters under these names where they mean the same.
 const (
-	metricMsgsIn       = "msnode_messages_in_total"
-	metricMsgsOut      = "msnode_messages_out_total"
-	metricDropped      = "msnode_dropped_total" // labelled by reason
-	metricPluginErrors = "msnode_plugin_errors_total"
-	metricConns        = "msnode_connections"
-	metricConnsTotal   = "msnode_connections_total"
-	metricStreams      = "msnode_streams"
-	metricCPU          = "process_cpu_seconds_total"
-	metricRSS          = "process_resident_memory_bytes"
-	metricHeap         = "go_memstats_heap_alloc_bytes"
+	metricMsgsIn        = "msnode_messages_in_total"
+	metricMsgsOut       = "msnode_messages_out_total"
+	metricDropped       = "msnode_dropped_total"           // labelled by reason
+	metricPluginRej     = "msnode_plugin_rejections_total" // labelled by plugin
+	metricPluginPanics  = "msnode_plugin_panics_total"     // labelled by plugin
+	metricStreamsActive = "msnode_streams_active"
+	metricConns         = "msnode_connections"
+	metricConnsTotal    = "msnode_connections_total"
+	metricStreams       = "msnode_streams"
+	metricCPU           = "process_cpu_seconds_total"
+	metricRSS           = "process_resident_memory_bytes"
+	metricHeap          = "go_memstats_heap_alloc_bytes"
 )
 
 // addMetrics parses r, Prometheus's text exposition format, and adds each
@@ -106,7 +108,7 @@ func nodeView(before, after map[string]float64) *reports.NodeView {
 		MsgsIn:       count(metricMsgsIn),
 		MsgsOut:      count(metricMsgsOut),
 		Dropped:      count(metricDropped),
-		PluginErrors: count(metricPluginErrors),
+		PluginErrors: count(metricPluginRej) + count(metricPluginPanics),
 		CPUSeconds:   max(0, delta(metricCPU)),
 		RSSBytes:     uint64(max(0, after[metricRSS])),
 		HeapBytes:    uint64(max(0, after[metricHeap])),

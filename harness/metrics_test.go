@@ -93,7 +93,7 @@ func TestNodeView(t *testing.T) {
 	after[metricCPU] += 0.5
 	after[metricRSS] = 64 << 20
 	after[metricHeap] = 8 << 20
-	after[metricPluginErrors] += 1
+	after[metricPluginPanics] += 1
 	got := nodeView(before, after)
 	want := &reports.NodeView{
 		MsgsIn: 100, MsgsOut: 200, Dropped: 3,

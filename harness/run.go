@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -90,6 +92,11 @@ func Run(ctx context.Context, s *scenarios.Scenario, opts Options) (*reports.Res
 	if opts.Target.Kind == "" {
 		opts.Target = Target{Spec: "embedded", Kind: "embedded"}
 	}
+	target, err := withScenarioNode(opts.Target, s.Node)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadScenario, err)
+	}
+	opts.Target = target
 	if opts.DrainTimeout <= 0 {
 		opts.DrainTimeout = 10 * time.Second
 	}
@@ -410,6 +417,13 @@ func (r *rep1) run(ctx context.Context) (_ *repOut, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if k := r.opts.Target.Kind; len(s.Node) > 0 && k != "embedded" && k != "embedded-tcp" {
+		opts := make([]string, 0, len(s.Node))
+		for _, name := range slices.Sorted(maps.Keys(s.Node)) {
+			opts = append(opts, name+"="+s.Node[name])
+		}
+		r.warnf("the scenario's node options (%s) apply to the nodes msbench starts: start this target's nodes with them", strings.Join(opts, ", "))
+	}
 	defer func() {
 		r.closeConns()
 		if cerr := r.drv.Close(); err == nil && cerr != nil {
@@ -496,6 +510,7 @@ func (r *rep1) run(ctx context.Context) (_ *repOut, err error) {
 	if measureMem {
 		if hasStats {
 			waitConnsClosed(ctx, sr)
+			r.waitIdle(ctx, sr)
 		}
 		heap, rss, err := mp.Memory(ctx)
 		if err != nil {
@@ -737,6 +752,60 @@ func (r *rep1) closeConns() {
 		w.e2e.mu.Lock()
 		w.subs = nil
 		w.e2e.mu.Unlock()
+	}
+}
+
+// withScenarioNode applies the scenario's node options to a target whose
+// node msbench starts, where the target does not set them itself, and
+// checks them.
+func withScenarioNode(t Target, node map[string]string) (Target, error) {
+	if len(node) == 0 || (t.Kind != "embedded" && t.Kind != "embedded-tcp") {
+		return t, nil
+	}
+	opts := maps.Clone(t.Options)
+	if opts == nil {
+		opts = map[string]string{}
+	}
+	for k, v := range node {
+		if _, set := opts[k]; !set {
+			opts[k] = v
+		}
+	}
+	if _, err := NodeConfig(opts); err != nil {
+		return t, fmt.Errorf("scenario node options: %w", err)
+	}
+	t.Options = opts
+	return t, nil
+}
+
+// waitIdle waits until no stream retains messages, when the node lets
+// idle streams go (retention-age), so that the memory reading sees idle
+// streams as the scenario means them; at most the age plus 5 s. A node
+// that still holds messages then is reported.
+func (r *rep1) waitIdle(ctx context.Context, sr StatsReader) {
+	age, ok := r.opts.Target.Options["retention-age"]
+	if !ok {
+		age, ok = r.s.Node["retention-age"]
+	}
+	d, err := time.ParseDuration(age)
+	if !ok || err != nil || d <= 0 {
+		return
+	}
+	deadline := time.Now().Add(d + 5*time.Second)
+	for {
+		st, err := sr.Stats(ctx)
+		if err != nil {
+			return
+		}
+		active, ok := st[metricStreamsActive]
+		if !ok || active == 0 {
+			return
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			r.warnf("%d streams still retained messages at the memory reading (retention-age %s)", int64(active), d)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

@@ -334,6 +334,7 @@ func TestNodeConfig(t *testing.T) {
 		"write-mode":      "vectored",
 		"write-timeout":   "2s",
 		"plugins":         "noop+audit",
+		"retention-age":   "3s",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -341,15 +342,15 @@ func TestNodeConfig(t *testing.T) {
 	if cfg.MaxFrameSize != 65536 || cfg.Stream.MaxMsgs != 100 || cfg.Stream.MaxBytes != 1<<20 ||
 		cfg.Stream.MemoryBudget != 64<<20 || cfg.Stream.MaxStreams != 1000 ||
 		cfg.SlowConsumer != node.SlowConsumerDisconnect || cfg.WriteMode != node.WriteVectored ||
-		cfg.WriteTimeout != 2*time.Second {
+		cfg.WriteTimeout != 2*time.Second || cfg.Stream.MaxAge != 3*time.Second {
 		t.Errorf("NodeConfig = %+v", cfg)
 	}
 	if cfg, err := NodeConfig(nil); err != nil || cfg.MaxFrameSize != 0 {
 		t.Errorf("NodeConfig(nil) = %+v, %v; want the zero config", cfg, err)
 	}
 	// Every option NodeOptions documents is accepted.
-	if len(NodeOptions) != 9 {
-		t.Errorf("NodeOptions lists %d options; this test knows 9", len(NodeOptions))
+	if len(NodeOptions) != 10 {
+		t.Errorf("NodeOptions lists %d options; this test knows 10", len(NodeOptions))
 	}
 
 	for _, tc := range []struct {
@@ -357,7 +358,7 @@ func TestNodeConfig(t *testing.T) {
 		opts map[string]string
 		want []string
 	}{
-		{"unknown", map[string]string{"colour": "blue"}, []string{"colour=blue: unknown node option (known: max-frame-size, max-streams, memory-budget, plugins, retention-bytes, retention-msgs, slow-consumer, write-mode, write-timeout)"}},
+		{"unknown", map[string]string{"colour": "blue"}, []string{"colour=blue: unknown node option (known: max-frame-size, max-streams, memory-budget, plugins, retention-age, retention-bytes, retention-msgs, slow-consumer, write-mode, write-timeout)"}},
 		{"unknown-plugin", map[string]string{"plugins": "noop+nope"}, []string{`plugins=noop+nope: plugin "nope": not registered`}},
 		{"bad-int", map[string]string{"max-frame-size": "big"}, []string{"max-frame-size=big", "invalid syntax"}},
 		{"bad-duration", map[string]string{"write-timeout": "soon"}, []string{"write-timeout=soon"}},
@@ -375,6 +376,28 @@ func TestNodeConfig(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestScenarioNodeOptions: the scenario's node options reach the nodes
+// msbench starts, the target's own win, and bad ones are refused.
+func TestScenarioNodeOptions(t *testing.T) {
+	node := map[string]string{"retention-age": "2s", "write-mode": "vectored"}
+	got, err := withScenarioNode(Target{Kind: "embedded", Options: map[string]string{"write-mode": "copy"}}, node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Options["retention-age"] != "2s" || got.Options["write-mode"] != "copy" {
+		t.Errorf("options %v: want the scenario's retention-age and the target's write-mode", got.Options)
+	}
+	if got, err := withScenarioNode(Target{Kind: "embedded-tcp"}, node); err != nil || got.Options["write-mode"] != "vectored" {
+		t.Errorf("embedded-tcp: %v, %v", got.Options, err)
+	}
+	if got, err := withScenarioNode(Target{Kind: "tcp"}, node); err != nil || got.Options != nil {
+		t.Errorf("tcp: options %v, %v; want none (a remote node is configured apart)", got.Options, err)
+	}
+	if _, err := withScenarioNode(Target{Kind: "embedded"}, map[string]string{"retention-age": "soon"}); err == nil {
+		t.Error("a bad scenario node option was accepted")
 	}
 }
 

@@ -181,6 +181,12 @@ func judgeBytesPerIdleSubscription(r *Result, target float64) Verdict {
 	case m.Subscriptions == 0:
 		v.Got = notMeasured("no memory reading of idle subscriptions")
 		return v
+	case sameProcess(r.Target):
+		// The clients' subscription objects share the heap: the figure is
+		// not the node's, and the target is. A tcp:// target with admin=
+		// measures the node alone.
+		v.Got = notMeasured(FormatBytes(m.BytesPerIdleSubscription) + " is node + client in one process; the node's own needs a tcp:// target")
+		return v
 	}
 	v.Measured, v.Pass = true, m.BytesPerIdleSubscription <= target
 	v.Got = FormatBytes(m.BytesPerIdleSubscription)

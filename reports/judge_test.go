@@ -177,8 +177,12 @@ func TestJudge(t *testing.T) {
 			},
 		},
 		{
-			name:   "million-streams run",
-			result: func(t *testing.T) *Result { return testMillionResult(t) },
+			name: "million-streams run",
+			result: func(t *testing.T) *Result {
+				r := testMillionResult(t)
+				r.Target.Placement = "separate process on this host, loopback TCP"
+				return r
+			},
 			want: []want{
 				pass(TargetStreams, "≥ 1,000,000", "1,000,000"),
 				pass(TargetBytesPerIdleStream, "≤ 256 B", "212 B"),
@@ -193,6 +197,7 @@ func TestJudge(t *testing.T) {
 			name: "million-streams misses",
 			result: func(t *testing.T) *Result {
 				r := testMillionResult(t)
+				r.Target.Placement = "separate process on this host, loopback TCP"
 				r.Summary.Memory.BytesPerIdleSubscription = 128.5
 				r.Summary.OpenSeconds = 10 // the target is "under"
 				r.Scenario.Targets.P99VsSingleStream = 1.5
@@ -206,6 +211,25 @@ func TestJudge(t *testing.T) {
 				fail(TargetP99VsSingleStream, "≤ 1.50× the single-stream p99", "1.89× (p99 178µs vs 94.2µs on one stream)"),
 				integrityOK, errorsOK,
 			},
+		},
+		{
+			// In one process the clients' subscriptions share the heap:
+			// the figure is shown, not judged.
+			name: "million-streams in process",
+			result: func(t *testing.T) *Result {
+				r := testMillionResult(t)
+				r.Target.Placement = "in-process (same address space, no sockets)"
+				return r
+			},
+			want: []want{
+				pass(TargetStreams, "≥ 1,000,000", "1,000,000"),
+				pass(TargetBytesPerIdleStream, "≤ 256 B", "212 B"),
+				none(TargetBytesPerIdleSubscription, "≤ 128 B", "not measured (96 B is node + client in one process; the node's own needs a tcp:// target)"),
+				pass(TargetOpenTime, "< 10.0s", "7.10s for 1,000,000 streams"),
+				pass(TargetP99VsSingleStream, "≤ 2.00× the single-stream p99", "1.89× (p99 178µs vs 94.2µs on one stream)"),
+				integrityOK, errorsOK,
+			},
+			wantPass: true,
 		},
 		{
 			name: "million-streams figures missing",

@@ -306,8 +306,9 @@ type NodeView struct {
 	// "retention", "limit" …) where the node says.
 	Dropped   int64            `json:"dropped"`
 	DroppedBy map[string]int64 `json:"dropped_by,omitempty"`
-	// PluginErrors counts the errors of the node's plugins over the
-	// repetition (0 where it has none or does not say).
+	// PluginErrors counts the requests the node's plugins refused and the
+	// panics they raised over the repetition (0 where it has none or does
+	// not say).
 	PluginErrors int64 `json:"plugin_errors,omitempty"`
 	// CPUSeconds is the node process's CPU time (user + system) over the
 	// repetition; RSSBytes and HeapBytes its resident set and Go heap

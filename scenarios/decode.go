@@ -200,6 +200,42 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, prefix string) {
 	}
 }
 
+// stringMap decodes mapping node n into v, a map of strings to strings:
+// keys as given, each once, values scalars.
+func (d *decoder) stringMap(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.problem(n, path, "want a mapping of names to values, got %s", describe(n))
+		d.bad[path] = true
+		return
+	}
+	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if val.Kind == yaml.AliasNode && val.Alias != nil {
+			val = val.Alias
+		}
+		switch {
+		case k.Kind != yaml.ScalarNode || k.Value == "":
+			d.problem(k, path, "want a name, got %s", describe(k))
+			continue
+		case val.Kind != yaml.ScalarNode || val.ShortTag() == "!!null":
+			d.problem(val, join(path, k.Value), "want a value, got %s", describe(val))
+			d.bad[path] = true
+			continue
+		}
+		if first, dup := seen[k.Value]; dup {
+			d.problem(k, join(path, k.Value), "given twice (first at line %d)", first)
+			continue
+		}
+		seen[k.Value] = k.Line
+		m.SetMapIndex(reflect.ValueOf(k.Value), reflect.ValueOf(val.Value))
+	}
+	if m.Len() > 0 {
+		v.Set(m)
+	}
+}
+
 // value decodes n into v, whose path is path. A null value leaves v as it
 // is, to take its default.
 func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
@@ -212,6 +248,11 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 	if isMapping(v.Type()) {
 		d.given[path] = n.Line
 		d.mapping(n, v, path)
+		return
+	}
+	if v.Kind() == reflect.Map {
+		d.given[path] = n.Line
+		d.stringMap(n, v, path)
 		return
 	}
 	if n.Kind != yaml.ScalarNode {

@@ -37,6 +37,13 @@ type Scenario struct {
 
 	// Targets are the figures the run is judged against (PASS/FAIL).
 	Targets Targets `yaml:"targets" json:"targets"`
+
+	// Node holds options for the node under test, with the keys of
+	// msbench's --node flag (e.g. retention-age: 2s). msbench applies them
+	// to the nodes it starts (embedded, embedded-tcp) unless the target
+	// sets the same key; a node it reaches over the network must be
+	// started with them (each run warns).
+	Node map[string]string `yaml:"node,omitempty" json:"node,omitempty"`
 }
 
 // Pick says how a producer chooses the stream for its next batch among the

@@ -271,7 +271,7 @@ func TestSet(t *testing.T) {
 func TestSetErrors(t *testing.T) {
 	tests := []struct{ kv, want string }{
 		{"producers.bogus=1", `override: unknown key "producers.bogus"; the keys of producers are count, rate, rate_per_producer, batch, payload, acks, in_flight`},
-		{"bogus=1", `override: unknown key "bogus"; the keys are name, description, streams, producers, consumers, connections, warmup, duration, repetitions, allow_loss, targets`},
+		{"bogus=1", `override: unknown key "bogus"; the keys are name, description, streams, producers, consumers, connections, warmup, duration, repetitions, allow_loss, targets, node`},
 		{"name.x=1", `override: unknown key "name.x": name is a single value`},
 		{"producers=1", `override: producers is not a single value; set one of its keys: producers.count, producers.rate, producers.rate_per_producer, producers.batch, producers.payload, producers.acks, producers.in_flight`},
 		{"duration", `override "duration": want key=value, such as producers.rate=100000`},
@@ -361,7 +361,7 @@ targets:
 	_, err = scenarios.ParseWith("b.yaml", []byte("name: b\nproducers:\n  batch: 0\nduration: x\n"),
 		"producers.count=0", "duration=1s", "nope=1")
 	want := `b.yaml:3: producers.batch: must be at least 1, got 0
-override: unknown key "nope"; the keys are name, description, streams, producers, consumers, connections, warmup, duration, repetitions, allow_loss, targets
+override: unknown key "nope"; the keys are name, description, streams, producers, consumers, connections, warmup, duration, repetitions, allow_loss, targets, node
 producers.count: must be at least 1, got 0`
 	if err == nil || err.Error() != want {
 		t.Errorf("got\n%v\nwant\n%s", err, want)
@@ -487,5 +487,30 @@ func TestLoadMissing(t *testing.T) {
 	_, err := scenarios.Load(filepath.Join(t.TempDir(), "none.yaml"))
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Load(missing) = %v", err)
+	}
+}
+
+func TestNodeOptions(t *testing.T) {
+	base := "name: n\n"
+	s, err := scenarios.Parse("n.yaml", []byte(base+"node:\n  retention-age: 2s\n  write-mode: vectored\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Node) != 2 || s.Node["retention-age"] != "2s" || s.Node["write-mode"] != "vectored" {
+		t.Errorf("Node = %v", s.Node)
+	}
+	if s, err := scenarios.Parse("n.yaml", []byte(base+"node: {}\n")); err != nil || s.Node != nil {
+		t.Errorf("node: {} = %v, %v; want nil", s.Node, err)
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{"node: [a]\n", "n.yaml:2: node: want a mapping of names to values, got a list"},
+		{"node:\n  a: [1]\n", "n.yaml:3: node.a: want a value, got a list"},
+		{"node:\n  a: 1\n  a: 2\n", "n.yaml:4: node.a: given twice (first at line 3)"},
+		{"node:\n  a: ~\n", "n.yaml:3: node.a: want a value"},
+	} {
+		_, err := scenarios.Parse("n.yaml", []byte(base+tc.yaml))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want %q", tc.yaml, err, tc.want)
+		}
 	}
 }
