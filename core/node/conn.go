@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"sync"
@@ -80,22 +81,62 @@ type sub struct {
 	handle uint32
 	cur    stream.Cursor
 
-	credits atomic.Int64
-	queued  atomic.Bool // on c.out.ready or being delivered
-	closed  atomic.Bool
+	// credits saturates at math.MaxInt32; flags holds subQueued and
+	// subClosed. (Narrow fields keep a subscription in a 64-byte size
+	// class: docs/PERFORMANCE.md, "The stream table".)
+	credits atomic.Int32
+	flags   atomic.Uint32
+}
+
+// sub.flags bits.
+const (
+	subQueued uint32 = 1 << iota // on c.out.ready or being delivered
+	subClosed                    // unsubscribed, or its connection ended
+)
+
+// tryQueue sets subQueued and reports whether it was clear.
+func (s *sub) tryQueue() bool {
+	for {
+		f := s.flags.Load()
+		if f&subQueued != 0 {
+			return false
+		}
+		if s.flags.CompareAndSwap(f, f|subQueued) {
+			return true
+		}
+	}
+}
+
+// unqueue clears subQueued.
+func (s *sub) unqueue() { s.flags.And(^subQueued) }
+
+// close marks the subscription closed: the writer delivers no more.
+func (s *sub) close() { s.flags.Or(subClosed) }
+
+// isClosed reports whether close was called.
+func (s *sub) isClosed() bool { return s.flags.Load()&subClosed != 0 }
+
+// addCredits adds n credits, saturating at math.MaxInt32.
+func (s *sub) addCredits(n uint32) {
+	for {
+		c := s.credits.Load()
+		if s.credits.CompareAndSwap(c, int32(min(int64(c)+int64(n), math.MaxInt32))) {
+			return
+		}
+	}
 }
 
 // Wake queues the subscription for the writer when it has credit. It is
 // called with the stream's lock held (see stream.Waker).
 func (s *sub) Wake() {
-	if s.credits.Load() > 0 && s.queued.CompareAndSwap(false, true) {
+	if s.credits.Load() > 0 && s.tryQueue() {
 		s.c.enqueue(s)
 	}
 }
 
 // kick queues the subscription whatever its credit; the writer sorts it out.
 func (s *sub) kick() {
-	if s.queued.CompareAndSwap(false, true) {
+	if s.tryQueue() {
 		s.c.enqueue(s)
 	}
 }
@@ -208,7 +249,7 @@ func (c *conn) readLoop() {
 	c.signal()
 	<-c.done
 	for _, s := range c.subs {
-		s.closed.Store(true)
+		s.close()
 		s.cur.Close()
 	}
 	c.n.stats.subscriptions.Add(-int64(len(c.subs)))
@@ -529,7 +570,7 @@ func (c *conn) handleSubscribe(body []byte) {
 	c.n.stats.subscriptions.Add(1)
 	c.scratch = wire.AppendSubscribed(c.scratch, wire.Subscribed{SubID: req.SubID, NextSeq: sb.cur.NextSeq()})
 	c.send()
-	sb.credits.Add(int64(req.Credits))
+	sb.addCredits(req.Credits)
 	sb.kick()
 }
 
@@ -544,7 +585,7 @@ func (c *conn) handleCredit(body []byte) {
 		c.fail(wire.CodeUnknownSubscription, cr.SubID, "CREDIT for subscription %d, which does not exist", cr.SubID)
 		return
 	}
-	sb.credits.Add(int64(cr.Credits))
+	sb.addCredits(cr.Credits)
 	sb.kick()
 }
 
@@ -559,7 +600,7 @@ func (c *conn) handleUnsubscribe(body []byte) {
 		c.fail(wire.CodeUnknownSubscription, id, "UNSUBSCRIBE of subscription %d, which does not exist", id)
 		return
 	}
-	sb.closed.Store(true)
+	sb.close()
 	sb.cur.Close()
 	delete(c.subs, id)
 	c.nSubs.Add(-1)

@@ -56,3 +56,24 @@ func TestPublishMulti(t *testing.T) {
 		t.Errorf("a malformed PUBLISH_MULTI appended: m.a has %d messages", a.LastSeq)
 	}
 }
+
+// TestCreditSaturates: credits beyond what a subscription can count
+// saturate instead of wrapping round to none.
+func TestCreditSaturates(t *testing.T) {
+	h := newHarness(t, node.Config{})
+	r := h.raw(t)
+	r.handshake()
+	r.send(wire.AppendOpen(nil, 1, "credits"))
+	r.expect(wire.TypeOpened)
+	r.send(wire.AppendSubscribe(nil, wire.Subscribe{SubID: 5, Handle: 1, Credits: 0xFFFFFFFF}))
+	r.expect(wire.TypeSubscribed)
+	for range 3 {
+		r.send(wire.AppendCredit(nil, 5, 0xFFFFFFFF))
+	}
+	r.send(wire.AppendPublishOne(nil, 1, 0, 0, []byte("still delivered")))
+	d, err := wire.DecodeDeliver(r.expect(wire.TypeDeliver).Body)
+	if err != nil || d.SubID != 5 || d.Count != 1 {
+		t.Fatalf("DELIVER %+v, %v; want one message for subscription 5", d, err)
+	}
+	r.expectAlive()
+}

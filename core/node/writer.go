@@ -3,7 +3,6 @@ package node
 import (
 	"errors"
 	"io"
-	"math"
 	"net"
 	"os"
 	"time"
@@ -53,7 +52,7 @@ func (c *conn) writeLoop() {
 		var err error
 		for _, s := range work {
 			if fatal {
-				s.queued.Store(false)
+				s.unqueue()
 				continue
 			}
 			var requeue bool
@@ -102,14 +101,14 @@ func (c *conn) writeLoop() {
 func (c *conn) deliver(buf []byte, s *sub) (out []byte, requeue, fatal bool) {
 	// Clear queued before reading, so that a publish after the read
 	// queues s again.
-	s.queued.Store(false)
+	s.unqueue()
 	credits := s.credits.Load()
-	if s.closed.Load() || credits <= 0 {
+	if s.isClosed() || credits <= 0 {
 		return buf, false, false
 	}
 	buf, start := wire.BeginDeliver(buf, s.id, s.handle)
 	hdrEnd := len(buf)
-	maxMsgs, maxBytes := int(min(credits, math.MaxInt32)), c.n.cfg.MaxFrameSize-wire.DeliverHeaderSize
+	maxMsgs, maxBytes := int(credits), c.n.cfg.MaxFrameSize-wire.DeliverHeaderSize
 	var (
 		n       int
 		dropped uint64
@@ -153,13 +152,13 @@ func (c *conn) deliver(buf []byte, s *sub) (out []byte, requeue, fatal bool) {
 		buf = wire.FinishDeliver(buf, start, uint32(n))
 		c.delivered(s, n, recBytes)
 	}
-	return buf, more && s.credits.Load() > 0 && s.queued.CompareAndSwap(false, true), false
+	return buf, more && s.credits.Load() > 0 && s.tryQueue(), false
 }
 
 // delivered counts one DELIVER frame of n records, recBytes bytes, for s,
 // and shows it to the plugins' DeliverHooks.
 func (c *conn) delivered(s *sub, n, recBytes int) {
-	s.credits.Add(-int64(n))
+	s.credits.Add(-int32(n))
 	c.msgsOut.Add(int64(n))
 	c.n.stats.msgsOut.Add(int64(n))
 	c.n.stats.bytesOut.Add(int64(recBytes))
