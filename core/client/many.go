@@ -26,20 +26,21 @@ func (c *Client) corrRange(n int) uint32 {
 // encoded by frame, in writes of pipelineChunk frames, without waiting
 // between them; then it hands each answer to done with its index. done runs
 // on the calling goroutine, in the order the answers arrive. If ctx ends
-// first, the requests still unanswered are forgotten and ctx's error is
-// returned.
-func (c *Client) pipeline(ctx context.Context, n int, base uint32, frame func(b []byte, k int, corr uint32) []byte, done func(k int, r reply)) error {
+// first, or the connection does, the requests still unanswered are
+// forgotten and the error is returned. sent is how many requests were
+// written: requests k ≥ sent never reached the node.
+func (c *Client) pipeline(ctx context.Context, n int, base uint32, frame func(b []byte, k int, corr uint32) []byte, done func(k int, r reply)) (sent int, err error) {
 	if n == 0 {
-		return nil
+		return 0, nil
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return 0, err
 	}
 	ch := make(chan reply, n)
 	c.mu.Lock()
 	if err := c.mu.err; err != nil {
 		c.mu.Unlock()
-		return err
+		return 0, err
 	}
 	for k := range n {
 		c.mu.pending[base+uint32(k)] = ch
@@ -62,19 +63,29 @@ func (c *Client) pipeline(ctx context.Context, n int, base uint32, frame func(b 
 		}, true)
 		if err != nil {
 			forget(0)
-			return err
+			return start, err
 		}
 	}
 	for range n {
 		select {
 		case r := <-ch:
-			done(int(r.corr-base), r)
+			k := int64(r.corr) - int64(base)
+			if k < 0 || k >= int64(n) || r.err != nil && r.f.Type == 0 && r.corr == 0 {
+				// Not an answer: the connection ended (shutdown fails
+				// every request waiting).
+				forget(0)
+				if r.err == nil {
+					r.err = ErrDisconnected
+				}
+				return n, r.err
+			}
+			done(int(k), r)
 		case <-ctx.Done():
 			forget(0)
-			return ctx.Err()
+			return n, ctx.Err()
 		}
 	}
-	return nil
+	return n, nil
 }
 
 // OpenMany opens the named streams, as Open does each, with the OPEN
@@ -86,14 +97,25 @@ func (c *Client) pipeline(ctx context.Context, n int, base uint32, frame func(b 
 func (c *Client) OpenMany(ctx context.Context, names []string) ([]*Stream, error) {
 	out := make([]*Stream, len(names))
 	var todo []int
+	// dups[i] = j: names[i] repeats names[j], opened once.
+	var dups map[int]int
+	first := map[string]int{}
 	c.mu.Lock()
 	err := c.mu.err
 	for i, name := range names {
 		if s := c.mu.streams[name]; s != nil {
 			out[i] = s
-		} else {
-			todo = append(todo, i)
+			continue
 		}
+		if j, seen := first[name]; seen {
+			if dups == nil {
+				dups = map[int]int{}
+			}
+			dups[i] = j
+			continue
+		}
+		first[name] = i
+		todo = append(todo, i)
 	}
 	c.mu.Unlock()
 	if err != nil {
@@ -108,9 +130,9 @@ func (c *Client) OpenMany(ctx context.Context, names []string) ([]*Stream, error
 	if len(errs) > 0 {
 		return out, errs[0]
 	}
-	var first error
+	var firstErr error
 	base := c.corrRange(max(len(todo), 1))
-	err = c.pipeline(ctx, len(todo), base,
+	_, err = c.pipeline(ctx, len(todo), base,
 		func(b []byte, k int, corr uint32) []byte { return wire.AppendOpen(b, corr, names[todo[k]]) },
 		func(k int, r reply) {
 			i := todo[k]
@@ -120,8 +142,8 @@ func (c *Client) OpenMany(ctx context.Context, names []string) ([]*Stream, error
 				opened, err = wire.DecodeOpened(o.Body)
 			}
 			if err != nil {
-				if first == nil {
-					first = fmt.Errorf("client: open %q: %w", names[i], err)
+				if firstErr == nil {
+					firstErr = fmt.Errorf("client: open %q: %w", names[i], err)
 				}
 				return
 			}
@@ -135,10 +157,13 @@ func (c *Client) OpenMany(ctx context.Context, names []string) ([]*Stream, error
 			c.mu.Unlock()
 			out[i] = s
 		})
+	for i, j := range dups {
+		out[i] = out[j]
+	}
 	if err != nil {
 		return out, fmt.Errorf("client: open: %w", err)
 	}
-	return out, first
+	return out, firstErr
 }
 
 // SubscribeRequest is one subscription of SubscribeBatchMany.
@@ -193,6 +218,7 @@ func (c *Client) SubscribeBatchMany(ctx context.Context, reqs []SubscribeRequest
 	}
 	c.mu.Unlock()
 	var first error
+	answered := make([]bool, len(reqs))
 	failed := func(k int, err error) {
 		sub := subs[k]
 		c.mu.Lock()
@@ -203,7 +229,7 @@ func (c *Client) SubscribeBatchMany(ctx context.Context, reqs []SubscribeRequest
 			first = fmt.Errorf("client: subscribe to %q: %w", sub.s.name, err)
 		}
 	}
-	err := c.pipeline(ctx, len(reqs), base,
+	sent, err := c.pipeline(ctx, len(reqs), base,
 		func(b []byte, k int, corr uint32) []byte {
 			o := reqs[k].Options
 			return wire.AppendSubscribe(b, wire.Subscribe{
@@ -211,6 +237,7 @@ func (c *Client) SubscribeBatchMany(ctx context.Context, reqs []SubscribeRequest
 			})
 		},
 		func(k int, r reply) {
+			answered[k] = true
 			if r.err != nil {
 				failed(k, r.err)
 				return
@@ -218,11 +245,16 @@ func (c *Client) SubscribeBatchMany(ctx context.Context, reqs []SubscribeRequest
 			out[k] = subs[k]
 		})
 	if err != nil {
-		// The answers still due are lost: end those subscriptions here
-		// and at the node, without waiting.
+		// The answers still due are lost: end those subscriptions here,
+		// and at the node those it may hold (sent, not answered), without
+		// waiting.
 		for k, sub := range subs {
-			if out[k] == nil {
-				failed(k, err)
+			if answered[k] {
+				continue
+			}
+			failed(k, err)
+			if k < sent {
+				sub.unsubscribing.Store(true)
 				c.write(func(b []byte) []byte { return wire.AppendUnsubscribe(b, sub.id) }, false)
 			}
 		}

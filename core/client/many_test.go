@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/memorystreamer/memorystreamer/core/client"
+	"github.com/memorystreamer/memorystreamer/core/internal/memconn"
 	"github.com/memorystreamer/memorystreamer/core/node"
 	"github.com/memorystreamer/memorystreamer/core/wire"
 )
@@ -254,5 +255,66 @@ func TestPublishManyErrors(t *testing.T) {
 	cancel()
 	if err := c.PublishMany(canceled, []client.Outgoing{{Stream: s}}); !errors.Is(err, context.Canceled) {
 		t.Errorf("PublishMany with a canceled context: %v", err)
+	}
+}
+
+// hangingUp is a node that answers HELLO and every OPEN, and hangs up at
+// the first other frame: the connection ends while a pipelined call
+// waits for its answers.
+func hangingUp(t *testing.T) *client.Client {
+	t.Helper()
+	ce, ne := memconn.New(0)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer ne.Close()
+		rd := wire.NewReader(ne, 0, 0)
+		if _, err := rd.Next(); err != nil {
+			return
+		}
+		ne.Write(wire.AppendWelcome(nil, wire.Welcome{Version: wire.Version, MaxFrameSize: wire.DefaultMaxFrameSize}))
+		for h := uint32(1); ; h++ {
+			f, err := rd.Next()
+			if err != nil || f.Type != wire.TypeOpen {
+				return
+			}
+			o, _ := wire.DecodeOpen(f.Body)
+			ne.Write(wire.AppendOpened(nil, wire.Opened{Corr: o.Corr, Handle: h}))
+		}
+	}()
+	t.Cleanup(func() { ne.Close(); <-done })
+	c, err := client.New(testContext(t), ce, client.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestManyConnectionEnds: a connection that ends under a pipelined call
+// fails it with ErrDisconnected (it once panicked on the shutdown's
+// replies) and ends the subscriptions it was making.
+func TestManyConnectionEnds(t *testing.T) {
+	ctx := testContext(t)
+	c := hangingUp(t)
+	streams, err := c.OpenMany(ctx, []string{"a", "b", "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := make([]client.SubscribeRequest, len(streams))
+	for i, s := range streams {
+		reqs[i] = client.SubscribeRequest{Stream: s, Handler: func([]client.Message) {}}
+	}
+	subs, err := c.SubscribeBatchMany(ctx, reqs)
+	if !errors.Is(err, client.ErrDisconnected) {
+		t.Fatalf("SubscribeBatchMany on a connection that ends: %v, want ErrDisconnected", err)
+	}
+	for i, sub := range subs {
+		if sub != nil {
+			t.Errorf("subscription %d returned although its connection ended", i)
+		}
+	}
+	if _, err := c.OpenMany(ctx, []string{"d"}); !errors.Is(err, client.ErrDisconnected) {
+		t.Errorf("OpenMany after the end: %v, want ErrDisconnected", err)
 	}
 }

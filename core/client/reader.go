@@ -147,17 +147,20 @@ func (c *Client) shutdown(err error) {
 	c.mu.pending = make(map[uint32]chan reply)
 	c.mu.subs = make(map[uint32]*Subscription)
 	c.mu.Unlock()
-	for _, ch := range pending {
-		ch <- reply{err: cause}
-	}
-	for _, s := range subs {
-		s.end(cause)
-	}
+	// Writes fail from now on, before anything waiting learns of the
+	// end: a caller that saw a subscription end must not publish into a
+	// dead connection without an error.
 	c.w.Lock()
 	if c.w.err == nil {
 		c.w.err = cause
 	}
 	c.w.cond.Broadcast()
 	c.w.Unlock()
+	for corr, ch := range pending {
+		ch <- reply{err: cause, corr: corr}
+	}
+	for _, s := range subs {
+		s.end(cause)
+	}
 	c.nc.Close()
 }

@@ -34,6 +34,11 @@ type conn struct {
 	subs    map[uint32]*sub
 	scratch []byte // control frames encoded before queueing
 	stop    bool   // a fatal error was sent: read no more
+	// quiet, during a PUBLISH_MULTI after its first failing section,
+	// counts protocol errors in suppressed instead of logging each.
+	quiet      bool
+	suppressed int
+	errs       int // ERROR frames sent on this connection
 
 	// Plugins: info is what hooks see of the connection; hooks is nil when
 	// no session has a hook, pubHooks and delHooks (= hooks) when none
@@ -197,7 +202,12 @@ func (c *conn) send() {
 func (c *conn) fail(code wire.Code, corr uint32, format string, args ...any) {
 	text := fmt.Sprintf(format, args...)
 	c.n.stats.countError(code)
-	c.log.Warn("protocol error", "code", int(code), "error", code.String(), "detail", text)
+	c.errs++
+	if c.quiet {
+		c.suppressed++
+	} else {
+		c.log.Warn("protocol error", "code", int(code), "error", code.String(), "detail", text)
+	}
 	c.scratch = wire.AppendError(c.scratch, code, corr, text)
 	c.send()
 	if code.Fatal() {
@@ -467,6 +477,25 @@ func (c *conn) handlePublish(body []byte) {
 	c.publish(p)
 }
 
+// withinPayloadLimit reports whether every message of p can be delivered
+// within the frame size limit (a delivered record is larger than a
+// published one); otherwise it refuses p with an ERROR.
+func (c *conn) withinPayloadLimit(p wire.Publish) bool {
+	maxPayload := c.n.cfg.MaxFrameSize - wire.DeliverHeaderSize - wire.RecordHeaderSize
+	if len(p.Data) <= maxPayload {
+		return true
+	}
+	it := p.Messages()
+	for m, ok := it.Next(); ok; m, ok = it.Next() {
+		if len(m) > maxPayload {
+			c.n.stats.droppedLimit.Add(int64(p.Count))
+			c.fail(wire.CodeLimit, p.Corr, "message of %d bytes exceeds the %d-byte payload limit", len(m), maxPayload)
+			return false
+		}
+	}
+	return true
+}
+
 // handlePublishMulti publishes each section of a PUBLISH_MULTI as the
 // PUBLISH it stands for.
 func (c *conn) handlePublishMulti(body []byte) {
@@ -475,9 +504,25 @@ func (c *conn) handlePublishMulti(body []byte) {
 		c.fail(wire.CodeProtocol, 0, "malformed PUBLISH_MULTI")
 		return
 	}
+	// A frame of many small failing sections must not flood the client
+	// with ERRORs faster than it reads them, nor the log: wait for the
+	// writer after each failure, and log the first failure only.
+	errs := c.errs
 	it := m.Batches()
 	for p, ok := it.Next(); ok && !c.stop; p, ok = it.Next() {
 		c.publish(p)
+		if c.errs != errs {
+			errs = c.errs
+			c.quiet = true
+			c.waitForWriter()
+		}
+	}
+	if c.quiet {
+		c.quiet = false
+		if c.suppressed > 0 {
+			c.log.Warn("protocol errors in one PUBLISH_MULTI", "more", c.suppressed)
+			c.suppressed = 0
+		}
 	}
 }
 
@@ -486,6 +531,10 @@ func (c *conn) publish(p wire.Publish) {
 	s := c.stream(p.Handle)
 	if s == nil {
 		c.fail(wire.CodeUnknownHandle, p.Corr, "PUBLISH to handle %d, never opened", p.Handle)
+		return
+	}
+	// The node's own limit first: plugins see only batches it would take.
+	if !c.withinPayloadLimit(p) {
 		return
 	}
 	if pluginsCompiled && c.pubHooks != nil {
@@ -497,6 +546,10 @@ func (c *conn) publish(p wire.Publish) {
 			return
 		}
 		data, n := b.Records()
+		if uint32(n) < p.Count {
+			// A transform dropped messages: counted as refused.
+			c.n.stats.droppedLimit.Add(int64(p.Count) - int64(n))
+		}
 		if n == 0 {
 			// A hook dropped the whole batch.
 			if p.Flags&wire.FlagAck != 0 {
@@ -505,19 +558,10 @@ func (c *conn) publish(p wire.Publish) {
 			}
 			return
 		}
+		transformed := len(data) != len(p.Data)
 		p.Data, p.Count = data, uint32(n)
-	}
-	// A delivered record is larger than a published one: refuse a payload
-	// that could not be delivered within the frame size limit.
-	maxPayload := c.n.cfg.MaxFrameSize - wire.DeliverHeaderSize - wire.RecordHeaderSize
-	if len(p.Data) > maxPayload {
-		it := p.Messages()
-		for m, ok := it.Next(); ok; m, ok = it.Next() {
-			if len(m) > maxPayload {
-				c.n.stats.droppedLimit.Add(int64(p.Count))
-				c.fail(wire.CodeLimit, p.Corr, "message of %d bytes exceeds the %d-byte payload limit", len(m), maxPayload)
-				return
-			}
+		if transformed && !c.withinPayloadLimit(p) {
+			return
 		}
 	}
 	start := time.Now()

@@ -1,6 +1,9 @@
 package node_test
 
 import (
+	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/memorystreamer/memorystreamer/core/node"
@@ -76,4 +79,31 @@ func TestCreditSaturates(t *testing.T) {
 		t.Fatalf("DELIVER %+v, %v; want one message for subscription 5", d, err)
 	}
 	r.expectAlive()
+}
+
+// TestPublishMultiManyFailures: a frame of thousands of failing sections
+// gets its ERRORs delivered (the reader waits for the writer between
+// them) and one log line, not thousands; the connection stays.
+func TestPublishMultiManyFailures(t *testing.T) {
+	var logs logBuffer
+	h := newHarness(t, node.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	r := h.raw(t)
+	r.handshake()
+	const sections = 3000
+	frame, start := wire.BeginPublishMulti(nil, 4, 0)
+	for range sections {
+		frame = wire.AppendSection(frame, 77, [][]byte{nil})
+	}
+	r.send(wire.FinishPublishMulti(frame, start, sections))
+	for range sections {
+		r.expectError(wire.CodeUnknownHandle, 4)
+	}
+	r.expectAlive()
+	waitLog(t, &logs, "protocol errors in one PUBLISH_MULTI")
+	if n := strings.Count(logs.String(), `msg="protocol error"`); n != 1 {
+		t.Errorf("%d protocol error log lines for one frame, want 1 and a summary", n)
+	}
+	if !strings.Contains(logs.String(), fmt.Sprintf("more=%d", sections-1)) {
+		t.Errorf("summary line lacks more=%d:\n%.500s", sections-1, logs.String())
+	}
 }

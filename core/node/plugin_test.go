@@ -545,6 +545,9 @@ func TestPluginTransformAndLifecycle(t *testing.T) {
 		}
 	}
 	waitFor(t, "3 deliveries seen by the DeliverHook", func() bool { return delivered.Load() == 3 })
+	if d := h.n.Stats().DroppedBy["limit"]; d != 3 {
+		t.Errorf("DroppedBy[limit] = %d, want the 3 empty messages the transform dropped", d)
+	}
 	pub.Close()
 	// Connection 3 never got past Accept: it has no session to close.
 	waitFor(t, "the CloseHook of connection 1", func() bool {

@@ -2,6 +2,7 @@ package plugin_test
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 
 	"github.com/memorystreamer/memorystreamer/core/plugin"
@@ -125,4 +126,23 @@ func TestBatchReplaceTwiceAndReset(t *testing.T) {
 	}
 	b.Replace([]byte("again"))
 	equal(t, "Replace after Reset", messages(&b), []string{"again"})
+}
+
+// TestReplaceTwice: a second Replace may take the first one's messages,
+// grown, without corrupting them.
+func TestReplaceTwice(t *testing.T) {
+	info := &plugin.ConnInfo{ID: 1}
+	b := newBatch(t, info, "s", "ab", "cd")
+	b.Replace([]byte("x1"), []byte("y2"))
+	var grown [][]byte
+	it := b.Messages()
+	for m, ok := it.Next(); ok; m, ok = it.Next() {
+		grown = append(grown, append(m, []byte("-longer-than-before")...)[:len(m)+19:len(m)+19], m)
+	}
+	b.Replace(grown...)
+	got := messages(b)
+	want := []string{"x1-longer-than-before", "x1", "y2-longer-than-before", "y2"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("after two Replaces: %q, want %q", got, want)
+	}
 }

@@ -119,7 +119,9 @@ type Batch struct {
 
 	data  []byte // Count records of (len u32, payload)
 	count int
-	buf   []byte // records of a replacement, reused
+	// Records of replacements, reused; two, so that a Replace can take
+	// messages of the replacement before it.
+	buf, spare []byte
 }
 
 // Reset points b at a decoded PUBLISH's records; the node calls it.
@@ -141,12 +143,14 @@ func (b *Batch) Messages() wire.MessageIter { return wire.Publish{Data: b.data}.
 // transform. The node appends these instead (they are copied; msgs may be
 // reused after the call). An empty msgs drops the whole batch silently.
 func (b *Batch) Replace(msgs ...[]byte) {
-	buf := b.buf[:0]
+	// Build into the buffer the current messages are not in.
+	buf := b.spare[:0]
 	for _, m := range msgs {
 		buf = binary.BigEndian.AppendUint32(buf, uint32(len(m)))
 		buf = append(buf, m...)
 	}
-	b.buf, b.data, b.count = buf, buf, len(msgs)
+	b.spare, b.buf = b.buf, buf
+	b.data, b.count = buf, len(msgs)
 }
 
 // Records returns the batch's messages as PUBLISH records and their count,
