@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -82,10 +83,6 @@ func pluginSpecs(path string, v *yaml.Node, reg *plugin.Registry) ([]plugin.Spec
 		specs []plugin.Spec
 		errs  []error
 	)
-	known := map[string]bool{}
-	for _, n := range reg.Names() {
-		known[n] = true
-	}
 	seen := map[string]bool{}
 	for _, item := range v.Content {
 		var e pluginEntry
@@ -97,8 +94,8 @@ func pluginSpecs(path string, v *yaml.Node, reg *plugin.Registry) ([]plugin.Spec
 		case e.Name == "":
 			errs = append(errs, fmt.Errorf("%s:%d: plugins: an item without a name", path, item.Line))
 			continue
-		case !known[e.Name]:
-			_, err := reg.New(e.Name)
+		case !slices.Contains(reg.Names(), e.Name):
+			_, err := reg.New(e.Name) // says which names there are
 			errs = append(errs, fmt.Errorf("%s:%d: %w", path, item.Line, err))
 			continue
 		case seen[e.Name]:

@@ -70,9 +70,9 @@ func (c *Client) pipeline(ctx context.Context, n int, base uint32, frame func(b 
 		select {
 		case r := <-ch:
 			k := int64(r.corr) - int64(base)
-			if k < 0 || k >= int64(n) || r.err != nil && r.f.Type == 0 && r.corr == 0 {
-				// Not an answer: the connection ended (shutdown fails
-				// every request waiting).
+			if k < 0 || k >= int64(n) {
+				// Not an answer to this call: defensive, as shutdown
+				// answers each waiting request with its own id.
 				forget(0)
 				if r.err == nil {
 					r.err = ErrDisconnected

@@ -93,9 +93,7 @@ func (s *Stream) Append(p wire.Publish, ts int64) (first, last uint64) {
 		s.appendLocked(msg, ts)
 	}
 	last = s.last
-	if s.ret != nil && last >= first {
-		s.ret.newest = ts
-	}
+	s.ret.newest = ts // a PUBLISH has at least one message: ret exists
 	s.trimLocked()
 	for _, c := range s.subs {
 		c.w.Wake()
