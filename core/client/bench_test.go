@@ -9,6 +9,7 @@ import (
 
 	"github.com/memorystreamer/memorystreamer/core/client"
 	"github.com/memorystreamer/memorystreamer/core/node"
+	"github.com/memorystreamer/memorystreamer/core/wire"
 )
 
 var benchSizes = []int{16, 256, 4096}
@@ -187,5 +188,90 @@ func BenchmarkOpenMany(b *testing.B) {
 	}
 	if i >= chunk {
 		b.ReportMetric(float64(subTime.Nanoseconds())/float64(i/chunk*chunk), "ns/sub")
+	}
+}
+
+// BenchmarkReceive measures the client's receive path alone: a scripted
+// node writes DELIVER frames of 256 messages (one op each) as fast as the
+// client reads them, over an in-memory connection, to a batch handler that
+// touches every payload. ns/msg divides by 256.
+func BenchmarkReceive(b *testing.B) {
+	for _, size := range []int{16, 256} {
+		b.Run(fmt.Sprintf("size=%dB/batch=256", size), func(b *testing.B) {
+			benchReceive(b, size, 256)
+		})
+	}
+}
+
+func benchReceive(b *testing.B, size, batch int) {
+	c, f := fakeClient(b, client.Config{})
+	ctx := testContext(b)
+	// The scripted node hands the client's CREDITs to f.frames: drain it.
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		for {
+			select {
+			case <-f.frames:
+			case <-f.done:
+				return
+			}
+		}
+	}()
+	b.Cleanup(func() {
+		// Cleanups run last-registered first: end the scripted node
+		// before waiting for the drain.
+		f.nc.Close()
+		<-drained
+	})
+	s, err := c.Open(ctx, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	total := int64(b.N) * int64(batch)
+	var got, sum int64
+	done := make(chan struct{})
+	_, err = s.SubscribeBatch(ctx, client.SubscribeOptions{Credits: 1 << 20}, func(ms []client.Message) {
+		for _, m := range ms {
+			sum += int64(m.Payload[0]) + int64(m.Seq)
+		}
+		if got += int64(len(ms)); got == total {
+			close(done)
+		}
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// 16 frames per write, with consecutive sequence numbers within each.
+	const perWrite = 16
+	payload := make([]byte, size)
+	chunk := make([]byte, 0, perWrite*(batch*(size+wire.RecordHeaderSize)+32))
+	for i := range perWrite {
+		var start int
+		chunk, start = wire.BeginDeliver(chunk, f.lastSub.Load(), 1)
+		for j := range batch {
+			chunk = wire.AppendRecord(chunk, uint64(i*batch+j+1), 1, payload)
+		}
+		chunk = wire.FinishDeliver(chunk, start, uint32(batch))
+	}
+	frameLen := len(chunk) / perWrite
+	b.SetBytes(int64(size * batch))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for left := b.N; left > 0; left -= perWrite {
+		n := min(left, perWrite)
+		if _, err := f.nc.Write(chunk[:n*frameLen]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		b.Fatalf("received %d of %d messages", got, total)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(total), "ns/msg")
+	if sum == 0 {
+		b.Fatal("handler saw no payload")
 	}
 }

@@ -105,7 +105,7 @@ func forEachMode(t *testing.T, cfg node.Config, f func(t *testing.T, e *env)) {
 	}
 }
 
-func testContext(t *testing.T) context.Context {
+func testContext(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
 	t.Cleanup(cancel)
 	return ctx

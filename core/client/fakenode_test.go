@@ -27,15 +27,17 @@ type fakeNode struct {
 	wmu    sync.Mutex
 	frames chan wire.Frame
 	done   chan struct{}
-	// lastSub is the id of the last SUBSCRIBE answered.
-	lastSub atomic.Uint32
+	// lastSub is the id of the last SUBSCRIBE answered, lastCredits its
+	// credits.
+	lastSub     atomic.Uint32
+	lastCredits atomic.Uint32
 	// silent makes the node hand PINGs to frames instead of answering.
 	silent atomic.Bool
 }
 
 // startFake connects clientEnd to a fake node that answers HELLO with
 // welcome (nothing, then hang up, when welcome is nil).
-func startFake(t *testing.T, welcome []byte) (clientEnd net.Conn, f *fakeNode) {
+func startFake(t testing.TB, welcome []byte) (clientEnd net.Conn, f *fakeNode) {
 	t.Helper()
 	ce, ne := memconn.New(0)
 	f = &fakeNode{nc: ne, frames: make(chan wire.Frame, 256), done: make(chan struct{})}
@@ -72,6 +74,7 @@ func (f *fakeNode) run(welcome []byte) {
 		case fr.Type == wire.TypeSubscribe:
 			s, _ := wire.DecodeSubscribe(fr.Body)
 			f.lastSub.Store(s.SubID)
+			f.lastCredits.Store(s.Credits)
 			f.send(wire.AppendSubscribed(nil, wire.Subscribed{SubID: s.SubID, NextSeq: 1}))
 		default:
 			select {
@@ -111,7 +114,7 @@ func rawFrame(typ wire.Type, body []byte) []byte {
 var welcome = wire.AppendWelcome(nil, wire.Welcome{Version: wire.Version, MaxFrameSize: wire.DefaultMaxFrameSize})
 
 // fakeClient returns a client connected to a fake node.
-func fakeClient(t *testing.T, cfg client.Config) (*client.Client, *fakeNode) {
+func fakeClient(t testing.TB, cfg client.Config) (*client.Client, *fakeNode) {
 	t.Helper()
 	nc, f := startFake(t, welcome)
 	c, err := client.New(testContext(t), nc, cfg)

@@ -43,9 +43,12 @@ func (a addr) String() string  { return string(a) }
 
 // pipe is one direction of a connection.
 type pipe struct {
-	mu     sync.Mutex
+	mu sync.Mutex
+	// buf is a ring holding n unread bytes from offset r on, wrapping
+	// at its end. It grows, doubling, up to limit bytes, and is never
+	// compacted: each byte is copied in once and out once.
 	buf    []byte
-	r      int  // read offset into buf
+	r, n   int
 	eof    bool // the writing end closed
 	broken bool // the reading end closed
 	limit  int
@@ -55,6 +58,52 @@ type pipe struct {
 
 func newPipe(limit int) *pipe {
 	return &pipe{limit: limit, data: make(chan struct{}, 1), space: make(chan struct{}, 1)}
+}
+
+// put copies as much of b into the ring as its limit allows and returns
+// how much. The caller holds p.mu.
+func (p *pipe) put(b []byte) int {
+	k := min(p.limit-p.n, len(b))
+	if k <= 0 {
+		return 0
+	}
+	if p.n+k > len(p.buf) {
+		size := max(len(p.buf), 4096)
+		for size < p.n+k {
+			size *= 2
+		}
+		grown := make([]byte, min(size, p.limit))
+		p.take(grown[:p.n], false)
+		p.buf, p.r = grown, 0
+	}
+	w := p.r + p.n
+	if w >= len(p.buf) {
+		w -= len(p.buf)
+	}
+	if c := copy(p.buf[w:], b[:k]); c < k {
+		copy(p.buf, b[c:k])
+	}
+	p.n += k
+	return k
+}
+
+// take copies the first len(b) ≤ p.n unread bytes into b, and consumes
+// them when consume is set. The caller holds p.mu.
+func (p *pipe) take(b []byte, consume bool) {
+	k := len(b)
+	if c := copy(b, p.buf[p.r:min(p.r+k, len(p.buf))]); c < k {
+		copy(b[c:], p.buf[:k-c])
+	}
+	if !consume {
+		return
+	}
+	p.n -= k
+	if p.r += k; p.r >= len(p.buf) {
+		p.r -= len(p.buf)
+	}
+	if p.n == 0 {
+		p.r = 0
+	}
 }
 
 func signal(ch chan struct{}) {
@@ -88,12 +137,9 @@ func (c *Conn) Read(b []byte) (int, error) {
 		default:
 		}
 		p.mu.Lock()
-		if n := len(p.buf) - p.r; n > 0 {
-			n = copy(b, p.buf[p.r:])
-			p.r += n
-			if p.r == len(p.buf) {
-				p.buf, p.r = p.buf[:0], 0
-			}
+		if p.n > 0 {
+			n := min(len(b), p.n)
+			p.take(b[:n], true)
 			p.mu.Unlock()
 			signal(p.space)
 			return n, nil
@@ -138,13 +184,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 			signal(p.space) // wake the next blocked writer: Close signals once
 			return written, io.ErrClosedPipe
 		}
-		if room := p.limit - (len(p.buf) - p.r); room > 0 {
-			if p.r > 0 && len(p.buf)+min(room, len(b)) > cap(p.buf) {
-				p.buf = p.buf[:copy(p.buf, p.buf[p.r:])]
-				p.r = 0
-			}
-			n := min(room, len(b)-written)
-			p.buf = append(p.buf, b[written:written+n]...)
+		if n := p.put(b[written:]); n > 0 || len(b) == 0 {
 			written += n
 			p.mu.Unlock()
 			signal(p.data)
@@ -175,7 +215,7 @@ func (c *Conn) Close() error {
 		signal(c.tx.data)
 		c.rx.mu.Lock()
 		c.rx.broken = true
-		c.rx.buf, c.rx.r = nil, 0
+		c.rx.buf, c.rx.r, c.rx.n = nil, 0, 0
 		c.rx.mu.Unlock()
 		signal(c.rx.space)
 		c.rd.set(time.Time{})

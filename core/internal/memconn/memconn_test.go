@@ -151,6 +151,8 @@ func TestTransfer(t *testing.T) {
 		{"negative size means default", -1, 1 << 20, 32 << 10, 32 << 10, false},
 		{"4 KiB buffer, writes larger than it", 4 << 10, 2 << 20, 16 << 10, 8 << 10, false},
 		{"small buffer", 64, 256 << 10, 1000, 100, false},
+		{"odd-sized ring, chunks across its end", 1000, 1 << 20, 777, 333, false},
+		{"ring grown while full", 100 << 10, 4 << 20, 60 << 10, 7 << 10, false},
 		{"one byte buffer", 1, 32 << 10, 100, 100, false},
 		{"one write larger than the buffer", 1 << 10, 1 << 20, 0, 4 << 10, true},
 	}
