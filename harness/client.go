@@ -47,7 +47,7 @@ func (c clientConn) SubscribeMany(ctx context.Context, streams []Stream, opts Su
 		if !ok {
 			return fmt.Errorf("SubscribeMany: stream %d is not this connection's", i)
 		}
-		reqs[i] = client.SubscribeRequest{Stream: cs.s, Options: clientOptions(opts), Handler: cs.batchHandler(handlers[i])}
+		reqs[i] = client.SubscribeRequest{Stream: cs.s, Options: clientOptions(opts), FrameHandler: cs.frameHandler(handlers[i])}
 	}
 	_, err := c.c.SubscribeBatchMany(ctx, reqs)
 	return err
@@ -83,13 +83,13 @@ func clientOptions(opts SubscribeOptions) client.SubscribeOptions {
 	return o
 }
 
-// batchHandler adapts handler to the client's batch handler, through the
-// connection's reused Delivery slice.
-func (s clientStream) batchHandler(handler func([]Delivery)) func([]client.Message) {
-	return func(ms []client.Message) {
+// frameHandler adapts handler to the client's frame handler, through the
+// connection's reused Delivery slice: the payloads are read in place.
+func (s clientStream) frameHandler(handler func([]Delivery)) func(*client.Frame) {
+	return func(f *client.Frame) {
 		ds := (*s.ds)[:0]
-		for _, m := range ms {
-			ds = append(ds, Delivery{Payload: m.Payload})
+		for f.Next() {
+			ds = append(ds, Delivery{Payload: f.Payload()})
 		}
 		handler(ds)
 		clear(ds)
@@ -98,7 +98,7 @@ func (s clientStream) batchHandler(handler func([]Delivery)) func([]client.Messa
 }
 
 func (s clientStream) Subscribe(ctx context.Context, opts SubscribeOptions, handler func([]Delivery)) (Subscription, error) {
-	sub, err := s.s.SubscribeBatch(ctx, clientOptions(opts), s.batchHandler(handler))
+	sub, err := s.s.SubscribeFrames(ctx, clientOptions(opts), s.frameHandler(handler))
 	if err != nil {
 		return nil, err
 	}

@@ -180,3 +180,51 @@ func TestWorkerCorrupt(t *testing.T) {
 		t.Errorf("delivery counter = %d, want 5", got)
 	}
 }
+
+// TestWorkerRuns checks that a batch whose messages share intended times
+// in runs (a closed-loop producer stamps a batch with one time) records
+// each message once, at its own latency, and counts the measured ones
+// and their bytes by their own intended time.
+func TestWorkerRuns(t *testing.T) {
+	var delivered [1]atomic.Int64
+	ph := &phase{}
+	ph.start.Store(20)
+	ph.end.Store(60)
+	w := newSubWorker(&clock{fake: func() int64 { return 100 }}, ph, delivered[:])
+	idx := w.add(0)
+	// Intended times: a run of three at 50, one at 30, two at 50, a
+	// corrupt one at 30 (not recorded), one at 10 (warm-up), one at 30.
+	times := []int64{50, 50, 50, 30, 50, 50, 30, 10, 30}
+	var ds []Delivery
+	for i, at := range times {
+		p := make([]byte, 16+i) // sizes tell the messages apart
+		stamp(p, at, uint32(i+1))
+		if i == 6 {
+			p[0] ^= 1
+		}
+		ds = append(ds, Delivery{Payload: p})
+	}
+	w.deliver(idx, ds)
+	c := w.counts()
+	// Measured: all but the corrupt one and the one at 10.
+	wantBytes := int64(0)
+	for i := range times {
+		if i != 6 && i != 7 {
+			wantBytes += int64(16 + i)
+		}
+	}
+	if c.received != 9 || c.receivedMeasured != 7 || c.bytesMeasured != wantBytes || c.corrupt != 1 {
+		t.Errorf("counts %+v; want 9 received, 7 measured of %d bytes, 1 corrupt", c, wantBytes)
+	}
+	h := newHist()
+	w.e2e.takeInterval(h)
+	if h.TotalCount() != 7 {
+		t.Errorf("recorded %d latencies, want 7", h.TotalCount())
+	}
+	want := newHist()
+	want.RecordValues(50, 5)
+	want.RecordValues(70, 2)
+	if !h.Equals(want) {
+		t.Errorf("recorded %v, want 5 × 50 ns and 2 × 70 ns", h.Distribution())
+	}
+}

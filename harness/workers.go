@@ -71,6 +71,10 @@ func (w *subWorker) deliver(idx int, ds []Delivery) {
 	st := &w.subs[idx]
 	c := &w.c
 	c.received += int64(len(ds))
+	// The messages of a batch mostly share their intended time (a
+	// closed-loop producer stamps a batch with one): record each run of
+	// equal times as one value with its count.
+	var runAt, runN, runBytes int64
 	for _, d := range ds {
 		intended, seq, ok := parse(d.Payload)
 		if !ok {
@@ -84,16 +88,33 @@ func (w *subWorker) deliver(idx int, ds []Delivery) {
 		} else {
 			st.checkSlow(seq, c)
 		}
-		measured := intended >= mStart && intended < mEnd
-		if measured {
-			c.receivedMeasured++
-			c.bytesMeasured += int64(len(d.Payload))
+		if intended == runAt && runN > 0 {
+			runN++
+			runBytes += int64(len(d.Payload))
+			continue
 		}
-		w.e2e.recordLocked(now-intended, 1, measured)
+		if runN > 0 {
+			w.recordRun(now, runAt, runN, runBytes, mStart, mEnd)
+		}
+		runAt, runN, runBytes = intended, 1, int64(len(d.Payload))
+	}
+	if runN > 0 {
+		w.recordRun(now, runAt, runN, runBytes, mStart, mEnd)
 	}
 	counter := st.delivered
 	w.e2e.mu.Unlock()
 	w.delivered[counter].Add(int64(len(ds)))
+}
+
+// recordRun records n messages of bytes payload bytes in all, intended at
+// intended and received at now. The caller holds w.e2e.mu.
+func (w *subWorker) recordRun(now, intended, n, bytes, mStart, mEnd int64) {
+	measured := intended >= mStart && intended < mEnd
+	if measured {
+		w.c.receivedMeasured += n
+		w.c.bytesMeasured += bytes
+	}
+	w.e2e.recordLocked(now-intended, n, measured)
 }
 
 // subCounts are a subWorker's counters. distinct counts messages received

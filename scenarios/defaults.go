@@ -12,7 +12,7 @@ const (
 	defaultPayloadSize = MinPayload
 	defaultMaxPerSize  = 4 // payload max = 4 × size
 	defaultInFlight    = 65536
-	defaultCredits     = 8192
+	defaultCredits     = 65536
 	defaultSubscribe   = 1
 
 	// The product brief's figures.

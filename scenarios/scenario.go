@@ -151,7 +151,7 @@ type Consumers struct {
 	PerStream *int `yaml:"per_stream" json:"per_stream"`
 	// Start is where each subscription begins. Default next.
 	Start StartPos `yaml:"start" json:"start"`
-	// Credits is each subscription's credit window. Default 8192.
+	// Credits is each subscription's credit window. Default 65536.
 	Credits int `yaml:"credits" json:"credits"`
 }
 

@@ -159,7 +159,7 @@ func TestDefaults(t *testing.T) {
 		Name:        "d",
 		Streams:     scenarios.Streams{Count: 1, Name: "bench.%d", Pick: scenarios.PickRoundRobin, ZipfS: 1.1},
 		Producers:   scenarios.Producers{Count: 1, Batch: 1, Payload: scenarios.Payload{Size: 16, Dist: scenarios.DistFixed}, InFlight: 65536},
-		Consumers:   scenarios.Consumers{PerStream: &one, Start: scenarios.StartNext, Credits: 8192},
+		Consumers:   scenarios.Consumers{PerStream: &one, Start: scenarios.StartNext, Credits: 65536},
 		Connections: scenarios.Connections{Publish: 1, Subscribe: 1},
 		Warmup:      scenarios.Duration(time.Second),
 		Duration:    scenarios.Duration(10 * time.Second),

@@ -173,8 +173,10 @@ type SubscribeRequest struct {
 	// Options are the subscription's, as for Subscribe.
 	Options SubscribeOptions
 	// Handler gets the messages of each delivered frame, as
-	// SubscribeBatch's handler does.
-	Handler func([]Message)
+	// SubscribeBatch's handler does; or, when it is nil, FrameHandler
+	// gets each frame, as SubscribeFrames's handler does.
+	Handler      func([]Message)
+	FrameHandler func(*Frame)
 }
 
 // SubscribeBatchMany makes the subscriptions, as SubscribeBatch does each,
@@ -187,7 +189,7 @@ func (c *Client) SubscribeBatchMany(ctx context.Context, reqs []SubscribeRequest
 		switch {
 		case r.Stream == nil || r.Stream.c != c:
 			return out, errors.New("client: SubscribeBatchMany: a stream not opened on this client")
-		case r.Handler == nil:
+		case r.Handler == nil && r.FrameHandler == nil:
 			return out, fmt.Errorf("client: subscribe to %q: SubscribeBatchMany needs a handler", r.Stream.name)
 		case r.Options.Start > StartEarliest:
 			return out, fmt.Errorf("client: subscribe to %q: invalid start %d", r.Stream.name, r.Options.Start)
@@ -200,10 +202,11 @@ func (c *Client) SubscribeBatchMany(ctx context.Context, reqs []SubscribeRequest
 	subs := make([]*Subscription, len(reqs))
 	for k, r := range reqs {
 		if r.Options.Credits == 0 {
-			reqs[k].Options.Credits = c.cfg.Credits
+			reqs[k].Options.Credits = c.defaultCredits(false)
 		}
 		subs[k] = &Subscription{
-			c: c, s: r.Stream, id: base + uint32(k), window: reqs[k].Options.Credits, batchHandler: r.Handler,
+			c: c, s: r.Stream, id: base + uint32(k), window: reqs[k].Options.Credits,
+			batchHandler: r.Handler, frameHandler: r.FrameHandler,
 			done: make(chan struct{}),
 		}
 	}

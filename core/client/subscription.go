@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"iter"
@@ -37,7 +38,8 @@ type SubscribeOptions struct {
 	// Seq is the first sequence wanted, with StartAt.
 	Seq uint64
 	// Credits is the credit window: how many messages the node may deliver
-	// ahead of the application. Default Config.Credits.
+	// ahead of the application. Default Config.Credits, or when that is
+	// unset DefaultCredits (DefaultIterCredits for SubscribeIter).
 	Credits uint32
 }
 
@@ -66,6 +68,9 @@ type Subscription struct {
 	// batchHandler, for SubscribeBatch, gets each DELIVER's messages in
 	// the client's reused slice (Client.batch).
 	batchHandler func([]Message)
+	// frameHandler, for SubscribeFrames, gets each DELIVER as a Frame
+	// read in place (Client.frame).
+	frameHandler func(*Frame)
 
 	// Owned by the client's reader goroutine.
 	expect   uint64 // next sequence expected; a larger one means a gap
@@ -107,7 +112,7 @@ func (s *Stream) Subscribe(ctx context.Context, opts SubscribeOptions, handler f
 	if handler == nil {
 		return nil, errors.New("client: Subscribe needs a handler; use SubscribeIter for Next")
 	}
-	return s.subscribe(ctx, opts, handler, nil)
+	return s.subscribe(ctx, opts, handlers{one: handler})
 }
 
 // SubscribeBatch is Subscribe for batch-level consumers: handler gets the
@@ -119,28 +124,111 @@ func (s *Stream) SubscribeBatch(ctx context.Context, opts SubscribeOptions, hand
 	if handler == nil {
 		return nil, errors.New("client: SubscribeBatch needs a handler")
 	}
-	return s.subscribe(ctx, opts, nil, handler)
+	return s.subscribe(ctx, opts, handlers{batch: handler})
+}
+
+// SubscribeFrames is SubscribeBatch without copying: handler gets each
+// delivered frame as a Frame that reads the messages in place from the
+// connection's read buffer, one at a time with Frame.Next, nothing
+// allocated or copied per message. The Frame and the payloads are valid
+// only during the call; the rules of Subscribe's handler apply.
+func (s *Stream) SubscribeFrames(ctx context.Context, opts SubscribeOptions, handler func(*Frame)) (*Subscription, error) {
+	if handler == nil {
+		return nil, errors.New("client: SubscribeFrames needs a handler")
+	}
+	return s.subscribe(ctx, opts, handlers{frame: handler})
 }
 
 // SubscribeIter subscribes to the stream; read the messages with Next or
 // All. Up to the credit window of messages are buffered ahead of the reader.
 func (s *Stream) SubscribeIter(ctx context.Context, opts SubscribeOptions) (*Subscription, error) {
-	return s.subscribe(ctx, opts, nil, nil)
+	return s.subscribe(ctx, opts, handlers{})
 }
 
-func (s *Stream) subscribe(ctx context.Context, opts SubscribeOptions, handler func(Message), batchHandler func([]Message)) (*Subscription, error) {
+// handlers are a subscription's handler, of one of the three kinds; none
+// means iterator mode.
+type handlers struct {
+	one   func(Message)
+	batch func([]Message)
+	frame func(*Frame)
+}
+
+func (h handlers) none() bool { return h.one == nil && h.batch == nil && h.frame == nil }
+
+// Frame is the messages of one delivered frame, in order, read in place
+// from the connection's read buffer (SubscribeFrames). Step through them
+// as with a bufio.Scanner:
+//
+//	for f.Next() {
+//		use(f.Seq(), f.Payload())
+//	}
+//
+// It is valid only during the handler call.
+type Frame struct {
+	stream  string
+	n       int
+	rest    []byte // the records not yet read
+	seq     uint64
+	time    int64
+	payload []byte
+}
+
+// Len returns the number of messages in the frame.
+func (f *Frame) Len() int { return f.n }
+
+// Stream returns the name of the frame's stream.
+func (f *Frame) Stream() string { return f.stream }
+
+// Next advances to the next message, and returns false after the last.
+func (f *Frame) Next() bool {
+	// The records are laid out as wire.AppendRecord writes them, and
+	// DecodeDeliver checked that they fill the frame exactly; the
+	// checks here only keep the slicing in bounds.
+	b := f.rest
+	if len(b) < wire.RecordHeaderSize {
+		return false
+	}
+	n := binary.BigEndian.Uint32(b[16:])
+	if uint64(n) > uint64(len(b)-wire.RecordHeaderSize) {
+		return false
+	}
+	end := wire.RecordHeaderSize + int(n)
+	f.seq = binary.BigEndian.Uint64(b)
+	f.time = int64(binary.BigEndian.Uint64(b[8:]))
+	f.payload = b[wire.RecordHeaderSize:end:end]
+	f.rest = b[end:]
+	return true
+}
+
+// Seq returns the current message's sequence number.
+func (f *Frame) Seq() uint64 { return f.seq }
+
+// Time returns when the node appended the current message (Message.Time).
+func (f *Frame) Time() int64 { return f.time }
+
+// Payload returns the current message's payload, which aliases the read
+// buffer: it is valid only during the handler call.
+func (f *Frame) Payload() []byte { return f.payload }
+
+// Message returns the current message.
+func (f *Frame) Message() Message {
+	return Message{Stream: f.stream, Seq: f.seq, Time: f.time, Payload: f.payload}
+}
+
+func (s *Stream) subscribe(ctx context.Context, opts SubscribeOptions, h handlers) (*Subscription, error) {
 	if opts.Start > StartEarliest {
 		return nil, fmt.Errorf("client: subscribe to %q: invalid start %d", s.name, opts.Start)
 	}
 	if opts.Credits == 0 {
-		opts.Credits = s.c.cfg.Credits
+		opts.Credits = s.c.defaultCredits(h.none())
 	}
 	c := s.c
 	sub := &Subscription{
-		c: c, s: s, id: c.nextCorr(), window: opts.Credits, handler: handler, batchHandler: batchHandler,
+		c: c, s: s, id: c.nextCorr(), window: opts.Credits,
+		handler: h.one, batchHandler: h.batch, frameHandler: h.frame,
 		done: make(chan struct{}),
 	}
-	if handler == nil && batchHandler == nil {
+	if h.none() {
 		sub.q = &iterQueue{notify: make(chan struct{}, 1)}
 	}
 	// Registered before SUBSCRIBE goes out, so that no DELIVER misses it.
@@ -201,10 +289,24 @@ func (sub *Subscription) deliver(d wire.Deliver) {
 		}
 		return
 	}
-	if sub.batchHandler != nil {
-		b := sub.c.batch[:0]
-		for ; ok; r, ok = it.Next() {
-			b = append(b, Message{Stream: sub.s.name, Seq: r.Seq, Time: r.Time, Payload: r.Payload})
+	if sub.frameHandler != nil {
+		f := &sub.c.frame
+		*f = Frame{stream: sub.s.name, n: int(d.Count), rest: d.Data}
+		sub.frameHandler(f)
+		*f = Frame{} // drop the read buffer's reference
+	} else if sub.batchHandler != nil {
+		// DecodeDeliver checked that the frame holds exactly Count
+		// records: fill the reused slice by index.
+		b := sub.c.batch
+		if n := int(d.Count); cap(b) >= n {
+			b = b[:n]
+		} else {
+			b = make([]Message, n)
+		}
+		name := sub.s.name
+		for i := range b {
+			b[i] = Message{Stream: name, Seq: r.Seq, Time: r.Time, Payload: r.Payload}
+			r, _ = it.Next()
 		}
 		sub.batchHandler(b)
 		clear(b) // drop the payload references

@@ -533,3 +533,146 @@ func TestNoCreditAfterUnsubscribe(t *testing.T) {
 		}
 	})
 }
+
+// TestSubscribeFrames reads every message in place through Frame, in
+// frames no larger than the credit window, with each field as published.
+func TestSubscribeFrames(t *testing.T) {
+	forEachMode(t, node.Config{}, func(t *testing.T, e *env) {
+		ctx := testContext(t)
+		const total, credits = 1000, 64
+		got := make(chan []client.Message, total)
+		sub, err := open(t, ctx, e.client(t, client.Config{}), "framed").
+			SubscribeFrames(ctx, client.SubscribeOptions{Credits: credits}, func(f *client.Frame) {
+				if f.Stream() != "framed" {
+					t.Errorf("frame of stream %q", f.Stream())
+				}
+				var ms []client.Message
+				for f.Next() {
+					m := f.Message()
+					if m.Seq != f.Seq() || m.Time != f.Time() || string(m.Payload) != string(f.Payload()) {
+						t.Errorf("Message() = %+v; Seq, Time, Payload = %d, %d, %q", m, f.Seq(), f.Time(), f.Payload())
+					}
+					if m.Time <= 0 {
+						t.Errorf("message %d: time %d", m.Seq, m.Time)
+					}
+					m.Payload = append([]byte(nil), m.Payload...) // valid only during the call
+					ms = append(ms, m)
+				}
+				if len(ms) != f.Len() {
+					t.Errorf("Next gave %d messages, Len %d", len(ms), f.Len())
+				}
+				if f.Next() {
+					t.Error("Next after the last message returned true")
+				}
+				got <- ms
+			})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub := open(t, ctx, e.client(t, client.Config{}), "framed")
+		publishSeqs(t, ctx, pub, 1, total)
+		msgs := make([]client.Message, 0, total)
+		for len(msgs) < total {
+			select {
+			case b := <-got:
+				if len(b) == 0 || len(b) > credits {
+					t.Fatalf("frame of %d messages, want 1..%d", len(b), credits)
+				}
+				msgs = append(msgs, b...)
+			case <-ctx.Done():
+				t.Fatalf("handler got %d of %d messages", len(msgs), total)
+			}
+		}
+		checkSeqs(t, msgs, 1, mpayload)
+		if err := sub.Unsubscribe(ctx); err != nil {
+			t.Fatal(err)
+		}
+		s := open(t, ctx, e.client(t, client.Config{}), "framed")
+		if sub, err := s.SubscribeFrames(ctx, client.SubscribeOptions{}, nil); err == nil || sub != nil {
+			t.Errorf("SubscribeFrames with a nil handler = %v, %v; want an error", sub, err)
+		}
+	})
+}
+
+// TestSubscribeBatchManyFrames subscribes with frame handlers through
+// SubscribeBatchMany.
+func TestSubscribeBatchManyFrames(t *testing.T) {
+	forEachMode(t, node.Config{}, func(t *testing.T, e *env) {
+		ctx := testContext(t)
+		c := e.client(t, client.Config{})
+		ss, err := c.OpenMany(ctx, []string{"fa", "fb"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan string, 10)
+		reqs := make([]client.SubscribeRequest, len(ss))
+		for i, s := range ss {
+			reqs[i] = client.SubscribeRequest{Stream: s, FrameHandler: func(f *client.Frame) {
+				for f.Next() {
+					got <- f.Stream() + ":" + string(f.Payload())
+				}
+			}}
+		}
+		if _, err := c.SubscribeBatchMany(ctx, reqs); err != nil {
+			t.Fatal(err)
+		}
+		pc := e.client(t, client.Config{})
+		for _, name := range []string{"fa", "fb"} {
+			if _, err := open(t, ctx, pc, name).PublishAck(ctx, []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		seen := map[string]bool{}
+		for len(seen) < 2 {
+			select {
+			case m := <-got:
+				seen[m] = true
+			case <-ctx.Done():
+				t.Fatalf("got %v", seen)
+			}
+		}
+		if !seen["fa:x"] || !seen["fb:x"] {
+			t.Errorf("got %v, want fa:x and fb:x", seen)
+		}
+	})
+}
+
+// TestDefaultCredits: handler subscriptions get DefaultCredits, iterator
+// subscriptions DefaultIterCredits, unless Config.Credits or the options
+// set a window.
+func TestDefaultCredits(t *testing.T) {
+	for _, tc := range []struct {
+		name              string
+		cfg, opts         uint32
+		handler, iterator uint32
+	}{
+		{"defaults", 0, 0, client.DefaultCredits, client.DefaultIterCredits},
+		{"config", 100, 0, 100, 100},
+		{"options", 100, 7, 7, 7},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, f := fakeClient(t, client.Config{Credits: tc.cfg})
+			ctx := testContext(t)
+			s := open(t, ctx, c, "credits")
+			opts := client.SubscribeOptions{Credits: tc.opts}
+			if _, err := s.Subscribe(ctx, opts, func(client.Message) {}); err != nil {
+				t.Fatal(err)
+			}
+			if got := f.lastCredits.Load(); got != tc.handler {
+				t.Errorf("Subscribe: credits %d, want %d", got, tc.handler)
+			}
+			if _, err := s.SubscribeIter(ctx, opts); err != nil {
+				t.Fatal(err)
+			}
+			if got := f.lastCredits.Load(); got != tc.iterator {
+				t.Errorf("SubscribeIter: credits %d, want %d", got, tc.iterator)
+			}
+			if _, err := c.SubscribeBatchMany(ctx, []client.SubscribeRequest{{Stream: s, Options: opts, Handler: func([]client.Message) {}}}); err != nil {
+				t.Fatal(err)
+			}
+			if got := f.lastCredits.Load(); got != tc.handler {
+				t.Errorf("SubscribeBatchMany: credits %d, want %d", got, tc.handler)
+			}
+		})
+	}
+}
