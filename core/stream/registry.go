@@ -223,8 +223,10 @@ func (r *Registry) Evictions() int64 { return r.evicted.Load() }
 
 // newSegment allocates a segment for s and charges it to the budget.
 // Called with s.mu held.
-func (r *Registry) newSegment(s *Stream, size int, base uint64) *segment {
-	seg := &segment{buf: make([]byte, 0, size), base: base, owner: s, size: int64(size)}
+func (r *Registry) newSegment(s *Stream, size, recSize int, base uint64) *segment {
+	// The offsets sized for records like the first, so that they rarely
+	// grow (growing them was 17 % of a node's CPU at 8M msgs/s).
+	seg := &segment{buf: make([]byte, 0, size), offs: make([]uint32, 0, size/recSize), base: base, owner: s, size: int64(size)}
 	r.mem.Lock()
 	seg.prev = r.mem.tail
 	if r.mem.tail != nil {

@@ -116,7 +116,7 @@ func (s *Stream) appendLocked(payload []byte, ts int64) {
 		if tail != nil {
 			prev = cap(tail.buf)
 		}
-		tail = s.reg.newSegment(s, segmentSize(prev, size), s.last+1)
+		tail = s.reg.newSegment(s, segmentSize(prev, size), size, s.last+1)
 		if r == nil {
 			r = &retained{first: s.last + 1}
 			s.ret = r
@@ -131,15 +131,27 @@ func (s *Stream) appendLocked(payload []byte, ts int64) {
 	r.bytes += int64(size)
 }
 
-// trimLocked drops the oldest records until retention limits hold.
+// trimLocked drops the oldest records until retention limits hold: the
+// fewest that bring both under, a segment's worth at a time.
 func (s *Stream) trimLocked() {
 	cfg := &s.reg.cfg
 	for r := s.ret; r != nil && (r.msgs > cfg.MaxMsgs || r.bytes > cfg.MaxBytes); r = s.ret {
 		seg := r.segs[0]
-		size := seg.end(seg.head) - int(seg.offs[seg.head])
-		seg.head++
-		r.first++
-		r.msgs--
+		live := len(seg.offs) - seg.head
+		start := int(seg.offs[seg.head])
+		// k records of this segment: enough for the message limit…
+		k := min(max(r.msgs-cfg.MaxMsgs, 1), live)
+		// …and for the byte limit, the fewest whose bytes cover the excess.
+		if over := r.bytes - cfg.MaxBytes; over > 0 && int64(seg.end(seg.head+k-1)-start) < over {
+			k += sort.Search(live-k, func(j int) bool {
+				return int64(seg.end(seg.head+k+j)-start) >= over
+			}) + 1
+			k = min(k, live)
+		}
+		size := seg.end(seg.head+k-1) - start
+		seg.head += k
+		r.first += uint64(k)
+		r.msgs -= k
 		r.bytes -= int64(size)
 		if seg.head == len(seg.offs) {
 			s.releaseFirstLocked()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -649,5 +650,50 @@ func TestConcurrentAppendRead(t *testing.T) {
 	}
 	if info := s.Info(); info.LastSeq != uint64(total) || info.Msgs != total {
 		t.Errorf("Info = %+v, want %d messages", info, total)
+	}
+}
+
+// TestRetentionModel appends batches of random sizes under random limits
+// and checks, after every batch, that the stream retains exactly what a
+// model keeps: the newest records, dropping the oldest one at a time
+// while either limit is exceeded; and that a cursor reads them.
+func TestRetentionModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	for round := range 40 {
+		cfg := stream.Config{MaxMsgs: 1 + rng.IntN(300), MaxBytes: int64(wire.RecordHeaderSize + rng.IntN(20000))}
+		s := mustOpen(t, stream.NewRegistry(cfg), "m")
+		var sizes []int // retained records' sizes, oldest first
+		first, last := uint64(1), uint64(0)
+		var bytes int64
+		for range 60 {
+			n := 1 + rng.IntN(80)
+			payloads := make([][]byte, n)
+			for i := range payloads {
+				payloads[i] = make([]byte, rng.IntN(600))
+				size := wire.RecordHeaderSize + len(payloads[i])
+				sizes = append(sizes, size)
+				bytes += int64(size)
+				last++
+			}
+			s.Append(publish(t, payloads...), 1)
+			for len(sizes) > 0 && (len(sizes) > cfg.MaxMsgs || bytes > cfg.MaxBytes) {
+				bytes -= int64(sizes[0])
+				sizes = sizes[1:]
+				first++
+			}
+			info := s.Info()
+			if info.Msgs != len(sizes) || info.Bytes != bytes || info.LastSeq != last || (len(sizes) > 0 && info.FirstSeq != first) {
+				t.Fatalf("round %d (%+v): Info = %+v; want seqs %d..%d, %d msgs, %d bytes", round, cfg, info, first, last, len(sizes), bytes)
+			}
+		}
+		recs, _ := readAll(t, s.Subscribe(wire.StartEarliest, 0, noWaker{}), math.MaxInt32, math.MaxInt32)
+		if uint64(len(recs)) != uint64(len(sizes)) || (len(recs) > 0 && (recs[0].seq != first || recs[len(recs)-1].seq != last)) {
+			t.Errorf("round %d: read %d records, want %d from %d to %d", round, len(recs), len(sizes), first, last)
+		}
+		for i, r := range recs {
+			if wire.RecordHeaderSize+len(r.payload) != sizes[i] {
+				t.Fatalf("round %d: record %d of %d bytes, want %d", round, r.seq, wire.RecordHeaderSize+len(r.payload), sizes[i])
+			}
+		}
 	}
 }
