@@ -193,17 +193,20 @@ func BenchmarkOpenMany(b *testing.B) {
 
 // BenchmarkReceive measures the client's receive path alone: a scripted
 // node writes DELIVER frames of 256 messages (one op each) as fast as the
-// client reads them, over an in-memory connection, to a batch handler that
-// touches every payload. ns/msg divides by 256.
+// client reads them, over an in-memory connection, to a handler that
+// touches every payload: SubscribeBatch's ([]Message) or SubscribeFrames's
+// (Frame, read in place). ns/msg divides by 256.
 func BenchmarkReceive(b *testing.B) {
-	for _, size := range []int{16, 256} {
-		b.Run(fmt.Sprintf("size=%dB/batch=256", size), func(b *testing.B) {
-			benchReceive(b, size, 256)
-		})
+	for _, api := range []string{"batch", "frames"} {
+		for _, size := range []int{16, 256} {
+			b.Run(fmt.Sprintf("api=%s/size=%dB/batch=256", api, size), func(b *testing.B) {
+				benchReceive(b, api == "frames", size, 256)
+			})
+		}
 	}
 }
 
-func benchReceive(b *testing.B, size, batch int) {
+func benchReceive(b *testing.B, frames bool, size, batch int) {
 	c, f := fakeClient(b, client.Config{})
 	ctx := testContext(b)
 	// The scripted node hands the client's CREDITs to f.frames: drain it.
@@ -231,14 +234,26 @@ func benchReceive(b *testing.B, size, batch int) {
 	total := int64(b.N) * int64(batch)
 	var got, sum int64
 	done := make(chan struct{})
-	_, err = s.SubscribeBatch(ctx, client.SubscribeOptions{Credits: 1 << 20}, func(ms []client.Message) {
-		for _, m := range ms {
-			sum += int64(m.Payload[0]) + int64(m.Seq)
-		}
-		if got += int64(len(ms)); got == total {
-			close(done)
-		}
-	})
+	opts := client.SubscribeOptions{Credits: 1 << 20}
+	if frames {
+		_, err = s.SubscribeFrames(ctx, opts, func(f *client.Frame) {
+			for f.Next() {
+				sum += int64(f.Payload()[0]) + int64(f.Seq())
+			}
+			if got += int64(f.Len()); got == total {
+				close(done)
+			}
+		})
+	} else {
+		_, err = s.SubscribeBatch(ctx, opts, func(ms []client.Message) {
+			for _, m := range ms {
+				sum += int64(m.Payload[0]) + int64(m.Seq)
+			}
+			if got += int64(len(ms)); got == total {
+				close(done)
+			}
+		})
+	}
 	if err != nil {
 		b.Fatal(err)
 	}
