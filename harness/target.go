@@ -26,11 +26,14 @@ import (
 //	nats://HOST:PORT[?token=T]             a nats-server over TCP
 //	nats-embedded                          a nats-server in this process,
 //	                                       clients over loopback TCP
+//	echo                                   a TCP echo server in this process,
+//	                                       clients over loopback TCP: the
+//	                                       loopback round trip's floor (Echo)
 type Target struct {
 	// Spec is the --target argument as given.
 	Spec string
-	// Kind is "embedded", "embedded-tcp", "tcp", "nats" or
-	// "nats-embedded".
+	// Kind is "embedded", "embedded-tcp", "tcp", "nats",
+	// "nats-embedded" or "echo".
 	Kind string
 	// Addrs, Admins and Token are the TCP driver's nodes, admin listeners
 	// and auth token; Addrs (one) and Token also serve the NATS driver.
@@ -54,7 +57,7 @@ func ParseTarget(spec string) (Target, error) {
 	case "", "embedded":
 		t.Spec, t.Kind = "embedded", "embedded"
 		return t, nil
-	case "embedded-tcp", "nats-embedded":
+	case "embedded-tcp", "nats-embedded", "echo":
 		t.Kind = spec
 		return t, nil
 	}
@@ -77,8 +80,10 @@ func ParseTarget(spec string) (Target, error) {
 			return t, nil
 		}
 	}
-	if strings.HasPrefix(spec, "nats-embedded?") {
-		return t, fmt.Errorf("target %q: nats-embedded takes no options", spec)
+	for _, kind := range []string{"nats-embedded", "echo"} {
+		if strings.HasPrefix(spec, kind+"?") {
+			return t, fmt.Errorf("target %q: %s takes no options", spec, kind)
+		}
 	}
 	u, err := url.Parse(spec)
 	if err != nil {
@@ -90,9 +95,9 @@ func ParseTarget(spec string) (Target, error) {
 	case "nats":
 		known = []string{"token"}
 	case "":
-		return t, fmt.Errorf("target %q: want embedded or tcp://HOST:PORT[,HOST:PORT…] (or embedded-tcp, nats-embedded, nats://HOST:PORT)", spec)
+		return t, fmt.Errorf("target %q: want embedded or tcp://HOST:PORT[,HOST:PORT…] (or embedded-tcp, nats-embedded, nats://HOST:PORT, echo)", spec)
 	default:
-		return t, fmt.Errorf("target %q: unknown scheme %q (known: tcp, nats; or embedded, embedded-tcp, nats-embedded)", spec, u.Scheme)
+		return t, fmt.Errorf("target %q: unknown scheme %q (known: tcp, nats; or embedded, embedded-tcp, nats-embedded, echo)", spec, u.Scheme)
 	}
 	t.Kind = u.Scheme
 	if u.User != nil {
@@ -180,8 +185,8 @@ func splitHostPorts(s string) ([]string, error) {
 	return out, nil
 }
 
-// Open starts (embedded, embedded-tcp, nats-embedded) or reaches (tcp,
-// nats) the target for one repetition.
+// Open starts (embedded, embedded-tcp, nats-embedded, echo) or reaches
+// (tcp, nats) the target for one repetition.
 func (t Target) Open() (Driver, error) {
 	switch t.Kind {
 	case "embedded":
@@ -204,6 +209,11 @@ func (t Target) Open() (Driver, error) {
 			return nil, fmt.Errorf("target %s: want one nats-server address, have %d", t.Spec, len(t.Addrs))
 		}
 		return NewNATS("nats://"+t.Addrs[0], t.Token), nil
+	case "echo":
+		if len(t.Options) > 0 {
+			return nil, fmt.Errorf("target %s: node options apply to msnode's embedded targets only", t.Spec)
+		}
+		return NewEcho()
 	}
 	return nil, fmt.Errorf("target %q: unknown kind %q", t.Spec, t.Kind)
 }
@@ -213,7 +223,7 @@ func (t Target) Placement() string {
 	switch t.Kind {
 	case "embedded":
 		return "in-process (same address space, no sockets)"
-	case "embedded-tcp", "nats-embedded":
+	case "embedded-tcp", "nats-embedded", "echo":
 		return "in-process server, clients over loopback TCP"
 	}
 	for _, a := range t.Addrs {
