@@ -173,8 +173,8 @@ type SubscribeRequest struct {
 	// Options are the subscription's, as for Subscribe.
 	Options SubscribeOptions
 	// Handler gets the messages of each delivered frame, as
-	// SubscribeBatch's handler does; or, when it is nil, FrameHandler
-	// gets each frame, as SubscribeFrames's handler does.
+	// SubscribeBatch's handler does; or FrameHandler gets each frame, as
+	// SubscribeFrames's handler does. Exactly one must be set.
 	Handler      func([]Message)
 	FrameHandler func(*Frame)
 }
@@ -189,8 +189,8 @@ func (c *Client) SubscribeBatchMany(ctx context.Context, reqs []SubscribeRequest
 		switch {
 		case r.Stream == nil || r.Stream.c != c:
 			return out, errors.New("client: SubscribeBatchMany: a stream not opened on this client")
-		case r.Handler == nil && r.FrameHandler == nil:
-			return out, fmt.Errorf("client: subscribe to %q: SubscribeBatchMany needs a handler", r.Stream.name)
+		case (r.Handler == nil) == (r.FrameHandler == nil):
+			return out, fmt.Errorf("client: subscribe to %q: SubscribeBatchMany needs one handler, Handler or FrameHandler", r.Stream.name)
 		case r.Options.Start > StartEarliest:
 			return out, fmt.Errorf("client: subscribe to %q: invalid start %d", r.Stream.name, r.Options.Start)
 		}

@@ -634,6 +634,10 @@ func TestSubscribeBatchManyFrames(t *testing.T) {
 		if !seen["fa:x"] || !seen["fb:x"] {
 			t.Errorf("got %v, want fa:x and fb:x", seen)
 		}
+		both := client.SubscribeRequest{Stream: ss[0], Handler: func([]client.Message) {}, FrameHandler: func(*client.Frame) {}}
+		if _, err := c.SubscribeBatchMany(ctx, []client.SubscribeRequest{both}); err == nil {
+			t.Error("SubscribeBatchMany with both handlers set succeeded")
+		}
 	})
 }
 
