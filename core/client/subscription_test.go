@@ -33,6 +33,25 @@ func publishSeqs(t *testing.T, ctx context.Context, s *client.Stream, from, to u
 	}
 }
 
+// gather collects total messages from the handler's batches on got, each
+// of 1 to credits messages.
+func gather(t *testing.T, ctx context.Context, got <-chan []client.Message, total, credits int) []client.Message {
+	t.Helper()
+	msgs := make([]client.Message, 0, total)
+	for len(msgs) < total {
+		select {
+		case b := <-got:
+			if len(b) == 0 || len(b) > credits {
+				t.Fatalf("batch of %d messages, want 1..%d", len(b), credits)
+			}
+			msgs = append(msgs, b...)
+		case <-ctx.Done():
+			t.Fatalf("handler got %d of %d messages", len(msgs), total)
+		}
+	}
+	return msgs
+}
+
 // TestSubscribeHandler delivers many more messages than the credit window
 // to a handler: credit is granted back as the handler returns.
 func TestSubscribeHandler(t *testing.T) {
@@ -108,19 +127,7 @@ func TestSubscribeBatch(t *testing.T) {
 		}
 		pub := open(t, ctx, e.client(t, client.Config{}), "batched")
 		publishSeqs(t, ctx, pub, 1, total)
-		msgs := make([]client.Message, 0, total)
-		for len(msgs) < total {
-			select {
-			case b := <-got:
-				if len(b) == 0 || len(b) > credits {
-					t.Fatalf("batch of %d messages, want 1..%d", len(b), credits)
-				}
-				msgs = append(msgs, b...)
-			case <-ctx.Done():
-				t.Fatalf("handler got %d of %d messages", len(msgs), total)
-			}
-		}
-		checkSeqs(t, msgs, 1, mpayload)
+		checkSeqs(t, gather(t, ctx, got, total, credits), 1, mpayload)
 		if _, err := sub.Next(ctx); err == nil {
 			t.Error("Next on a batch subscription succeeded")
 		}
@@ -571,19 +578,7 @@ func TestSubscribeFrames(t *testing.T) {
 		}
 		pub := open(t, ctx, e.client(t, client.Config{}), "framed")
 		publishSeqs(t, ctx, pub, 1, total)
-		msgs := make([]client.Message, 0, total)
-		for len(msgs) < total {
-			select {
-			case b := <-got:
-				if len(b) == 0 || len(b) > credits {
-					t.Fatalf("frame of %d messages, want 1..%d", len(b), credits)
-				}
-				msgs = append(msgs, b...)
-			case <-ctx.Done():
-				t.Fatalf("handler got %d of %d messages", len(msgs), total)
-			}
-		}
-		checkSeqs(t, msgs, 1, mpayload)
+		checkSeqs(t, gather(t, ctx, got, total, credits), 1, mpayload)
 		if err := sub.Unsubscribe(ctx); err != nil {
 			t.Fatal(err)
 		}
