@@ -313,6 +313,8 @@ func (p *producer) run(ctx context.Context, loadStart int64) {
 		}
 	}
 	sz := sizer{sc.Producers.Payload, rng}
+	// Fixed sizes (the buffers' own) skip the per-message size draw.
+	fixed := sz.p.Dist == scenarios.DistFixed || sz.p.Dist == ""
 	batchMax := sc.Producers.Batch
 	bufs := make([][]byte, batchMax)
 	for i := range bufs {
@@ -393,7 +395,10 @@ func (p *producer) run(ctx context.Context, loadStart int64) {
 		}
 		var measured, bytes int64
 		for j := range cnt {
-			b := bufs[j][:sz.next()]
+			b := bufs[j]
+			if !fixed {
+				b = b[:sz.next()]
+			}
 			*seq++
 			stamp(b, intended[j], *seq)
 			batch[j] = b
