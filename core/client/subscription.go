@@ -183,7 +183,10 @@ func (f *Frame) Stream() string { return f.stream }
 func (f *Frame) Next() bool {
 	// The records are laid out as wire.AppendRecord writes them, and
 	// DecodeDeliver checked that they fill the frame exactly; the
-	// checks here only keep the slicing in bounds.
+	// checks here only keep the slicing in bounds. Parsed here, field by
+	// field, rather than through wire.RecordIter: copying its Record
+	// result into the Frame (not inlinable, and store-forwarding stalls
+	// on the copy) measured 52–73 ns/msg in BenchmarkReceive against 21.
 	b := f.rest
 	if len(b) < wire.RecordHeaderSize {
 		return false
