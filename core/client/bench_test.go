@@ -194,19 +194,20 @@ func BenchmarkOpenMany(b *testing.B) {
 // BenchmarkReceive measures the client's receive path alone: a scripted
 // node writes DELIVER frames of 256 messages (one op each) as fast as the
 // client reads them, over an in-memory connection, to a handler that
-// touches every payload: SubscribeBatch's ([]Message) or SubscribeFrames's
-// (Frame, read in place). ns/msg divides by 256.
+// touches every payload: Subscribe's (a Message per call), SubscribeBatch's
+// ([]Message) or SubscribeFrames's (Frame, read in place). ns/msg divides
+// by 256.
 func BenchmarkReceive(b *testing.B) {
-	for _, api := range []string{"batch", "frames"} {
+	for _, api := range []string{"handler", "batch", "frames"} {
 		for _, size := range []int{16, 256} {
 			b.Run(fmt.Sprintf("api=%s/size=%dB/batch=256", api, size), func(b *testing.B) {
-				benchReceive(b, api == "frames", size, 256)
+				benchReceive(b, api, size, 256)
 			})
 		}
 	}
 }
 
-func benchReceive(b *testing.B, frames bool, size, batch int) {
+func benchReceive(b *testing.B, api string, size, batch int) {
 	c, f := fakeClient(b, client.Config{})
 	ctx := testContext(b)
 	// The scripted node hands the client's CREDITs to f.frames: drain it.
@@ -235,7 +236,15 @@ func benchReceive(b *testing.B, frames bool, size, batch int) {
 	var got, sum int64
 	done := make(chan struct{})
 	opts := client.SubscribeOptions{Credits: 1 << 20}
-	if frames {
+	switch api {
+	case "handler":
+		_, err = s.Subscribe(ctx, opts, func(m client.Message) {
+			sum += int64(m.Payload[0]) + int64(m.Seq)
+			if got++; got == total {
+				close(done)
+			}
+		})
+	case "frames":
 		_, err = s.SubscribeFrames(ctx, opts, func(f *client.Frame) {
 			for f.Next() {
 				sum += int64(f.Payload()[0]) + int64(f.Seq())
@@ -244,7 +253,7 @@ func benchReceive(b *testing.B, frames bool, size, batch int) {
 				close(done)
 			}
 		})
-	} else {
+	default:
 		_, err = s.SubscribeBatch(ctx, opts, func(ms []client.Message) {
 			for _, m := range ms {
 				sum += int64(m.Payload[0]) + int64(m.Seq)

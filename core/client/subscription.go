@@ -292,12 +292,15 @@ func (sub *Subscription) deliver(d wire.Deliver) {
 		}
 		return
 	}
-	if sub.frameHandler != nil {
-		f := &sub.c.frame
-		*f = Frame{stream: sub.s.name, n: int(d.Count), rest: d.Data}
+	// Every mode reads the records through the connection's Frame: parsed
+	// field by field, and a Message built from the fields (built from a
+	// wire.Record it stalled on store forwarding, BenchmarkReceive).
+	f := &sub.c.frame
+	*f = Frame{stream: sub.s.name, n: int(d.Count), rest: d.Data}
+	switch {
+	case sub.frameHandler != nil:
 		sub.frameHandler(f)
-		*f = Frame{} // drop the read buffer's reference
-	} else if sub.batchHandler != nil {
+	case sub.batchHandler != nil:
 		// DecodeDeliver checked that the frame holds exactly Count
 		// records: fill the reused slice by index.
 		b := sub.c.batch
@@ -306,19 +309,19 @@ func (sub *Subscription) deliver(d wire.Deliver) {
 		} else {
 			b = make([]Message, n)
 		}
-		name := sub.s.name
 		for i := range b {
-			b[i] = Message{Stream: name, Seq: r.Seq, Time: r.Time, Payload: r.Payload}
-			r, _ = it.Next()
+			f.Next()
+			b[i] = f.Message()
 		}
 		sub.batchHandler(b)
 		clear(b) // drop the payload references
 		sub.c.batch = b[:0]
-	} else {
-		for ; ok; r, ok = it.Next() {
-			sub.handler(Message{Stream: sub.s.name, Seq: r.Seq, Time: r.Time, Payload: r.Payload})
+	default:
+		for f.Next() {
+			sub.handler(f.Message())
 		}
 	}
+	*f = Frame{} // drop the read buffer's reference
 	sub.consumed += d.Count
 	if sub.consumed >= sub.window/2 {
 		sub.grant(sub.consumed)
