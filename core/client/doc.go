@@ -11,6 +11,13 @@
 //	sub, err := s.SubscribeIter(ctx, client.SubscribeOptions{Start: client.StartEarliest})
 //	for msg, err := range sub.All(ctx) { … }
 //
+// Four ways to receive: SubscribeIter (Next, All: messages copied out, a
+// window of DefaultIterCredits), and three handler modes that run on the
+// client's reader goroutine with a window of DefaultCredits: Subscribe (a
+// Message per call), SubscribeBatch (a frame's messages as a []Message)
+// and SubscribeFrames (a frame read in place through Frame, the fastest:
+// nothing copied or built per message).
+//
 // Publishing is write-combining: the publishing goroutine writes to the
 // connection itself unless another write is in progress, in which case its
 // frame joins that write; there is no writer goroutine to wake. Subscriptions
