@@ -39,7 +39,7 @@ func TestBatchReset(t *testing.T) {
 		{"empty payloads", []string{"", "", "x"}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := newBatch(t, info, "orders", tc.msgs...)
+			b := newBatch(info, "orders", tc.msgs...)
 			if b.Conn != info || b.Stream != "orders" {
 				t.Errorf("Conn, Stream = %v, %q", b.Conn, b.Stream)
 			}
@@ -56,7 +56,7 @@ func TestBatchReset(t *testing.T) {
 }
 
 func TestBatchMessagesInPlace(t *testing.T) {
-	b := newBatch(t, nil, "s", "abc", "de")
+	b := newBatch(nil, "s", "abc", "de")
 	it := b.Messages()
 	for m, ok := it.Next(); ok; m, ok = it.Next() {
 		m[0] = 'X'
@@ -80,7 +80,7 @@ func TestBatchReplace(t *testing.T) {
 		{"drop all", nil, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := newBatch(t, nil, "s", "a", "b")
+			b := newBatch(nil, "s", "a", "b")
 			var msgs [][]byte
 			for _, m := range tc.msgs {
 				msgs = append(msgs, []byte(m))
@@ -132,7 +132,7 @@ func TestBatchReplaceTwiceAndReset(t *testing.T) {
 // grown, without corrupting them.
 func TestReplaceTwice(t *testing.T) {
 	info := &plugin.ConnInfo{ID: 1}
-	b := newBatch(t, info, "s", "ab", "cd")
+	b := newBatch(info, "s", "ab", "cd")
 	b.Replace([]byte("x1"), []byte("y2"))
 	var grown [][]byte
 	it := b.Messages()

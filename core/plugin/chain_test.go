@@ -618,7 +618,7 @@ func TestSessionsSkipMissingHooks(t *testing.T) {
 	if err := conn.OpenStream("s", true); err != nil {
 		t.Fatal(err)
 	}
-	if err := conn.Publish(newBatch(t, conn.Info(), "s", "m")); err != nil {
+	if err := conn.Publish(newBatch(conn.Info(), "s", "m")); err != nil {
 		t.Fatal(err)
 	}
 	equal(t, "calls", ev.get(), []string{"p.init", "p.connect", "p.open", "p.publish"})
@@ -639,7 +639,7 @@ func TestPublishSeesReplacement(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := newBatch(t, info, "s", "ab", "c")
+	b := newBatch(info, "s", "ab", "c")
 	if err := conn.Publish(b); err != nil {
 		t.Fatal(err)
 	}
@@ -674,7 +674,7 @@ func TestPublishAllocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := newBatch(t, info, "s", "one", "two")
+	b := newBatch(info, "s", "one", "two")
 	var failed error
 	if n := testing.AllocsPerRun(100, func() {
 		if err := conn.Publish(b); err != nil {

@@ -124,6 +124,15 @@ type Batch struct {
 	buf, spare []byte
 }
 
+// NewBatch returns a batch of msgs (copied) published by conn to stream, as
+// a PublishHook receives it: for testing a plugin outside a node, which
+// reuses one Batch per connection through Reset.
+func NewBatch(conn *ConnInfo, stream string, msgs ...[]byte) *Batch {
+	b := &Batch{Conn: conn, Stream: stream}
+	b.Replace(msgs...)
+	return b
+}
+
 // Reset points b at a decoded PUBLISH's records; the node calls it.
 func (b *Batch) Reset(conn *ConnInfo, stream string, records []byte, count int) {
 	b.Conn, b.Stream, b.data, b.count = conn, stream, records, count

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/memorystreamer/memorystreamer/core/plugin"
-	"github.com/memorystreamer/memorystreamer/core/wire"
 )
 
 // events records, in order, the calls the probes of one test receive.
@@ -127,25 +126,13 @@ type deliverOnly struct{}
 
 func (deliverOnly) Deliver(*plugin.Delivery) {}
 
-// newBatch returns a batch of msgs as the node makes one: from a decoded
-// PUBLISH frame.
-func newBatch(t testing.TB, info *plugin.ConnInfo, stream string, msgs ...string) *plugin.Batch {
-	t.Helper()
+// newBatch returns a batch of msgs, as a PublishHook receives it.
+func newBatch(info *plugin.ConnInfo, stream string, msgs ...string) *plugin.Batch {
 	payloads := make([][]byte, len(msgs))
 	for i, m := range msgs {
 		payloads[i] = []byte(m)
 	}
-	f, _, err := wire.Parse(wire.AppendPublish(nil, 1, 2, 0, payloads), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := wire.DecodePublish(f.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b plugin.Batch
-	b.Reset(info, stream, p.Data, int(p.Count))
-	return &b
+	return plugin.NewBatch(info, stream, payloads...)
 }
 
 // messages returns the payloads of b.

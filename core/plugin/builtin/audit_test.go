@@ -53,7 +53,7 @@ func TestAuditSampling(t *testing.T) {
 			k++
 			msgs[i] = auditPayload(k)
 		}
-		if err := conn.Publish(newBatch(t, info, "orders", msgs...)); err != nil {
+		if err := conn.Publish(newBatch(info, "orders", msgs...)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -100,7 +100,7 @@ func TestAuditSamplesNodeWide(t *testing.T) {
 		{connB, b, []string{"3", "4"}},
 		{connA, a, []string{"5", "6", "7"}},
 	} {
-		if err := step.conn.Publish(newBatch(t, step.info, "s", step.msgs...)); err != nil {
+		if err := step.conn.Publish(newBatch(step.info, "s", step.msgs...)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -121,14 +121,14 @@ func TestAuditDefaults(t *testing.T) {
 	for i := range msgs {
 		msgs[i] = "x"
 	}
-	if err := conn.Publish(newBatch(t, info, "s", msgs...)); err != nil {
+	if err := conn.Publish(newBatch(info, "s", msgs...)); err != nil {
 		t.Fatal(err)
 	}
 	if got := publishLogs(logs()); len(got) != 0 {
 		t.Fatalf("logged before message 1000: %v", got)
 	}
 	long := strings.Repeat("y", 100)
-	if err := conn.Publish(newBatch(t, info, "s", long, "z")); err != nil {
+	if err := conn.Publish(newBatch(info, "s", long, "z")); err != nil {
 		t.Fatal(err)
 	}
 	got := publishLogs(logs())
@@ -161,7 +161,7 @@ func TestAuditEveryMessage(t *testing.T) {
 	info := &plugin.ConnInfo{ID: 1}
 	conn := connect(t, c, info, "")
 	for _, msgs := range [][]string{{"a"}, {"b", "c", "d"}, {""}} {
-		if err := conn.Publish(newBatch(t, info, "s", msgs...)); err != nil {
+		if err := conn.Publish(newBatch(info, "s", msgs...)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -183,7 +183,7 @@ func TestAuditAfterReplace(t *testing.T) {
 	c := build(t, log, "audit", `{"every": 2, "connections": false}`)
 	info := &plugin.ConnInfo{ID: 1}
 	conn := connect(t, c, info, "")
-	b := newBatch(t, info, "s", "a", "b", "c")
+	b := newBatch(info, "s", "a", "b", "c")
 	b.Replace([]byte("x"), []byte("y"))
 	if err := conn.Publish(b); err != nil {
 		t.Fatal(err)

@@ -153,7 +153,7 @@ func TestAuthPermissions(t *testing.T) {
 			case subscribe:
 				err = conn.Subscribe(tc.stream)
 			case publish:
-				err = conn.Publish(newBatch(t, info, tc.stream, "m"))
+				err = conn.Publish(newBatch(info, tc.stream, "m"))
 			}
 			if tc.ok {
 				if err != nil {
@@ -194,7 +194,7 @@ func TestAuthPublishSequence(t *testing.T) {
 		{"", false},
 		{"logs", true},
 	} {
-		err := conn.Publish(newBatch(t, info, tc.stream, "m"))
+		err := conn.Publish(newBatch(info, tc.stream, "m"))
 		if (err == nil) != tc.ok {
 			t.Errorf("publish %d to %q: %v, want ok=%v", i, tc.stream, err, tc.ok)
 		}
@@ -203,7 +203,7 @@ func TestAuthPublishSequence(t *testing.T) {
 	// Another connection's allowed stream does not carry over.
 	info2 := &plugin.ConnInfo{ID: 2}
 	conn2 := connect(t, c, info2, "tok-sub")
-	if err := conn2.Publish(newBatch(t, info2, "orders.a", "m")); err == nil {
+	if err := conn2.Publish(newBatch(info2, "orders.a", "m")); err == nil {
 		t.Error("consumer published to the stream the producer's connection last used")
 	}
 }

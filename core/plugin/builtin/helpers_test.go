@@ -14,25 +14,13 @@ import (
 	"github.com/memorystreamer/memorystreamer/core/wire"
 )
 
-// newBatch returns a batch of msgs as the node makes one: from a decoded
-// PUBLISH frame.
-func newBatch(t testing.TB, info *plugin.ConnInfo, stream string, msgs ...string) *plugin.Batch {
-	t.Helper()
+// newBatch returns a batch of msgs, as a PublishHook receives it.
+func newBatch(info *plugin.ConnInfo, stream string, msgs ...string) *plugin.Batch {
 	payloads := make([][]byte, len(msgs))
 	for i, m := range msgs {
 		payloads[i] = []byte(m)
 	}
-	f, _, err := wire.Parse(wire.AppendPublish(nil, 1, 1, 0, payloads), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := wire.DecodePublish(f.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b plugin.Batch
-	b.Reset(info, stream, p.Data, int(p.Count))
-	return &b
+	return plugin.NewBatch(info, stream, payloads...)
 }
 
 // build makes a chain of one built-in plugin with cfg.

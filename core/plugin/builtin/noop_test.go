@@ -24,7 +24,7 @@ func TestNoop(t *testing.T) {
 	if !conn.Publishes() || conn.Delivers() {
 		t.Errorf("Publishes, Delivers = %v, %v; want true, false", conn.Publishes(), conn.Delivers())
 	}
-	b := newBatch(t, info, "s", "a", "bc")
+	b := newBatch(info, "s", "a", "bc")
 	if err := conn.Publish(b); err != nil {
 		t.Fatal(err)
 	}

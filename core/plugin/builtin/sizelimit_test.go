@@ -45,7 +45,7 @@ func TestSizeLimit(t *testing.T) {
 			c := build(t, nil, "sizelimit", tc.cfg)
 			info := &plugin.ConnInfo{ID: 1}
 			conn := connect(t, c, info, "")
-			b := newBatch(t, info, "s", tc.msgs...)
+			b := newBatch(info, "s", tc.msgs...)
 			err := conn.Publish(b)
 			if tc.err == "" {
 				if err != nil {
@@ -83,7 +83,7 @@ func TestSizeLimitDirect(t *testing.T) {
 	if !ok {
 		t.Fatalf("session %T is not a PublishHook", s)
 	}
-	if code := refusalCode(t, hook.Publish(newBatch(t, nil, "s", "long"))); code != wire.CodeLimit {
+	if code := refusalCode(t, hook.Publish(newBatch(nil, "s", "long"))); code != wire.CodeLimit {
 		t.Errorf("code = %v, want CodeLimit", code)
 	}
 	if err := p.Close(); err != nil {
