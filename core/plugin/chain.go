@@ -210,26 +210,21 @@ type hook[H any] struct {
 }
 
 func (c *Conn) add(e *entry, s Session) {
-	if h, ok := s.(OpenHook); ok {
-		c.opens = append(c.opens, hook[OpenHook]{e, h})
-		c.any = true
+	c.any = addHook(&c.opens, e, s) || c.any
+	c.any = addHook(&c.subs, e, s) || c.any
+	c.any = addHook(&c.pubs, e, s) || c.any
+	c.any = addHook(&c.delivers, e, s) || c.any
+	c.any = addHook(&c.closes, e, s) || c.any
+}
+
+// addHook appends s to hooks when it implements H, and reports whether it
+// did.
+func addHook[H any](hooks *[]hook[H], e *entry, s Session) bool {
+	h, ok := s.(H)
+	if ok {
+		*hooks = append(*hooks, hook[H]{e, h})
 	}
-	if h, ok := s.(SubscribeHook); ok {
-		c.subs = append(c.subs, hook[SubscribeHook]{e, h})
-		c.any = true
-	}
-	if h, ok := s.(PublishHook); ok {
-		c.pubs = append(c.pubs, hook[PublishHook]{e, h})
-		c.any = true
-	}
-	if h, ok := s.(DeliverHook); ok {
-		c.delivers = append(c.delivers, hook[DeliverHook]{e, h})
-		c.any = true
-	}
-	if h, ok := s.(CloseHook); ok {
-		c.closes = append(c.closes, hook[CloseHook]{e, h})
-		c.any = true
-	}
+	return ok
 }
 
 // Info returns the connection the hooks belong to.
