@@ -71,6 +71,9 @@ import (
 // generator); no memory figures or node metrics are reported ("not
 // measured").
 type Echo struct {
+	// The echo server runs in this process: its profiles are the
+	// process's.
+	processProfiler
 	ln   net.Listener
 	addr string
 	wg   sync.WaitGroup // every goroutine of the server
@@ -121,7 +124,10 @@ func NewEcho() (*Echo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("echo: %w", err)
 	}
-	d := &Echo{ln: ln, addr: ln.Addr().String(), done: make(chan struct{})}
+	d := &Echo{
+		processProfiler: processProfiler{"the msbench process: in-process echo server, its clients and the load generator together"},
+		ln:              ln, addr: ln.Addr().String(), done: make(chan struct{}),
+	}
 	d.srv.conns = map[net.Conn]struct{}{}
 	d.srv.pending = map[uint64]chan net.Conn{}
 	d.reg.topics = map[string]*echoTopic{}
@@ -405,21 +411,4 @@ func (d *Echo) forget(c *echoConn) {
 	d.reg.Lock()
 	defer d.reg.Unlock()
 	delete(d.reg.clients, c)
-}
-
-// The echo server runs in this process: its profiles are the process's.
-
-// ProfileCPU profiles this process for d.
-func (d *Echo) ProfileCPU(ctx context.Context, dur time.Duration, w io.Writer) error {
-	return profileProcessCPU(ctx, dur, w)
-}
-
-// ProfileHeap writes this process's heap or allocs profile.
-func (d *Echo) ProfileHeap(_ context.Context, kind string, w io.Writer) error {
-	return profileProcessHeap(kind, w)
-}
-
-// ProfileScope says the profiles cover the whole msbench process.
-func (d *Echo) ProfileScope() string {
-	return "the msbench process: in-process echo server, its clients and the load generator together"
 }

@@ -27,6 +27,7 @@ import (
 // sockets. Its profiles and memory figures cover the whole msbench process
 // (node and load generator), which the result says.
 type Embedded struct {
+	processProfiler
 	n *node.Node
 	// plugins is the node's plugin chain (option plugins), or nil.
 	plugins *plugin.Chain
@@ -143,7 +144,10 @@ func NewEmbedded(opts map[string]string) (*Embedded, error) {
 		}
 		return nil, err
 	}
-	return &Embedded{n: n, plugins: chain, admin: n.AdminHandler()}, nil
+	return &Embedded{
+		processProfiler: processProfiler{"the msbench process: in-process node and load generator together"},
+		n:               n, plugins: chain, admin: n.AdminHandler(),
+	}, nil
 }
 
 // Name returns "embedded".
@@ -228,14 +232,23 @@ func (b *responseBuffer) Write(p []byte) (int, error) {
 	return b.body.Write(p)
 }
 
-// ProfileCPU profiles this process for d.
-func (e *Embedded) ProfileCPU(ctx context.Context, d time.Duration, w io.Writer) error {
-	return profileProcessCPU(ctx, d, w)
-}
+// processProfiler is the Profiler of the drivers whose servers run in
+// this process: their profiles are the whole process's, scope says with
+// what in it.
+type processProfiler struct{ scope string }
 
-// profileProcessCPU writes a CPU profile of this whole process over d, or
-// until ctx ends: the in-process drivers' Profiler.
-func profileProcessCPU(ctx context.Context, d time.Duration, w io.Writer) error {
+// The in-process drivers profile through it (EmbeddedTCP with a scope of
+// its own).
+var (
+	_ Profiler = (*Embedded)(nil)
+	_ Profiler = (*EmbeddedTCP)(nil)
+	_ Profiler = (*NATSEmbedded)(nil)
+	_ Profiler = (*Echo)(nil)
+)
+
+// ProfileCPU writes a CPU profile of this whole process over d, or until
+// ctx ends.
+func (p processProfiler) ProfileCPU(ctx context.Context, d time.Duration, w io.Writer) error {
 	if err := pprof.StartCPUProfile(w); err != nil {
 		return err
 	}
@@ -250,24 +263,17 @@ func profileProcessCPU(ctx context.Context, d time.Duration, w io.Writer) error 
 }
 
 // ProfileHeap writes this process's heap or allocs profile.
-func (e *Embedded) ProfileHeap(_ context.Context, kind string, w io.Writer) error {
-	return profileProcessHeap(kind, w)
-}
-
-// profileProcessHeap writes this process's heap or allocs profile.
-func profileProcessHeap(kind string, w io.Writer) error {
-	p := pprof.Lookup(kind)
-	if p == nil {
+func (p processProfiler) ProfileHeap(_ context.Context, kind string, w io.Writer) error {
+	prof := pprof.Lookup(kind)
+	if prof == nil {
 		return fmt.Errorf("no %q profile", kind)
 	}
 	runtime.GC()
-	return p.WriteTo(w, 0)
+	return prof.WriteTo(w, 0)
 }
 
-// ProfileScope says the profiles cover the whole msbench process.
-func (e *Embedded) ProfileScope() string {
-	return "the msbench process: in-process node and load generator together"
-}
+// ProfileScope says what the profiles cover.
+func (p processProfiler) ProfileScope() string { return p.scope }
 
 // Memory returns this process's live heap after GC and its RSS, read
 // after the freed heap has been returned to the operating system (which

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -313,6 +312,8 @@ func (s *natsSub) Close(ctx context.Context) error {
 // measures the whole process as the embedded msnode driver does.
 type NATSEmbedded struct {
 	*NATS
+	// nats-server runs in this process: its profiles are the process's.
+	processProfiler
 	srv *server.Server
 }
 
@@ -334,7 +335,11 @@ func NewNATSEmbedded() (*NATSEmbedded, error) {
 		srv.WaitForShutdown()
 		return nil, errors.New("nats-embedded: the server did not become ready within 10s")
 	}
-	return &NATSEmbedded{NATS: NewNATS(srv.ClientURL(), ""), srv: srv}, nil
+	return &NATSEmbedded{
+		NATS:            NewNATS(srv.ClientURL(), ""),
+		processProfiler: processProfiler{"the msbench process: in-process nats-server, its clients and the load generator together"},
+		srv:             srv,
+	}, nil
 }
 
 // Name returns "nats-embedded".
@@ -378,24 +383,6 @@ func (d *NATSEmbedded) Stats(context.Context) (map[string]float64, error) {
 // StatsScope says the counters are the in-process server's Varz.
 func (d *NATSEmbedded) StatsScope() string {
 	return "the in-process nats-server's Varz, under msnode's metric names"
-}
-
-// nats-server runs in this process: its profiles and memory figures are
-// the process's, as for the embedded msnode driver.
-
-// ProfileCPU profiles this process for d.
-func (d *NATSEmbedded) ProfileCPU(ctx context.Context, dur time.Duration, w io.Writer) error {
-	return profileProcessCPU(ctx, dur, w)
-}
-
-// ProfileHeap writes this process's heap or allocs profile.
-func (d *NATSEmbedded) ProfileHeap(_ context.Context, kind string, w io.Writer) error {
-	return profileProcessHeap(kind, w)
-}
-
-// ProfileScope says the profiles cover the whole msbench process.
-func (d *NATSEmbedded) ProfileScope() string {
-	return "the msbench process: in-process nats-server, its clients and the load generator together"
 }
 
 // Memory returns this process's live heap after GC and its RSS.
