@@ -177,12 +177,12 @@ func TestAdminStats(t *testing.T) {
 	got.MemoryBytes = 0
 	want := node.Stats{
 		Conns: 2, ConnsTotal: 2, Streams: 2, ActiveStreams: 1,
-		DroppedBy: map[string]int64{"retention": 0, "slow_consumer": 0, "limit": 0},
+		DroppedBy: map[string]int64{"retention": 0, "slow_consumer": 0, "limit": 0, "failed": 0},
 		MsgsIn:    batches * perBatch, BytesIn: batches * perBatch * size, BatchesIn: batches,
 		MsgsOut: batches * perBatch, Subscriptions: 1, BytesOut: batches * perBatch * (size + wire.RecordHeaderSize),
 	}
-	if got.Errors["limit_exceeded"] != 0 || len(got.Errors) != 16 || len(got.ConnsClosed) != 8 {
-		t.Errorf("/stats Errors %v ConnsClosed %v: want 16 codes and 8 reasons, all 0", got.Errors, got.ConnsClosed)
+	if got.Errors["limit_exceeded"] != 0 || len(got.Errors) != 17 || len(got.ConnsClosed) != 8 {
+		t.Errorf("/stats Errors %v ConnsClosed %v: want 17 codes and 8 reasons, all 0", got.Errors, got.ConnsClosed)
 	}
 	got.Errors, got.ConnsClosed = nil, nil
 	if !reflect.DeepEqual(got, want) {

@@ -64,6 +64,11 @@ type conn struct {
 	refs     [][]byte
 	refBytes int
 
+	// acks orders the outcomes of proposed batches; acked is signalled
+	// (capacity 1) when some were answered.
+	acks  ackQueue
+	acked chan struct{}
+
 	wake    chan struct{} // writer has work; capacity 1
 	drained chan struct{} // writer took ctrl; capacity 1
 	done    chan struct{} // closed when the writer has ended
@@ -157,6 +162,7 @@ func newConn(n *Node, nc net.Conn) *conn {
 		log:     n.log.With("conn", id, "remote", remote),
 		rd:      wire.NewReader(nc, n.cfg.MaxFrameSize, 0),
 		subs:    make(map[uint32]*sub),
+		acked:   make(chan struct{}, 1),
 		wake:    make(chan struct{}, 1),
 		drained: make(chan struct{}, 1),
 		done:    make(chan struct{}),
@@ -198,8 +204,10 @@ func (c *conn) send() {
 	c.signal()
 }
 
-// fail queues an ERROR frame. A fatal code also ends the connection.
+// fail queues an ERROR frame, after the replies to every batch proposed
+// before. A fatal code also ends the connection.
 func (c *conn) fail(code wire.Code, corr uint32, format string, args ...any) {
+	c.waitAcks()
 	text := fmt.Sprintf(format, args...)
 	c.n.stats.countError(code)
 	c.errs++
@@ -248,6 +256,9 @@ func (c *conn) readLoop() {
 		c.waitForWriter()
 	}
 	c.n.readers.Done()
+	// Every batch proposed is answered before the connection flushes its
+	// last frames.
+	c.waitAcks()
 	if c.draining.Load() {
 		// Shutdown: flush once no connection reads, so that the messages
 		// other connections are still appending reach our subscribers.
@@ -551,11 +562,10 @@ func (c *conn) publish(p wire.Publish) {
 			c.n.stats.droppedLimit.Add(int64(p.Count) - int64(n))
 		}
 		if n == 0 {
-			// A hook dropped the whole batch.
-			if p.Flags&wire.FlagAck != 0 {
-				c.scratch = wire.AppendPubAck(c.scratch, wire.PubAck{Handle: p.Handle, Corr: p.Corr})
-				c.send()
-			}
+			// A hook dropped the whole batch: acknowledged (with no
+			// sequence), in order with the batches before it.
+			p.Count = 0
+			c.Committed(c.pushAck(p), 0, nil)
 			return
 		}
 		transformed := len(data) != len(p.Data)
@@ -565,7 +575,7 @@ func (c *conn) publish(p wire.Publish) {
 		}
 	}
 	start := time.Now()
-	first, _ := s.Append(p, start.UnixNano())
+	c.n.clog.Propose(s, p, start.UnixNano(), c, c.pushAck(p))
 	if injectedWork {
 		burn(int(p.Count))
 	}
@@ -575,10 +585,6 @@ func (c *conn) publish(p wire.Publish) {
 	st.msgsIn.Add(int64(p.Count))
 	c.msgsIn.Add(int64(p.Count))
 	st.bytesIn.Add(int64(len(p.Data)) - int64(p.Count)*wire.PublishRecordHeaderSize)
-	if p.Flags&wire.FlagAck != 0 {
-		c.scratch = wire.AppendPubAck(c.scratch, wire.PubAck{Handle: p.Handle, Corr: p.Corr, FirstSeq: first, Count: p.Count})
-		c.send()
-	}
 }
 
 func (c *conn) handleSubscribe(body []byte) {

@@ -32,10 +32,13 @@ type Node struct {
 		listeners map[net.Listener]struct{}
 		conns     map[*conn]struct{}
 	}
-	wg     sync.WaitGroup // every goroutine the node started
-	stop   chan struct{}  // closed when Shutdown or Close begins
-	connID atomic.Uint64
-	stats  counters
+	clog      stream.Log     // where published batches go (the publish seam)
+	wg        sync.WaitGroup // every goroutine the node started
+	stop      chan struct{}  // closed when Shutdown or Close begins
+	hard      chan struct{}  // closed when Close begins: nothing waits any more
+	closeHard sync.Once
+	connID    atomic.Uint64
+	stats     counters
 
 	// readers counts the connection readers still reading. Under Shutdown
 	// a connection flushes only once it is zero: every message the node
@@ -55,6 +58,7 @@ type counters struct {
 	// consumer's connection (policy disconnect), and published messages
 	// refused by a limit or a plugin.
 	droppedRetention, droppedSlow, droppedLimit atomic.Int64
+	droppedFailed                               atomic.Int64 // published messages the log failed to commit
 	expired                                     atomic.Int64 // messages dropped by age
 	slowConsumers                               atomic.Int64
 	protocolErrors                              atomic.Int64
@@ -83,7 +87,8 @@ type Stats struct {
 	// behind retention, under the drop policy), "slow_consumer" (deliveries
 	// lost when a subscriber that fell behind was disconnected) and "limit"
 	// (published messages refused, with their batch, by the payload limit
-	// or a plugin).
+	// or a plugin) and "failed" (published messages the node's log could
+	// not commit, a storage failure: their publishers got an ERROR).
 	Dropped   int64
 	DroppedBy map[string]int64
 	// SlowConsumers counts connections closed as slow consumers.
@@ -120,7 +125,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	n := &Node{cfg: cfg, reg: stream.NewRegistry(cfg.Stream), log: cfg.Logger, stop: make(chan struct{})}
+	n := &Node{cfg: cfg, reg: stream.NewRegistry(cfg.Stream), log: cfg.Logger, clog: stream.MemoryLog{}, stop: make(chan struct{}), hard: make(chan struct{})}
 	n.mu.listeners = make(map[net.Listener]struct{})
 	n.mu.conns = make(map[*conn]struct{})
 	if cfg.Stream.MaxAge > 0 {
@@ -171,6 +176,7 @@ func (n *Node) Stats() Stats {
 			"retention":     s.droppedRetention.Load(),
 			"slow_consumer": s.droppedSlow.Load(),
 			"limit":         s.droppedLimit.Load(),
+			"failed":        s.droppedFailed.Load(),
 		},
 		ProtocolErrors: s.protocolErrors.Load(),
 		Errors:         make(map[string]int64, numCodes-1),
@@ -343,6 +349,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 // without flushing. It waits for the node's goroutines to end and is
 // idempotent.
 func (n *Node) Close() error {
+	n.closeHard.Do(func() { close(n.hard) })
 	for _, c := range n.beginClose() {
 		c.nc.Close()
 	}

@@ -89,7 +89,8 @@ func (c Config) withDefaults() Config {
 // Lock order: Stream.mu before Registry.mem; Registry.mu is never held
 // together with either.
 type Registry struct {
-	cfg Config
+	cfg     Config
+	backing Backing // set before use (SetBacking); nil: memory only
 
 	mu     sync.RWMutex
 	byName map[string]*Stream

@@ -26,10 +26,17 @@ type Stream struct {
 	reg  *Registry
 	id   uint64
 
-	mu   sync.Mutex
-	last uint64    // last assigned seq, 0 before the first message
-	ret  *retained // nil when nothing is retained
-	subs []*Cursor
+	mu sync.Mutex
+	// last is the last assigned seq, 0 before the first message;
+	// committed ≤ last is the commit watermark: cursors read records up
+	// to it and wait above it (see Log).
+	last, committed uint64
+	// floor is the oldest seq the registry's Backing holds for this
+	// stream, 0 when it holds none: the stream's records then begin there,
+	// whatever memory retains.
+	floor uint64
+	ret   *retained // nil when nothing is retained in memory
+	subs  []*Cursor
 }
 
 // retained is what a stream holds in memory.
@@ -41,8 +48,18 @@ type retained struct {
 	newest int64      // timestamp of the newest record
 }
 
-// firstLocked returns the oldest retained seq, last+1 when nothing is.
+// firstLocked returns the oldest retained seq, in memory or in the
+// backing, last+1 when nothing is.
 func (s *Stream) firstLocked() uint64 {
+	if s.floor != 0 {
+		return s.floor
+	}
+	return s.memFirstLocked()
+}
+
+// memFirstLocked returns the oldest seq retained in memory, last+1 when
+// memory holds none.
+func (s *Stream) memFirstLocked() uint64 {
 	if s.ret == nil {
 		return s.last + 1
 	}
@@ -55,9 +72,14 @@ type Info struct {
 	ID   uint64
 	// FirstSeq is the oldest retained sequence; LastSeq+1 when none is.
 	FirstSeq uint64
-	// LastSeq is the last assigned sequence, 0 before the first message.
+	// LastSeq is the last committed sequence, 0 before the first
+	// message: the last one a subscriber can read.
 	LastSeq uint64
-	// Msgs and Bytes are what retention holds now.
+	// Pending counts the messages assigned a sequence but not committed
+	// yet (see Log).
+	Pending uint64
+	// Msgs and Bytes are what memory holds now (a durable stream may hold
+	// more in its Backing).
 	Msgs  int
 	Bytes int64
 	// Subscribers is the number of open cursors.
@@ -74,7 +96,7 @@ func (s *Stream) ID() uint64 { return s.id }
 func (s *Stream) Info() Info {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	info := Info{Name: s.name, ID: s.id, FirstSeq: s.firstLocked(), LastSeq: s.last, Subscribers: len(s.subs)}
+	info := Info{Name: s.name, ID: s.id, FirstSeq: s.firstLocked(), LastSeq: s.committed, Pending: s.last - s.committed, Subscribers: len(s.subs)}
 	if s.ret != nil {
 		info.Msgs, info.Bytes = s.ret.msgs, s.ret.bytes
 	}
@@ -82,10 +104,23 @@ func (s *Stream) Info() Info {
 }
 
 // Append appends the messages of a decoded PUBLISH as one batch, stamped
-// with ts (ns since the Unix epoch), and returns the first and last
-// sequence assigned. Subscribers are woken once per batch. Retention is
-// applied afterwards, and the node-wide memory budget after that.
+// with ts (ns since the Unix epoch), commits it, and returns the first and
+// last sequence assigned: what MemoryLog does. Subscribers are woken once
+// per batch. Retention is applied afterwards, and the node-wide memory
+// budget after that.
 func (s *Stream) Append(p wire.Publish, ts int64) (first, last uint64) {
+	return s.append(p, ts, true)
+}
+
+// AppendPending is Append without the commit: the batch gets its
+// sequence numbers, but no cursor reads it until Commit (or Rollback drops
+// it). A Log calls it, then Commit once the batch is as safe as its policy
+// says.
+func (s *Stream) AppendPending(p wire.Publish, ts int64) (first, last uint64) {
+	return s.append(p, ts, false)
+}
+
+func (s *Stream) append(p wire.Publish, ts int64, commit bool) (first, last uint64) {
 	s.mu.Lock()
 	first = s.last + 1
 	it := p.Messages()
@@ -95,12 +130,24 @@ func (s *Stream) Append(p wire.Publish, ts int64) (first, last uint64) {
 	last = s.last
 	s.ret.newest = ts // a PUBLISH has at least one message: ret exists
 	s.trimLocked()
-	for _, c := range s.subs {
-		c.w.Wake()
+	if commit {
+		s.commitLocked(last)
 	}
 	s.mu.Unlock()
 	s.reg.enforceBudget()
 	return first, last
+}
+
+// commitLocked moves the commit watermark up to seq and wakes the
+// subscribers once.
+func (s *Stream) commitLocked(seq uint64) {
+	if seq <= s.committed {
+		return
+	}
+	s.committed = min(seq, s.last)
+	for _, c := range s.subs {
+		c.w.Wake()
+	}
 }
 
 // appendLocked appends one record at the tail.
@@ -236,7 +283,7 @@ func (s *Stream) SubscribeCursor(c *Cursor, start uint8, seq uint64, w Waker) {
 	case wire.StartSeq:
 		c.next = max(seq, s.firstLocked())
 	default:
-		c.next = s.last + 1
+		c.next = s.committed + 1
 	}
 	s.subs = append(s.subs, c)
 }
@@ -264,7 +311,7 @@ func (c *Cursor) NextSeq() uint64 {
 func (c *Cursor) Pending() bool {
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
-	return !c.closed && c.next <= c.s.last
+	return !c.closed && c.next <= c.s.committed
 }
 
 // Read appends to dst the records from the cursor's position on, encoded
@@ -289,7 +336,8 @@ func (c *Cursor) ReadRefs(refs [][]byte, maxMsgs int, maxBytes int) (out [][]byt
 }
 
 // read hands the runs of records Read returns to emit, in order, under the
-// stream's lock.
+// stream's lock. Records below what memory holds come from the registry's
+// Backing, read without the stream's lock.
 func (c *Cursor) read(maxMsgs int, maxBytes int, emit func(run []byte)) (n int, dropped uint64, more bool) {
 	s := c.s
 	s.mu.Lock()
@@ -301,18 +349,35 @@ func (c *Cursor) read(maxMsgs int, maxBytes int, emit func(run []byte)) (n int, 
 		dropped = first - c.next
 		c.next = first
 	}
-	if c.next > s.last || maxMsgs <= 0 {
-		return 0, dropped, c.next <= s.last
+	if c.next > s.committed || maxMsgs <= 0 {
+		return 0, dropped, c.next <= s.committed
+	}
+	if memFirst := s.memFirstLocked(); c.next < memFirst {
+		seq, end := c.next, min(memFirst, s.committed+1)
+		s.mu.Unlock()
+		run, k, next := s.reg.backing.Read(s, seq, end, maxMsgs, maxBytes)
+		s.mu.Lock()
+		if c.closed || c.next != seq || next <= seq {
+			// Closed, or read by another caller meanwhile: nothing to say.
+			return 0, dropped, !c.closed && c.next <= s.committed
+		}
+		dropped += next - seq - uint64(k)
+		c.next = next
+		if k > 0 {
+			emit(run)
+		}
+		return k, dropped, c.next <= s.committed
 	}
 	// The segment holding c.next: the last one whose base is ≤ c.next.
-	// (c.next ≤ last, so something is retained.)
+	// (memFirst ≤ c.next ≤ committed, so memory holds it.)
 	segs := s.ret.segs
 	i := sort.Search(len(segs), func(i int) bool { return segs[i].base > c.next }) - 1
-	for ; i < len(segs) && maxMsgs > 0; i++ {
+	for ; i < len(segs) && maxMsgs > 0 && c.next <= s.committed; i++ {
 		seg := segs[i]
 		from := int(c.next - seg.base)
 		startOff := int(seg.offs[from])
-		to := from + min(len(seg.offs)-from, maxMsgs) // no from+maxMsgs: it overflows
+		// Up to the watermark: no from+maxMsgs, it overflows.
+		to := from + int(min(uint64(len(seg.offs)-from), uint64(maxMsgs), s.committed-c.next+1))
 		// Cut at maxBytes: offs is increasing, so search it.
 		budget := maxBytes
 		if to > from && seg.end(to-1)-startOff > budget {
@@ -337,7 +402,7 @@ func (c *Cursor) read(maxMsgs int, maxBytes int, emit func(run []byte)) (n int, 
 			break
 		}
 	}
-	return n, dropped, c.next <= s.last
+	return n, dropped, c.next <= s.committed
 }
 
 // Close detaches the cursor from its stream. It is idempotent.

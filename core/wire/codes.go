@@ -45,6 +45,9 @@ const (
 	CodeForbidden Code = 15
 	// CodeRejected: a plugin refused the request, or failed handling it.
 	CodeRejected Code = 16
+	// CodeUnavailable: the node could not commit a PUBLISH (its storage
+	// failed): the batch is not in the stream. The publisher may retry.
+	CodeUnavailable Code = 17
 )
 
 var codeNames = [...]string{
@@ -64,6 +67,7 @@ var codeNames = [...]string{
 	CodeInternal:              "internal error",
 	CodeForbidden:             "forbidden",
 	CodeRejected:              "rejected",
+	CodeUnavailable:           "unavailable",
 }
 
 // String returns the code's short description.
@@ -78,7 +82,7 @@ func (c Code) String() string {
 func (c Code) Fatal() bool {
 	switch c {
 	case CodeInvalidStreamName, CodeUnknownHandle, CodeUnknownSubscription,
-		CodeDuplicateSubscription, CodeLimit, CodeForbidden, CodeRejected:
+		CodeDuplicateSubscription, CodeLimit, CodeForbidden, CodeRejected, CodeUnavailable:
 		return false
 	}
 	return true

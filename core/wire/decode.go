@@ -451,6 +451,14 @@ func (d Deliver) Records() RecordIter { return RecordIter{rest: d.Data} }
 // RecordIter iterates over the records of a DELIVER without allocating.
 type RecordIter struct{ rest []byte }
 
+// NewRecordIter returns an iterator over records laid out as in a DELIVER
+// (AppendRecord), wherever they come from: a stream's memory, a log file.
+func NewRecordIter(b []byte) RecordIter { return RecordIter{rest: b} }
+
+// Rest returns how many bytes Next has not consumed: after Next returned
+// false, 0 means the records ended cleanly, more that a record is cut off.
+func (it *RecordIter) Rest() int { return len(it.rest) }
+
 // Next returns the next record, its payload aliasing the frame, and false
 // at the end.
 func (it *RecordIter) Next() (Record, bool) {
