@@ -87,7 +87,7 @@ func (n *Node) telemetryStats() telemetry.Stats {
 		ProtocolErrors: s.ProtocolErrors, Errors: s.Errors,
 		Subscriptions: s.Subscriptions, BytesOut: s.BytesOut, ConnsClosed: s.ConnsClosed,
 		BufferBytes: s.MemoryBytes, Evictions: s.Evictions,
-		Enqueue: n.stats.enqueue.snapshot(),
+		Enqueue: n.stats.enqueue.Snapshot(),
 	}
 	if len(s.Plugins) > 0 {
 		st.PluginRejections = make(map[string]int64, len(s.Plugins))

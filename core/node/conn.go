@@ -580,7 +580,7 @@ func (c *conn) publish(p wire.Publish) {
 		burn(int(p.Count))
 	}
 	st := &c.n.stats
-	st.enqueue.observe(time.Since(start))
+	st.enqueue.Observe(time.Since(start))
 	st.batchesIn.Add(1)
 	st.msgsIn.Add(int64(p.Count))
 	c.msgsIn.Add(int64(p.Count))

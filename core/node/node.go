@@ -12,6 +12,7 @@ import (
 	"github.com/memorystreamer/memorystreamer/core/internal/memconn"
 	"github.com/memorystreamer/memorystreamer/core/plugin"
 	"github.com/memorystreamer/memorystreamer/core/stream"
+	"github.com/memorystreamer/memorystreamer/core/telemetry"
 	"github.com/memorystreamer/memorystreamer/core/wire"
 )
 
@@ -66,7 +67,7 @@ type counters struct {
 	subscriptions                               atomic.Int64           // live subscriptions
 	bytesOut                                    atomic.Int64           // record bytes delivered
 	closed                                      [numCloseReasons]atomic.Int64
-	enqueue                                     enqueueHist // publish → enqueue latency per batch
+	enqueue                                     telemetry.LatencyHistogram // publish → proposed latency per batch
 }
 
 // Stats is a snapshot of a node's counters.
