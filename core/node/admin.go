@@ -89,6 +89,13 @@ func (n *Node) telemetryStats() telemetry.Stats {
 		BufferBytes: s.MemoryBytes, Evictions: s.Evictions,
 		Enqueue: n.stats.enqueue.Snapshot(),
 	}
+	if d := s.Storage; d != nil {
+		st.Storage = &telemetry.StorageStats{
+			Bytes: d.Bytes, Segments: int64(d.Segments), BytesWritten: d.BytesWritten,
+			Rounds: d.Rounds, Batches: d.Batches, WriteErrors: d.WriteErrors, FailedBatches: d.FailedBatches,
+			Damaged: d.Damaged, RecoverySeconds: d.Recovery.Seconds(), Fsync: d.Fsync,
+		}
+	}
 	if len(s.Plugins) > 0 {
 		st.PluginRejections = make(map[string]int64, len(s.Plugins))
 		st.PluginPanics = make(map[string]int64, len(s.Plugins))
@@ -120,15 +127,30 @@ type StreamsPage struct {
 type StreamStats struct {
 	Name string `json:"name"`
 	// FirstSeq is the oldest retained sequence (LastSeq+1 when none is);
-	// LastSeq the last assigned, 0 before the first message.
+	// LastSeq the last committed, 0 before the first message.
 	FirstSeq uint64 `json:"first_seq"`
 	LastSeq  uint64 `json:"last_seq"`
 	// RetainedMsgs and RetainedBytes (records, headers included) are what
-	// retention holds.
+	// memory holds.
 	RetainedMsgs  int   `json:"retained_msgs"`
 	RetainedBytes int64 `json:"retained_bytes"`
 	// Subscribers is the number of live subscriptions to the stream.
 	Subscribers int `json:"subscribers"`
+	// Storage is what the durable log holds of the stream (its first and
+	// last sequence on disk, batches, bytes, fsync policy); absent
+	// without a data directory.
+	Storage *StreamStorage `json:"storage,omitempty"`
+}
+
+// StreamStorage is the durable part of a StreamStats.
+type StreamStorage struct {
+	FirstSeq uint64 `json:"first_seq"`
+	LastSeq  uint64 `json:"last_seq"`
+	Batches  int    `json:"batches"`
+	Bytes    int64  `json:"bytes"`
+	Fsync    string `json:"fsync"`
+	// Damaged lists the stream's sequence ranges the log found damaged.
+	Damaged []string `json:"damaged,omitempty"`
 }
 
 // ConnStats is one connection in GET /connections.
@@ -169,10 +191,21 @@ func (n *Node) serveStreams(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, s := range streams {
 		info := s.Info()
-		page.Streams = append(page.Streams, StreamStats{
+		ss := StreamStats{
 			Name: info.Name, FirstSeq: info.FirstSeq, LastSeq: info.LastSeq,
 			RetainedMsgs: info.Msgs, RetainedBytes: info.Bytes, Subscribers: info.Subscribers,
-		})
+		}
+		if n.store != nil {
+			if d, ok := n.store.StreamInfo(info.ID, info.Name); ok {
+				ss.Storage = &StreamStorage{FirstSeq: d.FirstSeq, LastSeq: d.LastSeq, Batches: d.Batches, Bytes: d.Bytes, Fsync: d.Policy}
+				for _, dmg := range n.store.Damaged() {
+					if dmg.Stream == info.Name {
+						ss.Storage.Damaged = append(ss.Storage.Damaged, dmg.String())
+					}
+				}
+			}
+		}
+		page.Streams = append(page.Streams, ss)
 	}
 	writeJSON(w, page)
 }

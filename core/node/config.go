@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/memorystreamer/memorystreamer/core/plugin"
+	"github.com/memorystreamer/memorystreamer/core/store"
+	"github.com/memorystreamer/memorystreamer/core/store/vfs"
 	"github.com/memorystreamer/memorystreamer/core/stream"
 	"github.com/memorystreamer/memorystreamer/core/wire"
 )
@@ -95,6 +97,23 @@ type Config struct {
 	// package plugin). The node does not close them: the caller does,
 	// after the node has stopped.
 	Plugins *plugin.Chain
+
+	// DataDir, when set, makes every stream durable: published batches go
+	// to the segment files of package store in this directory, and New
+	// recovers the streams they hold. Empty (the default): streams live
+	// in memory only and nothing is written to disk.
+	DataDir string
+	// Fsync is the durable log's fsync policy (store.SyncAlways, the
+	// default, acknowledges only what is on disk). Used with DataDir.
+	Fsync store.Policy
+	// FsyncOverrides set other fsync policies by stream-name prefix.
+	FsyncOverrides []store.Override
+	// SegmentBytes is the size of the durable log's segment files.
+	// Default store.DefaultSegmentBytes (64 MiB).
+	SegmentBytes int64
+	// FS is the file system of DataDir. Default the operating system's;
+	// tests give a vfs.Mem to inject disk faults.
+	FS vfs.FS
 }
 
 // Validate reports every invalid field at once.
@@ -133,7 +152,17 @@ func (c Config) Validate() error {
 	if err := c.Stream.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if c.DataDir != "" {
+		if err := c.storeConfig().Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// storeConfig returns the durable log's configuration.
+func (c Config) storeConfig() store.Config {
+	return store.Config{Dir: c.DataDir, FS: c.FS, Fsync: c.Fsync, Overrides: c.FsyncOverrides, SegmentBytes: c.SegmentBytes, Logger: c.Logger}
 }
 
 func (c Config) withDefaults() Config {

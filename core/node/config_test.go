@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"log/slog"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -103,7 +104,7 @@ func TestConfigDefaults(t *testing.T) {
 		MaxHandles:       node.DefaultMaxHandles,
 		MaxSubscriptions: node.DefaultMaxSubscriptions,
 	}
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Config() of the zero Config =\n%+v\nwant\n%+v", got, want)
 	}
 }
@@ -122,7 +123,7 @@ func TestConfigKeepsSetFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	if got := n.Config(); got != set {
+	if got := n.Config(); !reflect.DeepEqual(got, set) {
 		t.Errorf("Config() =\n%+v\nwant what was set:\n%+v", got, set)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/memorystreamer/memorystreamer/core/client"
 	"github.com/memorystreamer/memorystreamer/core/node"
+	"github.com/memorystreamer/memorystreamer/core/store"
 	"github.com/memorystreamer/memorystreamer/core/stream"
 	"github.com/memorystreamer/memorystreamer/core/wire"
 )
@@ -83,12 +84,23 @@ func liveHeap() uint64 {
 	return m.HeapAlloc
 }
 
+// TestIdleMemory measures the node heap an idle stream and an idle
+// subscription cost, in memory and durable (a data directory: the idle
+// stream's message lies on disk, its index entry in memory).
 func TestIdleMemory(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector changes allocation sizes; measured without -race (make test runs it)")
 	}
+	t.Run("memory", func(t *testing.T) { testIdleMemory(t, node.Config{}) })
+	t.Run("durable", func(t *testing.T) {
+		testIdleMemory(t, node.Config{DataDir: t.TempDir(), Fsync: store.Policy{Mode: store.SyncNone}})
+	})
+}
+
+func testIdleMemory(t *testing.T, cfg node.Config) {
 	const n = 200_000
-	nd, err := node.New(node.Config{Stream: stream.Config{MaxAge: time.Millisecond}})
+	cfg.Stream = stream.Config{MaxAge: time.Millisecond}
+	nd, err := node.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/memorystreamer/memorystreamer/core/internal/memconn"
 	"github.com/memorystreamer/memorystreamer/core/plugin"
+	"github.com/memorystreamer/memorystreamer/core/store"
 	"github.com/memorystreamer/memorystreamer/core/stream"
 	"github.com/memorystreamer/memorystreamer/core/telemetry"
 	"github.com/memorystreamer/memorystreamer/core/wire"
@@ -34,6 +36,7 @@ type Node struct {
 		conns     map[*conn]struct{}
 	}
 	clog      stream.Log     // where published batches go (the publish seam)
+	store     *store.Store   // the durable log, nil without a data directory
 	wg        sync.WaitGroup // every goroutine the node started
 	stop      chan struct{}  // closed when Shutdown or Close begins
 	hard      chan struct{}  // closed when Close begins: nothing waits any more
@@ -117,6 +120,8 @@ type Stats struct {
 	// Plugins holds each configured plugin's rejections and panics, in
 	// chain order.
 	Plugins []plugin.Stat
+	// Storage is the durable log's state; nil without a data directory.
+	Storage *store.Stats `json:",omitempty"`
 }
 
 // New returns a node that serves nothing yet: pass it listeners with Serve,
@@ -129,6 +134,13 @@ func New(cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, reg: stream.NewRegistry(cfg.Stream), log: cfg.Logger, clog: stream.MemoryLog{}, stop: make(chan struct{}), hard: make(chan struct{})}
 	n.mu.listeners = make(map[net.Listener]struct{})
 	n.mu.conns = make(map[*conn]struct{})
+	if cfg.DataDir != "" {
+		st, err := store.Open(cfg.storeConfig(), n.reg)
+		if err != nil {
+			return nil, fmt.Errorf("node: data directory: %w", err)
+		}
+		n.store, n.clog = st, st
+	}
 	if cfg.Stream.MaxAge > 0 {
 		n.wg.Add(1)
 		go n.expireLoop(expireInterval(cfg.Stream.MaxAge))
@@ -153,6 +165,9 @@ func (n *Node) expireLoop(interval time.Duration) {
 		select {
 		case now := <-t.C:
 			n.stats.expired.Add(int64(n.reg.Expire(now)))
+			if n.store != nil {
+				n.store.Expire(now, n.cfg.Stream.MaxAge)
+			}
 		case <-n.stop:
 			return
 		}
@@ -190,6 +205,10 @@ func (n *Node) Stats() Stats {
 	}
 	if n.cfg.Plugins != nil {
 		st.Plugins = n.cfg.Plugins.Stats()
+	}
+	if n.store != nil {
+		ss := n.store.Stats()
+		st.Storage = &ss
 	}
 	for code := 1; code < numCodes; code++ {
 		st.Errors[codeLabel(wire.Code(code))] = s.errors[code].Load()
@@ -338,12 +357,20 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
-		return nil
+		return n.closeStore()
 	case <-ctx.Done():
 		n.Close()
 		<-done
 		return ctx.Err()
 	}
+}
+
+// closeStore closes the durable log once no connection proposes to it.
+func (n *Node) closeStore() error {
+	if n.store == nil {
+		return nil
+	}
+	return n.store.Close()
 }
 
 // Close stops the node at once: listeners and connections are closed
@@ -355,5 +382,5 @@ func (n *Node) Close() error {
 		c.nc.Close()
 	}
 	n.wg.Wait()
-	return nil
+	return n.closeStore()
 }

@@ -15,11 +15,7 @@ import (
 
 // recovery is the state of one Open's recovery.
 type recovery struct {
-	st *Store
-	// gaps are sequence ranges of a stream that no intact batch holds,
-	// found between batches; those still above the stream's floor at the
-	// end are damage.
-	gaps      map[*streamIndex][][2]uint64
+	st        *Store
 	overrides int
 }
 
@@ -36,7 +32,7 @@ func (st *Store) recover() error {
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	rec := &recovery{st: st, gaps: make(map[*streamIndex][][2]uint64)}
+	rec := &recovery{st: st}
 	var bytes int64
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -58,12 +54,12 @@ func (st *Store) recover() error {
 			continue
 		}
 		st.retainLocked(idx)
-		for _, g := range rec.gaps[idx] {
-			if g[1] >= idx.floor {
-				st.reportDamage(Damage{Stream: idx.s.Name(), FirstSeq: max(g[0], idx.floor), LastSeq: g[1], Reason: "no intact batch holds these sequences"})
+		for _, e := range idx.entries {
+			if e.seg == hole {
+				st.reportDamage(Damage{Stream: idx.s.Name(), FirstSeq: max(e.first, idx.floor), LastSeq: e.end(), Reason: "no intact batch holds these sequences"})
 			}
 		}
-		if err := idx.s.Restore(idx.floor, idx.last); err != nil {
+		if err := idx.s.Restore(idx.floor, idx.lastSeq()); err != nil {
 			return fmt.Errorf("store: %w", err)
 		}
 		restored++
@@ -168,30 +164,18 @@ func (rec *recovery) apply(seg *segment, off int, fr frame) {
 		if fr.first < idx.floor {
 			return // retention had dropped it before a floors frame said so
 		}
+		last := idx.lastSeq()
 		switch {
-		case fr.first <= idx.last:
+		case idx.floor == 0:
+			idx.floor = fr.first
+		case fr.first <= last:
 			// Written again after a failed write: the later batch wins.
 			rec.overrides++
-			for len(idx.entries) > 0 && idx.entries[len(idx.entries)-1].first >= fr.first {
-				e := idx.entries[len(idx.entries)-1]
-				idx.entries = idx.entries[:len(idx.entries)-1]
-				idx.bytes -= int64(e.size)
-				st.unrefLocked(e.seg)
-			}
-			if n := len(idx.entries); n > 0 && idx.entries[n-1].end() >= fr.first {
-				idx.entries[n-1].count = uint32(fr.first - idx.entries[n-1].first)
-			}
-		case idx.last > 0 && fr.first > idx.last+1:
-			rec.gaps[idx] = append(rec.gaps[idx], [2]uint64{idx.last + 1, fr.first - 1})
+			rec.truncate(idx, fr.first)
+		case fr.first > last+1:
+			rec.addHole(idx, last+1, fr.first-1)
 		}
-		if idx.floor == 0 {
-			idx.floor = fr.first
-		}
-		idx.entries = append(idx.entries, entry{first: fr.first, seg: uint32(seg.id), off: uint32(off), size: uint32(fr.size), count: fr.count})
-		idx.bytes += int64(fr.size)
-		seg.live++
-		st.noteStreamLocked(idx, seg)
-		idx.last = fr.first + uint64(fr.count) - 1
+		st.addEntryLocked(idx, seg, entry{first: fr.first, seg: uint32(seg.id), off: uint32(off), size: uint32(fr.size), count: fr.count})
 		seg.newest = max(seg.newest, firstTime(fr.records))
 	case kindFloors:
 		it := floorsIter{rest: fr.floors}
@@ -200,25 +184,57 @@ func (rec *recovery) apply(seg *segment, off int, fr frame) {
 			if !ok {
 				continue
 			}
-			idx.last = max(idx.last, e.last)
+			if idx.floor == 0 {
+				idx.floor = e.floor
+			}
+			// Sequences up to e.last were given: those no batch holds
+			// (any at or above the floor) are lost.
+			if last := idx.lastSeq(); e.last > last {
+				rec.addHole(idx, max(last+1, e.floor), e.last)
+			}
 			idx.floor = max(idx.floor, e.floor)
 			for len(idx.entries) > 0 && idx.entries[0].end() < idx.floor {
-				e := idx.entries[0]
-				idx.entries = idx.entries[1:]
-				idx.bytes -= int64(e.size)
-				st.unrefLocked(e.seg)
+				st.dropEntryLocked(idx)
 			}
-			st.noteStreamLocked(idx, seg)
+			seg.streams = append(seg.streams, uint32(idx.s.ID()))
 		}
 	}
 }
 
+// truncate drops idx's entries from seq on, cutting one that spans it.
+func (rec *recovery) truncate(idx *streamIndex, seq uint64) {
+	for len(idx.entries) > 0 && idx.entries[len(idx.entries)-1].first >= seq {
+		e := idx.entries[len(idx.entries)-1]
+		idx.entries = idx.entries[:len(idx.entries)-1]
+		idx.bytes -= int64(e.size)
+		rec.st.unrefLocked(e.seg)
+	}
+	if n := len(idx.entries); n > 0 && idx.entries[n-1].end() >= seq {
+		idx.entries[n-1].count = uint32(seq - idx.entries[n-1].first)
+	}
+	if len(idx.entries) == 0 {
+		idx.floor = min(idx.floor, seq)
+	}
+}
+
+// addHole adds an entry for sequences from..to that no intact batch
+// holds. Those still retained at the end of recovery are reported.
+func (rec *recovery) addHole(idx *streamIndex, from, to uint64) {
+	if from > to {
+		return
+	}
+	if idx.floor == 0 {
+		idx.floor = from
+	}
+	idx.entries = append(idx.entries, entry{first: from, seg: hole, count: uint32(min(to-from+1, 1<<32-1))})
+}
+
 // damagedBatch looks into damaged bytes for the batch they most likely
 // held, trusting its layout but not its CRC: if they parse as one, its
-// stream's sequences are reported lost and never given again (the batch
-// may have been acknowledged). Bytes that do not parse are damage of no
-// known stream; a gap between the intact batches around them names what
-// they held.
+// stream's sequences become a hole, reported, and are never given again
+// (the batch may have been acknowledged). Bytes that do not parse are
+// damage of no known stream; a hole between the intact batches around
+// them names what they held.
 func (rec *recovery) damagedBatch(b []byte) {
 	fr, err := decodeFrameCRC(b, false)
 	if err != nil || fr.kind != kindRecords || len(b) != fr.size {
@@ -228,15 +244,11 @@ func (rec *recovery) damagedBatch(b []byte) {
 	if !ok {
 		return
 	}
-	end := fr.first + uint64(fr.count) - 1
-	if end <= idx.last {
-		return
+	from := fr.first
+	if idx.floor != 0 {
+		from = max(from, idx.lastSeq()+1)
 	}
-	rec.st.reportDamage(Damage{Stream: string(fr.name), FirstSeq: max(fr.first, idx.last+1), LastSeq: end, Reason: "batch damaged"})
-	if idx.floor == 0 {
-		idx.floor = fr.first
-	}
-	idx.last = end
+	rec.addHole(idx, from, fr.first+uint64(fr.count)-1)
 }
 
 // index returns the index of the stream named name, opening the stream.

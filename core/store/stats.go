@@ -75,5 +75,5 @@ func (st *Store) StreamInfo(id uint64, name string) (StreamInfo, bool) {
 		return StreamInfo{}, false
 	}
 	idx := st.mu.idx[id]
-	return StreamInfo{FirstSeq: idx.floor, LastSeq: idx.last, Batches: len(idx.entries), Bytes: idx.bytes, Policy: st.cfg.policyFor(name).String()}, true
+	return StreamInfo{FirstSeq: idx.floor, LastSeq: idx.lastSeq(), Batches: len(idx.entries), Bytes: idx.bytes, Policy: st.cfg.policyFor(name).String()}, true
 }

@@ -63,7 +63,7 @@ type segment struct {
 	size    int64    // bytes assigned, written or not
 	live    int      // index entries that point into it
 	newest  int64    // newest batch timestamp in it
-	streams []uint64 // ids of streams with entries or floors in it
+	streams []uint32 // ids of streams with entries or floors in it (repeats allowed)
 	broken  bool     // a write or sync failed: written no more
 	// Owned by the flusher.
 	dirSynced bool
@@ -86,19 +86,34 @@ type waiter struct {
 
 // streamIndex is what the store knows of one stream: where each of its
 // retained batches lies.
+//
+// It is 48 bytes (a size class), and an idle stream's one entry 24 more:
+// with the stream itself, a durable idle stream stays within 256 B of
+// heap (TestIdleMemory).
 type streamIndex struct {
 	s       *stream.Stream
-	entries []entry // retained batches, oldest first
+	entries []entry // retained batches and holes, oldest first
 	bytes   int64   // frame bytes of entries
 	floor   uint64  // oldest retained seq; last+1 when none is
-	last    uint64  // last seq assigned
-	lastSeg uint32  // the newest segment whose streams list has this one
 }
+
+// lastSeq returns the last sequence assigned: the end of the newest entry,
+// floor-1 when there is none.
+func (idx *streamIndex) lastSeq() uint64 {
+	if n := len(idx.entries); n > 0 {
+		return idx.entries[n-1].end()
+	}
+	return idx.floor - 1
+}
+
+// hole is the segment id of an entry that stands for sequences no intact
+// batch holds (damage): reading them skips them.
+const hole = 0
 
 // entry locates one batch of a stream.
 type entry struct {
 	first uint64
-	seg   uint32 // segment id (ids fit: 2^32 segments of 64 MiB)
+	seg   uint32 // segment id (ids fit: 2^32 segments of 64 MiB), or hole
 	off   uint32 // frame offset in the segment
 	size  uint32 // frame bytes
 	count uint32 // records of it still counted (an override may cut it)
@@ -185,7 +200,6 @@ func (st *Store) Propose(s *stream.Stream, p wire.Publish, ts int64, done stream
 	seg.newest = ts
 	idx := st.indexLocked(s)
 	st.addEntryLocked(idx, seg, entry{first: first, seg: uint32(seg.id), off: uint32(off), size: uint32(size), count: p.Count})
-	idx.last = last
 	st.retainLocked(idx)
 	st.mu.waiting = append(st.mu.waiting, waiter{s: s, first: first, last: last, done: done, tok: tok, sync: pol.Mode == SyncAlways})
 	st.mu.Unlock()
@@ -258,18 +272,12 @@ func (st *Store) addEntryLocked(idx *streamIndex, seg *segment, e entry) {
 		idx.floor = e.first
 		idx.s.SetFloor(e.first)
 	}
+	if n := len(idx.entries); n == 0 || idx.entries[n-1].seg != e.seg {
+		seg.streams = append(seg.streams, uint32(idx.s.ID()))
+	}
 	idx.entries = append(idx.entries, e)
 	idx.bytes += int64(e.size)
 	seg.live++
-	st.noteStreamLocked(idx, seg)
-}
-
-// noteStreamLocked lists idx's stream in seg's streams.
-func (st *Store) noteStreamLocked(idx *streamIndex, seg *segment) {
-	if idx.lastSeg != uint32(seg.id) {
-		idx.lastSeg = uint32(seg.id)
-		seg.streams = append(seg.streams, idx.s.ID())
-	}
 }
 
 // segmentLocked returns the live segment id, or nil.
@@ -309,9 +317,9 @@ func (st *Store) unrefLocked(id uint32) {
 // batches leave the index; the floor may stop inside a batch.
 func (st *Store) retainLocked(idx *streamIndex) {
 	cfg := st.reg.Config()
-	floor := idx.floor
-	if n := idx.last - floor + 1; floor <= idx.last && n > uint64(cfg.MaxMsgs) {
-		floor = idx.last - uint64(cfg.MaxMsgs) + 1
+	floor, last := idx.floor, idx.lastSeq()
+	if n := last - floor + 1; floor <= last && n > uint64(cfg.MaxMsgs) {
+		floor = last - uint64(cfg.MaxMsgs) + 1
 	}
 	for len(idx.entries) > 0 && (idx.entries[0].end() < floor || (idx.bytes > cfg.MaxBytes && len(idx.entries) > 1)) {
 		st.dropEntryLocked(idx)
@@ -320,7 +328,7 @@ func (st *Store) retainLocked(idx *streamIndex) {
 		}
 	}
 	if len(idx.entries) == 0 {
-		floor = idx.last + 1
+		floor = last + 1
 	}
 	if floor != idx.floor {
 		idx.floor = floor
@@ -351,13 +359,13 @@ func (st *Store) Expire(now time.Time, maxAge time.Duration) int {
 			if idx == nil {
 				continue
 			}
-			dropped := false
+			last, dropped := idx.lastSeq(), false
 			for len(idx.entries) > 0 && idx.entries[0].seg == uint32(seg.id) {
 				st.dropEntryLocked(idx)
 				dropped = true
 			}
 			if dropped {
-				floor := idx.last + 1
+				floor := last + 1
 				if len(idx.entries) > 0 {
 					floor = idx.entries[0].first
 				}
@@ -567,10 +575,9 @@ func (st *Store) failed(err error, bad *segment, waiting []waiter) {
 			idx.bytes -= int64(e.size)
 			st.unrefLocked(e.seg)
 		}
-		idx.last = first - 1
 		if len(idx.entries) == 0 {
-			idx.floor = idx.last + 1
-			s.SetFloor(idx.floor)
+			idx.floor = first
+			s.SetFloor(first)
 		}
 		s.Rollback(first - 1)
 	}
@@ -632,7 +639,7 @@ func (st *Store) carryLocked() (carried bool, doomed []*segment) {
 		return false, nil
 	}
 	var floors []floor
-	seen := make(map[uint64]bool)
+	seen := make(map[uint32]bool)
 	for _, seg := range st.mu.doomed {
 		if seg.live > 0 || seg == st.mu.active || slices.Contains(doomed, seg) {
 			continue
@@ -641,7 +648,7 @@ func (st *Store) carryLocked() (carried bool, doomed []*segment) {
 		for _, id := range seg.streams {
 			if idx := st.mu.idx[id]; idx != nil && !seen[id] {
 				seen[id] = true
-				floors = append(floors, floor{name: idx.s.Name(), floor: idx.floor, last: idx.last})
+				floors = append(floors, floor{name: idx.s.Name(), floor: idx.floor, last: idx.lastSeq()})
 			}
 		}
 	}
@@ -664,7 +671,7 @@ func (st *Store) carryLocked() (carried bool, doomed []*segment) {
 		c.buf = appendFloorsFrame(c.buf, part)
 		seg.size += size
 		for _, f := range part {
-			st.noteStreamLocked(st.mu.idx[st.reg.Lookup(f.name).ID()], seg)
+			seg.streams = append(seg.streams, uint32(st.reg.Lookup(f.name).ID()))
 		}
 		carried = true
 	}

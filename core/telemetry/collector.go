@@ -21,6 +21,10 @@ type Collector struct {
 	build       BuildInfo
 	// labelled are the metrics with one sample per key of a map of Stats.
 	labelled []labelledMetric
+	// storage are the durable log's metrics, collected when Stats.Storage
+	// is set, with its fsync histogram and recovery time.
+	storage                 []metric
+	fsyncDesc, recoveryDesc *prometheus.Desc
 }
 
 // labelledMetric is a counter with one variable label, one sample per key
@@ -44,6 +48,10 @@ func NewCollector(src StatsSource, build BuildInfo) *Collector {
 		enqueueDesc: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", "publish_enqueue_seconds"),
 			"Node-internal latency of a PUBLISH batch, from decoding to appended and subscribers woken, one value per batch.",
 			nil, nil),
+		fsyncDesc: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "storage", "fsync_seconds"),
+			"Latency of one fsync of a segment file (one per segment per write round: every batch of the round shares it).", nil, nil),
+		recoveryDesc: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "storage", "recovery_seconds"),
+			"How long reading the durable log back took when the node started.", nil, nil),
 		buildDesc: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", "build_info"),
 			"A metric with a constant 1 value labeled by the version of msnode and the Go release that built it.",
 			[]string{"version", "goversion"}, nil),
@@ -67,6 +75,20 @@ func NewCollector(src StatsSource, build BuildInfo) *Collector {
 				func(s *Stats) int64 { return s.BytesOut }, nil),
 			m("buffer_bytes", "Buffer memory the streams hold, in bytes.", gauge, func(s *Stats) int64 { return s.BufferBytes }, nil),
 			m("evictions_total", "Stream buffers evicted to keep the memory budget.", counter, func(s *Stats) int64 { return s.Evictions }, nil),
+		},
+		storage: []metric{
+			m("storage_bytes", "Bytes of segment files on disk.", gauge, func(s *Stats) int64 { return s.Storage.Bytes }, nil),
+			m("storage_segments", "Segment files on disk.", gauge, func(s *Stats) int64 { return s.Storage.Segments }, nil),
+			m("storage_written_bytes_total", "Bytes written to segment files.", counter, func(s *Stats) int64 { return s.Storage.BytesWritten }, nil),
+			m("storage_rounds_total", "Write rounds of the durable log (each at most one fsync per segment).", counter,
+				func(s *Stats) int64 { return s.Storage.Rounds }, nil),
+			m("storage_batches_total", "Batches committed by the durable log (batches_total / rounds_total is the batches per fsync).", counter,
+				func(s *Stats) int64 { return s.Storage.Batches }, nil),
+			m("storage_write_errors_total", "Failed writes, fsyncs and segment creations.", counter, func(s *Stats) int64 { return s.Storage.WriteErrors }, nil),
+			m("storage_failed_batches_total", "Batches whose publishers were told they failed (a write or fsync error).", counter,
+				func(s *Stats) int64 { return s.Storage.FailedBatches }, nil),
+			m("storage_damaged_ranges_total", "Damaged ranges found in the log (a CRC mismatch, sequences no intact batch holds).", counter,
+				func(s *Stats) int64 { return s.Storage.Damaged }, nil),
 		},
 		labelled: []labelledMetric{
 			{prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", "errors_total"),
@@ -99,6 +121,11 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, m := range c.labelled {
 		ch <- m.desc
 	}
+	for _, m := range c.storage {
+		ch <- m.desc
+	}
+	ch <- c.fsyncDesc
+	ch <- c.recoveryDesc
 	ch <- c.buildDesc
 	ch <- c.enqueueDesc
 }
@@ -115,13 +142,26 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(c.buildDesc, prometheus.GaugeValue, 1, c.build.Version, c.build.GoVersion)
-	if h := s.Enqueue; len(h.Counts) == len(h.Bounds)+1 {
-		buckets := make(map[float64]uint64, len(h.Bounds))
-		var cum uint64
-		for i, b := range h.Bounds {
-			cum += h.Counts[i]
-			buckets[b] = cum
+	histogram(ch, c.enqueueDesc, s.Enqueue)
+	if s.Storage != nil {
+		for _, m := range c.storage {
+			ch <- prometheus.MustNewConstMetric(m.desc, m.typ, float64(m.value(&s)))
 		}
-		ch <- prometheus.MustNewConstHistogram(c.enqueueDesc, cum+h.Counts[len(h.Bounds)], h.Sum, buckets)
+		ch <- prometheus.MustNewConstMetric(c.recoveryDesc, prometheus.GaugeValue, s.Storage.RecoverySeconds)
+		histogram(ch, c.fsyncDesc, s.Storage.Fsync)
 	}
+}
+
+// histogram sends h as a Prometheus histogram, unless it is empty.
+func histogram(ch chan<- prometheus.Metric, desc *prometheus.Desc, h Histogram) {
+	if len(h.Counts) != len(h.Bounds)+1 {
+		return
+	}
+	buckets := make(map[float64]uint64, len(h.Bounds))
+	var cum uint64
+	for i, b := range h.Bounds {
+		cum += h.Counts[i]
+		buckets[b] = cum
+	}
+	ch <- prometheus.MustNewConstHistogram(desc, cum+h.Counts[len(h.Bounds)], h.Sum, buckets)
 }

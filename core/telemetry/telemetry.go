@@ -53,6 +53,23 @@ type Stats struct {
 	// decoding to the batch appended and its subscribers woken, one value
 	// per batch.
 	Enqueue Histogram
+	// Storage is the durable log's state; nil without a data directory.
+	Storage *StorageStats
+}
+
+// StorageStats is the durable log's part of Stats.
+type StorageStats struct {
+	// Bytes and Segments are the segment files on disk (gauges).
+	Bytes, Segments int64
+	// BytesWritten, Rounds (write rounds, at most one fsync per segment
+	// each), Batches (committed), WriteErrors (failed writes, fsyncs and
+	// segment creations), FailedBatches and Damaged (damaged ranges
+	// found) are totals.
+	BytesWritten, Rounds, Batches, WriteErrors, FailedBatches, Damaged int64
+	// RecoverySeconds is how long reading the log back at start took.
+	RecoverySeconds float64
+	// Fsync is the fsync latency histogram.
+	Fsync Histogram
 }
 
 // Histogram is a latency histogram in seconds: Counts[i] values fell at or
