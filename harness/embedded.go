@@ -20,6 +20,7 @@ import (
 	"github.com/memorystreamer/memorystreamer/core/node"
 	"github.com/memorystreamer/memorystreamer/core/plugin"
 	"github.com/memorystreamer/memorystreamer/core/plugin/builtin"
+	"github.com/memorystreamer/memorystreamer/core/store"
 )
 
 // Embedded is the default driver: it starts an msnode in this process
@@ -34,6 +35,8 @@ type Embedded struct {
 	// admin is the node's admin handler; Stats reads its /metrics in
 	// process, so every msnode target has the same metrics.
 	admin http.Handler
+	// tempDir is the data directory made for data-dir=temp, or "".
+	tempDir string
 }
 
 // NodeOptions lists the node options the embedded driver accepts
@@ -49,6 +52,9 @@ var NodeOptions = map[string]string{
 	"write-timeout":   "write timeout per client write, a Go duration",
 	"retention-age":   "a stream idle this long lets go of its messages (stream.Config.MaxAge), a Go duration",
 	"plugins":         "built-in plugins to enable with their default configuration, in order, joined by '+' (noop, audit)",
+	"data-dir":        "make every stream durable in this directory (node.Config.DataDir); \"temp\": a new directory under the system's temporary directory, removed when the run ends",
+	"fsync":           "the durable log's fsync policy: always (the default), interval=DURATION or none (node.Config.Fsync)",
+	"segment-bytes":   "the durable log's segment file size in bytes (node.Config.SegmentBytes)",
 }
 
 // NodeConfig builds a node configuration from options named in NodeOptions.
@@ -84,6 +90,12 @@ func NodeConfig(opts map[string]string) (node.Config, error) {
 			cfg.Stream.MaxAge, err = time.ParseDuration(v)
 		case "plugins":
 			_, err = pluginSpecs(v) // the chain is built by the driver
+		case "data-dir":
+			cfg.DataDir = v // "temp" is made by the driver
+		case "fsync":
+			cfg.Fsync, err = store.ParsePolicy(v)
+		case "segment-bytes":
+			cfg.SegmentBytes, err = strconv.ParseInt(v, 10, 64)
 		default:
 			names := make([]string, 0, len(NodeOptions))
 			for n := range NodeOptions {
@@ -137,16 +149,26 @@ func NewEmbedded(opts map[string]string) (*Embedded, error) {
 		}
 		cfg.Plugins = chain
 	}
+	var temp string
+	if cfg.DataDir == "temp" {
+		if temp, err = os.MkdirTemp("", "msbench-data-"); err != nil {
+			return nil, fmt.Errorf("node options: data-dir=temp: %w", err)
+		}
+		cfg.DataDir = temp
+	}
 	n, err := node.New(cfg)
 	if err != nil {
 		if chain != nil {
 			chain.Close()
 		}
+		if temp != "" {
+			os.RemoveAll(temp)
+		}
 		return nil, err
 	}
 	return &Embedded{
 		processProfiler: processProfiler{"the msbench process: in-process node and load generator together"},
-		n:               n, plugins: chain, admin: n.AdminHandler(),
+		n:               n, plugins: chain, admin: n.AdminHandler(), tempDir: temp,
 	}, nil
 }
 
@@ -173,11 +195,15 @@ func (e *Embedded) Connect(ctx context.Context, _ int) (Conn, error) {
 	return newClientConn(c), nil
 }
 
-// Close closes the node, then its plugins.
+// Close closes the node, then its plugins, and removes a temporary data
+// directory.
 func (e *Embedded) Close() error {
 	err := e.n.Close()
 	if e.plugins != nil {
 		err = errors.Join(err, e.plugins.Close())
+	}
+	if e.tempDir != "" {
+		err = errors.Join(err, os.RemoveAll(e.tempDir))
 	}
 	return err
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/memorystreamer/memorystreamer/core/node"
+	"github.com/memorystreamer/memorystreamer/core/store"
 	"github.com/memorystreamer/memorystreamer/reports"
 	"github.com/memorystreamer/memorystreamer/scenarios"
 )
@@ -335,9 +336,15 @@ func TestNodeConfig(t *testing.T) {
 		"write-timeout":   "2s",
 		"plugins":         "noop+audit",
 		"retention-age":   "3s",
+		"data-dir":        "/var/lib/msnode",
+		"fsync":           "interval=5ms",
+		"segment-bytes":   "1048576",
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cfg.DataDir != "/var/lib/msnode" || cfg.Fsync != (store.Policy{Mode: store.SyncInterval, Interval: 5 * time.Millisecond}) || cfg.SegmentBytes != 1<<20 {
+		t.Errorf("NodeConfig durable options = %q %v %d", cfg.DataDir, cfg.Fsync, cfg.SegmentBytes)
 	}
 	if cfg.MaxFrameSize != 65536 || cfg.Stream.MaxMsgs != 100 || cfg.Stream.MaxBytes != 1<<20 ||
 		cfg.Stream.MemoryBudget != 64<<20 || cfg.Stream.MaxStreams != 1000 ||
@@ -349,8 +356,8 @@ func TestNodeConfig(t *testing.T) {
 		t.Errorf("NodeConfig(nil) = %+v, %v; want the zero config", cfg, err)
 	}
 	// Every option NodeOptions documents is accepted.
-	if len(NodeOptions) != 10 {
-		t.Errorf("NodeOptions lists %d options; this test knows 10", len(NodeOptions))
+	if len(NodeOptions) != 13 {
+		t.Errorf("NodeOptions lists %d options; this test knows 13", len(NodeOptions))
 	}
 
 	for _, tc := range []struct {
@@ -358,7 +365,8 @@ func TestNodeConfig(t *testing.T) {
 		opts map[string]string
 		want []string
 	}{
-		{"unknown", map[string]string{"colour": "blue"}, []string{"colour=blue: unknown node option (known: max-frame-size, max-streams, memory-budget, plugins, retention-age, retention-bytes, retention-msgs, slow-consumer, write-mode, write-timeout)"}},
+		{"unknown", map[string]string{"colour": "blue"}, []string{"colour=blue: unknown node option (known: data-dir, fsync, max-frame-size, max-streams, memory-budget, plugins, retention-age, retention-bytes, retention-msgs, segment-bytes, slow-consumer, write-mode, write-timeout)"}},
+		{"bad-fsync", map[string]string{"fsync": "sometimes"}, []string{"fsync=sometimes", "want always"}},
 		{"unknown-plugin", map[string]string{"plugins": "noop+nope"}, []string{`plugins=noop+nope: plugin "nope": not registered`}},
 		{"bad-int", map[string]string{"max-frame-size": "big"}, []string{"max-frame-size=big", "invalid syntax"}},
 		{"bad-duration", map[string]string{"write-timeout": "soon"}, []string{"write-timeout=soon"}},

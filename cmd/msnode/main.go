@@ -34,6 +34,7 @@ import (
 	"github.com/memorystreamer/memorystreamer/core/node"
 	"github.com/memorystreamer/memorystreamer/core/plugin"
 	"github.com/memorystreamer/memorystreamer/core/plugin/builtin"
+	"github.com/memorystreamer/memorystreamer/core/store"
 	"github.com/memorystreamer/memorystreamer/core/wire"
 )
 
@@ -83,6 +84,20 @@ func newFlagSet(o *options, stderr io.Writer) (*flag.FlagSet, *string) {
 	fs.DurationVar(&c.HandshakeTimeout, "handshake-timeout", node.DefaultHandshakeTimeout, "disconnect a client that sends no HELLO within this long")
 	fs.IntVar(&c.MaxHandles, "max-handles", node.DefaultMaxHandles, "streams one connection may open, at most")
 	fs.IntVar(&c.MaxSubscriptions, "max-subscriptions", node.DefaultMaxSubscriptions, "live subscriptions per connection, at most")
+	fs.StringVar(&c.DataDir, "data-dir", "", "make every stream durable: write published batches to segment files in this `directory` and recover them at start (empty: memory only, nothing is written to disk)")
+	fs.Func("fsync", "the durable log's fsync `policy`: \"always\" acknowledges a batch only once it is on disk (one fsync per write round covers every batch that arrived meanwhile), losing nothing acknowledged; "+
+		"\"interval=D\" acknowledges once written and fsyncs every D: a power cut or kernel crash loses up to D of acknowledged batches, a process crash nothing; "+
+		"\"none\" never fsyncs: a power cut loses what the kernel had not written back (default always)", func(v string) error {
+		p, err := store.ParsePolicy(v)
+		c.Fsync = p
+		return err
+	})
+	fs.Func("fsync-stream", "`PREFIX=POLICY`: another fsync policy for the streams whose names start with PREFIX, e.g. logs.=none (repeatable; the longest matching prefix wins)", func(v string) error {
+		ov, err := store.ParseOverride(v)
+		c.FsyncOverrides = append(c.FsyncOverrides, ov)
+		return err
+	})
+	fs.Int64Var(&c.SegmentBytes, "segment-bytes", store.DefaultSegmentBytes, "`bytes` per segment file of the durable log, at least 65536")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log `format` on stderr: text or json")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take before connections are cut")
