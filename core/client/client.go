@@ -138,7 +138,8 @@ type Client struct {
 type reply struct {
 	f    wire.Frame // body copied, owned by the receiver
 	err  error
-	corr uint32 // the request answered
+	corr uint32    // the request answered
+	at   time.Time // when the reader received it
 }
 
 // Dial connects to the node at addr ("host:port" or "tcp://host:port").

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/memorystreamer/memorystreamer/core/wire"
 )
@@ -118,7 +119,7 @@ func own(f wire.Frame) wire.Frame {
 // answer hands r to the request waiting for corr, and reports whether one
 // was.
 func (c *Client) answer(corr uint32, r reply) bool {
-	r.corr = corr
+	r.corr, r.at = corr, time.Now()
 	c.mu.Lock()
 	ch := c.mu.pending[corr]
 	delete(c.mu.pending, corr)

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/memorystreamer/memorystreamer/core/wire"
 )
@@ -97,49 +98,108 @@ func (s *Stream) PublishAck(ctx context.Context, payload []byte) (uint64, error)
 }
 
 // PublishBatchAck publishes payloads as one batch and waits until the node
-// has appended them. It returns the sequence number of the first message.
-// A batch that fits one frame gets consecutive sequence numbers; a larger
-// one is split into frames, each consecutive, which other publishers of the
-// stream may interleave with.
+// has committed them (appended them, and on a node with a data directory
+// written them as its fsync policy says). It returns the sequence number
+// of the first message. A batch that fits one frame gets consecutive
+// sequence numbers; a larger one is split into frames, each consecutive,
+// which other publishers of the stream may interleave with.
 func (s *Stream) PublishBatchAck(ctx context.Context, payloads [][]byte) (uint64, error) {
-	var chs []chan reply
-	var corrs []uint32
+	a, err := s.PublishBatchAckAsync(ctx, payloads)
+	if err != nil {
+		return 0, err
+	}
+	return a.Wait(ctx)
+}
+
+// PublishBatchAckAsync publishes payloads as PublishBatchAck does, without
+// waiting: the returned Ack waits. A publisher may keep many batches
+// outstanding, so that one fsync on the node covers several of them; the
+// node answers one connection's batches in the order they were sent. The
+// payloads may be reused when it returns.
+func (s *Stream) PublishBatchAckAsync(ctx context.Context, payloads [][]byte) (*Ack, error) {
+	a := &Ack{s: s}
 	err := s.eachFrame(payloads, func(chunk [][]byte) error {
 		corr := s.c.nextCorr()
 		ch, err := s.c.register(corr)
 		if err != nil {
 			return err
 		}
-		chs, corrs = append(chs, ch), append(corrs, corr)
+		a.chs, a.corrs = append(a.chs, ch), append(a.corrs, corr)
 		return s.c.write(func(b []byte) []byte {
 			return wire.AppendPublish(b, s.handle, corr, wire.FlagAck, chunk)
 		}, true)
 	})
-	var first uint64
-	for i, ch := range chs {
+	if err != nil {
+		for _, corr := range a.corrs {
+			s.c.forget(corr)
+		}
+		return nil, fmt.Errorf("client: publish to %q: %w", s.name, err)
+	}
+	return a, nil
+}
+
+// Ack is the outcome of a PublishBatchAckAsync, to wait for once.
+type Ack struct {
+	s     *Stream
+	chs   []chan reply
+	corrs []uint32
+	at    time.Time
+}
+
+// Wait waits for the node's answer to every frame of the batch and
+// returns the sequence number of its first message.
+func (a *Ack) Wait(ctx context.Context) (uint64, error) {
+	var (
+		first uint64
+		err   error
+	)
+	for i, ch := range a.chs {
 		if err != nil {
-			s.c.forget(corrs[i])
+			a.s.c.forget(a.corrs[i])
 			continue
 		}
-		var f wire.Frame
-		f, err = s.c.wait(ctx, corrs[i], ch)
-		if err != nil {
+		var r reply
+		select {
+		case r = <-ch:
+		case <-ctx.Done():
+			a.s.c.forget(a.corrs[i])
+			err = ctx.Err()
 			continue
 		}
-		a, derr := wire.DecodePubAck(f.Body)
+		a.at = r.at
+		if err = r.err; err != nil {
+			continue
+		}
+		pa, derr := wire.DecodePubAck(r.f.Body)
 		if derr != nil {
 			err = derr
 			continue
 		}
 		if i == 0 {
-			first = a.FirstSeq
+			first = pa.FirstSeq
 		}
 	}
 	if err != nil {
-		return 0, fmt.Errorf("client: publish to %q: %w", s.name, err)
+		return 0, fmt.Errorf("client: publish to %q: %w", a.s.name, err)
 	}
 	return first, nil
 }
+
+// Ready reports whether the node has answered every frame of the batch:
+// Wait would not block.
+func (a *Ack) Ready() bool {
+	for _, ch := range a.chs {
+		if len(ch) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Answered returns when the client received the node's last answer, after
+// Wait returned: for a publisher measuring acknowledgement latency
+// without having waited at once.
+func (a *Ack) Answered() time.Time { return a.at }
 
 // eachFrame splits payloads into runs that each fit one PUBLISH frame.
 func (s *Stream) eachFrame(payloads [][]byte, send func([][]byte) error) error {
