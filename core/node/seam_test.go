@@ -157,21 +157,10 @@ func testPublishSeam(t *testing.T, seed uint64, streams, publishers, batches int
 	if err != nil {
 		t.Fatal(err)
 	}
-	pipe := func() *client.Client {
-		nc, err := n.Pipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := client.New(ctx, nc, client.Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
 
 	// One subscriber per stream, from the start: every record it receives
 	// must be committed already, and the sequence has no gap.
-	subc := pipe()
+	subc := pipeClient(t, ctx, n)
 	type seen struct {
 		sync.Mutex
 		next      uint64
