@@ -119,7 +119,16 @@ func (st *Store) readFrame(l located, buf *[]byte) ([]byte, error) {
 	return fr.records, nil
 }
 
-// readError reports a batch that no longer reads back.
+// readError reports a batch that no longer reads back, once: every
+// cursor that reaches it skips it, but it is one damaged range.
 func (st *Store) readError(l located, err error) {
+	st.dmu.Lock()
+	for _, d := range st.damage {
+		if d.Segment == l.seg.name && d.Offset == int64(l.off) {
+			st.dmu.Unlock()
+			return
+		}
+	}
+	st.dmu.Unlock()
 	st.reportDamage(Damage{Segment: l.seg.name, Offset: int64(l.off), Length: int64(l.size), Reason: "reading back: " + err.Error()})
 }

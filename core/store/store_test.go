@@ -108,11 +108,7 @@ func TestTornTail(t *testing.T) {
 			if got, _ := mem.Contents(name); len(got) != len(data)-frame {
 				t.Fatalf("segment is %d bytes, want cut back to %d", len(got), len(data)-frame)
 			}
-			for _, f := range mustList(t, mem) {
-				if f != path.Base(name) {
-					mem.Remove(path.Join(dir, f))
-				}
-			}
+			keepOnly(t, mem, name)
 		})
 	}
 }
@@ -158,11 +154,7 @@ func TestDamageInTheMiddle(t *testing.T) {
 				t.Fatalf("next batch at %d, want 51", first)
 			}
 			n.st.Close()
-			for _, f := range mustList(t, mem) {
-				if f != path.Base(name) {
-					mem.Remove(path.Join(dir, f))
-				}
-			}
+			keepOnly(t, mem, name)
 		})
 	}
 }
@@ -209,6 +201,17 @@ func segFile(t *testing.T, mem *vfs.Mem) string {
 		t.Fatalf("files %v, want one", files)
 	}
 	return path.Join(dir, files[0])
+}
+
+// keepOnly removes every file but name, the segment a subtest damages
+// anew, so that the next subtest starts from it alone.
+func keepOnly(t *testing.T, mem *vfs.Mem, name string) {
+	t.Helper()
+	for _, f := range mustList(t, mem) {
+		if f != path.Base(name) {
+			mem.Remove(path.Join(dir, f))
+		}
+	}
 }
 
 func mustList(t *testing.T, mem *vfs.Mem) []string {
