@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/memorystreamer/memorystreamer/core/client"
 )
@@ -70,6 +71,24 @@ func (s clientStream) Publish(ctx context.Context, payloads [][]byte) error {
 func (s clientStream) PublishAck(ctx context.Context, payloads [][]byte) error {
 	_, err := s.s.PublishBatchAck(ctx, payloads)
 	return err
+}
+
+// PublishAckAsync publishes with the client's PublishBatchAckAsync.
+func (s clientStream) PublishAckAsync(ctx context.Context, payloads [][]byte) (PendingAck, error) {
+	a, err := s.s.PublishBatchAckAsync(ctx, payloads)
+	if err != nil {
+		return nil, err
+	}
+	return clientAck{a}, nil
+}
+
+type clientAck struct{ a *client.Ack }
+
+func (a clientAck) Ready() bool { return a.a.Ready() }
+
+func (a clientAck) Wait(ctx context.Context) (time.Time, error) {
+	_, err := a.a.Wait(ctx)
+	return a.a.Answered(), err
 }
 
 func clientOptions(opts SubscribeOptions) client.SubscribeOptions {

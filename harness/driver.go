@@ -70,6 +70,32 @@ type Stream interface {
 	Subscribe(ctx context.Context, opts SubscribeOptions, handler func([]Delivery)) (Subscription, error)
 }
 
+// AsyncStream is a Stream that can keep acknowledged publishes
+// outstanding: a producer with acks sends its next batch before the
+// previous one is acknowledged, up to producers.in_flight messages, so
+// that one commit on the target (an fsync, a replication round) can cover
+// several batches. The harness uses it where a target's Streams have it
+// and PublishAck, one batch at a time, where they do not.
+type AsyncStream interface {
+	Stream
+	// PublishAckAsync publishes payloads as one batch, as PublishAck
+	// does, without waiting for the acknowledgement. The payloads may be
+	// reused when it returns.
+	PublishAckAsync(ctx context.Context, payloads [][]byte) (PendingAck, error)
+}
+
+// PendingAck is the acknowledgement of one PublishAckAsync, waited for
+// once.
+type PendingAck interface {
+	// Ready reports whether Wait would not block.
+	Ready() bool
+	// Wait waits for the acknowledgement and returns when it arrived
+	// (wall clock, taken by the goroutine that received it, so that a
+	// late Wait does not lengthen the latency measured), or why the
+	// target refused the batch.
+	Wait(ctx context.Context) (answered time.Time, err error)
+}
+
 // SubscribeOptions configures a subscription.
 type SubscribeOptions struct {
 	// Earliest starts at the oldest retained message instead of the next.

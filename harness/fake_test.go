@@ -57,6 +57,18 @@ type fakeDriver struct {
 	// takes at least this long, in real time.
 	publishDelay time.Duration
 
+	// ackAfter, when positive, makes the streams AsyncStreams: a
+	// PublishAckAsync delivers at once and is acknowledged ackAfter later,
+	// in real time, by a timer. ackErrAt, when positive, refuses the
+	// ackErrAt-th acknowledgement (numbered from 1) and every later one
+	// with ackErr. outstanding counts the messages whose acknowledgement
+	// the producers have not waited for yet, maxOutstanding its highest.
+	ackAfter                    time.Duration
+	ackErr                      error
+	ackErrAt                    int64
+	acks                        atomic.Int64
+	outstanding, maxOutstanding atomic.Int64
+
 	// deaf lists subscriptions, numbered from 0 in the order of their
 	// Subscribe calls, that never receive anything.
 	deaf map[int]bool
@@ -139,7 +151,61 @@ func (c *fakeConn) Open(_ context.Context, name string) (Stream, error) {
 		s = &fakeStream{d: d, name: name}
 		d.mu.streams[name] = s
 	}
+	if d.ackAfter > 0 {
+		return &fakeAsyncHandle{fakeHandle{s: s, c: c}}, nil
+	}
 	return &fakeHandle{s: s, c: c}, nil
+}
+
+// fakeAsyncHandle is a fakeHandle whose acknowledgements are asynchronous
+// (fakeDriver.ackAfter).
+type fakeAsyncHandle struct{ fakeHandle }
+
+func (h *fakeAsyncHandle) PublishAckAsync(ctx context.Context, payloads [][]byte) (PendingAck, error) {
+	d := h.s.d
+	if err := h.s.publish(ctx, payloads); err != nil {
+		return nil, err
+	}
+	n := int64(len(payloads))
+	out := d.outstanding.Add(n)
+	for m := d.maxOutstanding.Load(); out > m && !d.maxOutstanding.CompareAndSwap(m, out); m = d.maxOutstanding.Load() {
+	}
+	a := &fakeAck{d: d, n: n, done: make(chan struct{})}
+	time.AfterFunc(d.ackAfter, func() {
+		a.at = time.Now()
+		if i := d.acks.Add(1); d.ackErrAt > 0 && i >= d.ackErrAt {
+			a.err = d.ackErr
+		}
+		close(a.done)
+	})
+	return a, nil
+}
+
+type fakeAck struct {
+	d    *fakeDriver
+	n    int64
+	done chan struct{} // closed when at and err are set
+	at   time.Time
+	err  error
+}
+
+func (a *fakeAck) Ready() bool {
+	select {
+	case <-a.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (a *fakeAck) Wait(ctx context.Context) (time.Time, error) {
+	select {
+	case <-a.done:
+	case <-ctx.Done():
+		return time.Time{}, ctx.Err()
+	}
+	a.d.outstanding.Add(-a.n)
+	return a.at, a.err
 }
 
 func (c *fakeConn) Close() error {

@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -693,4 +694,60 @@ func TestDrainProgress(t *testing.T) {
 	if run.Integrity.Lost != 1 {
 		t.Errorf("integrity %+v, want 1 lost", run.Integrity)
 	}
+}
+
+// TestAsyncAcks drives a target whose acknowledgements arrive 3 ms after
+// each publish: the producer keeps up to producers.in_flight messages
+// unacknowledged instead of waiting for each batch, so it sends many
+// batches per acknowledgement delay; the publish-ack latency recorded is
+// the delay (when the acknowledgement arrived, not when the producer got
+// round to it), every acknowledgement is waited for by the end, and a
+// refused one ends the run with its error.
+func TestAsyncAcks(t *testing.T) {
+	const (
+		inFlight = 512
+		batch    = 64
+		after    = 3 * time.Millisecond
+		duration = 500 * time.Millisecond
+	)
+	sets := append(oneStream, "producers.acks=true", fmt.Sprintf("producers.batch=%d", batch),
+		fmt.Sprintf("producers.in_flight=%d", inFlight), "warmup=100ms", "duration="+duration.String())
+	t.Run("window", func(t *testing.T) {
+		d := &fakeDriver{ackAfter: after}
+		res := runFake(t, quick(t, sets...), d, Options{})
+		r := res.Runs[0]
+		if got := d.maxOutstanding.Load(); got > inFlight || got < inFlight/2 {
+			t.Errorf("at most %d messages awaited their acknowledgement, want in (%d, %d]", got, inFlight/2, inFlight)
+		}
+		if got := d.outstanding.Load(); got != 0 {
+			t.Errorf("%d messages' acknowledgements were never waited for", got)
+		}
+		// Waiting for each batch would send at most one batch per delay.
+		if serial := int64(duration/after) * batch; r.Sent < 2*serial {
+			t.Errorf("sent %d in %s; one batch per acknowledgement would send %d: the acknowledgements were not kept outstanding", r.Sent, duration, serial)
+		}
+		ack := r.Latency[reports.LatencyPublishAck]
+		if ack == nil || ack.Count == 0 {
+			t.Fatal("no publish-ack latency")
+		}
+		p50, _ := ack.At(50)
+		if got := time.Duration(p50); got < after || got > 10*after {
+			t.Errorf("publish-ack p50 %s, want the acknowledgement delay %s (a little more)", got, after)
+		}
+		if in := r.Integrity; in.Lost+in.Duplicates+in.Reordered+in.Corrupt != 0 {
+			t.Errorf("integrity %+v", in)
+		}
+	})
+	t.Run("refused", func(t *testing.T) {
+		refused := errors.New("refused by the fake")
+		d := &fakeDriver{ackAfter: after, ackErr: refused, ackErrAt: 20}
+		opts := Options{driver: func() (Driver, error) { return d, nil }}
+		res, err := Run(context.Background(), quick(t, sets...), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Pass || !slices.ContainsFunc(res.Runs[0].Errors, func(e string) bool { return strings.Contains(e, refused.Error()) }) {
+			t.Errorf("pass %v, errors %q; want a failed run that names the refusal", res.Pass, res.Runs[0].Errors)
+		}
+	})
 }

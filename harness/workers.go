@@ -25,6 +25,15 @@ func (c *clock) now() int64 {
 	return int64(time.Since(c.epoch))
 }
 
+// at returns wall-clock time t in clock time; a fake clock has no wall
+// time and answers now.
+func (c *clock) at(t time.Time) int64 {
+	if c.fake != nil {
+		return c.fake()
+	}
+	return int64(t.Sub(c.epoch))
+}
+
 // phase holds the measured phase's bounds in clock time. They are set
 // while subscribers already run, hence atomics.
 type phase struct {
@@ -178,6 +187,42 @@ type producer struct {
 	// returns.
 	backlog int64
 	err     error
+}
+
+// ackWindow holds a producer's acknowledged publishes still outstanding
+// (an AsyncStream's), oldest first.
+type ackWindow struct {
+	q    []outstandingAck
+	msgs int // the messages of q's batches
+}
+
+type outstandingAck struct {
+	a        PendingAck
+	sent     int64 // clock time
+	n        int
+	measured bool
+}
+
+// reap records and removes the window's oldest acknowledgements: every one
+// that has arrived, and, waiting for them, as many as it takes to leave
+// room for free more messages under limit (all of them when free is
+// limit). It returns the refusal or ctx's end that stopped it.
+func (p *producer) reap(ctx context.Context, w *ackWindow, free, limit int) error {
+	for len(w.q) > 0 {
+		o := w.q[0]
+		if w.msgs+free <= limit && !o.a.Ready() {
+			return nil
+		}
+		at, err := o.a.Wait(ctx)
+		if err != nil {
+			return err
+		}
+		p.ack.record(p.clock.at(at)-o.sent, 1, o.measured)
+		w.q[0] = outstandingAck{}
+		w.q = w.q[1:]
+		w.msgs -= o.n
+	}
+	return nil
 }
 
 // sharedSeq numbers the messages of a stream that several producers
@@ -336,6 +381,22 @@ func (p *producer) run(ctx context.Context, loadStart int64) {
 		sch.base = loadStart + int64(sch.interval*float64(p.id)/float64(sc.Producers.Count))
 	}
 	limit := int64(sc.Producers.InFlight - batchMax)
+	// With acks on a target that keeps them outstanding, up to in_flight
+	// messages await their acknowledgement; they are waited for when the
+	// producer stops, so that every acknowledgement of its run is counted.
+	var (
+		async    bool
+		win      ackWindow
+		ackLimit = max(sc.Producers.InFlight, batchMax)
+	)
+	if _, ok := p.streams[0].(AsyncStream); ok && sc.Producers.Acks && p.shared == nil {
+		async = true
+		defer func() {
+			if err := p.reap(ctx, &win, ackLimit, ackLimit); err != nil && p.err == nil && ctx.Err() == nil {
+				p.err = err
+			}
+		}()
+	}
 	var k int64 // messages sent so far (open loop: their schedule index)
 	for ctx.Err() == nil {
 		cnt := batchMax
@@ -407,14 +468,28 @@ func (p *producer) run(ctx context.Context, loadStart int64) {
 				bytes += int64(len(b))
 			}
 		}
-		sent := p.clock.now()
 		var err error
-		if sc.Producers.Acks {
+		if async {
+			// Room for this batch first: its messages count against
+			// in_flight from the moment they are sent.
+			err = p.reap(ctx, &win, cnt, ackLimit)
+		}
+		sent := p.clock.now()
+		inPhase := intended[0] >= mStart && intended[0] < end
+		switch {
+		case err != nil:
+		case async:
+			var a PendingAck
+			if a, err = p.streams[si].(AsyncStream).PublishAckAsync(ctx, batch[:cnt]); err == nil {
+				win.q = append(win.q, outstandingAck{a, sent, cnt, inPhase})
+				win.msgs += cnt
+			}
+		case sc.Producers.Acks:
 			err = p.streams[si].PublishAck(ctx, batch[:cnt])
 			if err == nil {
-				p.ack.record(p.clock.now()-sent, 1, intended[0] >= mStart && intended[0] < end)
+				p.ack.record(p.clock.now()-sent, 1, inPhase)
 			}
-		} else {
+		default:
 			err = p.streams[si].Publish(ctx, batch[:cnt])
 		}
 		if p.shared != nil {

@@ -96,7 +96,9 @@ type Producers struct {
 	// publish-ack service time. Default false.
 	Acks bool `yaml:"acks" json:"acks,omitempty"`
 	// InFlight bounds, in a closed-loop run, the messages a producer has
-	// sent that some subscriber has not yet received. Default 65536.
+	// sent that some subscriber has not yet received, and, with Acks, in
+	// either loop, those awaiting their acknowledgement where the target
+	// can keep them outstanding. Default 65536.
 	InFlight int `yaml:"in_flight" json:"in_flight"`
 }
 
