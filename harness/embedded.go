@@ -270,6 +270,7 @@ var (
 	_ Profiler = (*EmbeddedTCP)(nil)
 	_ Profiler = (*NATSEmbedded)(nil)
 	_ Profiler = (*Echo)(nil)
+	_ Profiler = (*FsyncFloor)(nil)
 )
 
 // ProfileCPU writes a CPU profile of this whole process over d, or until

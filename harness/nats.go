@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,17 +40,51 @@ import (
 // slow consumer): its messages are then missing, which the integrity
 // check counts as lost, and nats-embedded's counters show SlowConsumers.
 // The client side cannot drop: subscriptions have no pending limits.
+//
+// With NATSOptions.JetStream the driver uses JetStream instead (see
+// jetStreamMode).
 type NATS struct {
 	url   string
 	token string
+	js    *jetStreamMode // nil: NATS core
+}
+
+// NATSOptions configures the NATS drivers.
+type NATSOptions struct {
+	// JetStream, "file" or "memory", drives JetStream streams of that
+	// storage instead of NATS core subjects (target option jetstream=).
+	JetStream string
+	// SyncAlways makes the embedded server fsync every write to file
+	// storage before it acknowledges it (nats-server's sync_always, target
+	// option sync=always); by default it syncs every two minutes. A
+	// server msbench does not start is configured on its own.
+	SyncAlways bool
 }
 
 // NewNATS returns a driver for the nats-server at url
 // ("nats://HOST:PORT"), authenticating with token if it is not empty.
-func NewNATS(url, token string) *NATS { return &NATS{url: url, token: token} }
+func NewNATS(url, token string, o NATSOptions) (*NATS, error) {
+	d := &NATS{url: url, token: token}
+	if o.SyncAlways {
+		return nil, errors.New("nats: sync=always configures a server msbench starts (nats-embedded); set sync_always in the server's own configuration")
+	}
+	if o.JetStream != "" {
+		js, err := parseJetStream(o.JetStream)
+		if err != nil {
+			return nil, fmt.Errorf("nats: %w", err)
+		}
+		d.js = js
+	}
+	return d, nil
+}
 
-// Name returns "nats".
-func (d *NATS) Name() string { return "nats" }
+// Name returns "nats", or "jetstream" in JetStream mode.
+func (d *NATS) Name() string {
+	if d.js != nil {
+		return "jetstream"
+	}
+	return "nats"
+}
 
 // Nodes returns 1: the driver reaches one server.
 func (d *NATS) Nodes() int { return 1 }
@@ -83,6 +118,14 @@ func (d *NATS) Connect(ctx context.Context, _ int) (Conn, error) {
 		return nil, fmt.Errorf("nats: connect %s: %w", d.url, err)
 	}
 	c.nc = nc
+	if d.js != nil {
+		if c.js, err = newJSConn(nc); err != nil {
+			nc.Close()
+			<-c.closed
+			return nil, err
+		}
+		c.jsMode = d.js
+	}
 	return c, nil
 }
 
@@ -104,6 +147,9 @@ const flushWait = time.Minute
 type natsConn struct {
 	nc     *nats.Conn
 	closed chan struct{} // closed by the ClosedHandler: nats.go's callback goroutine is done
+	// js and jsMode are set in JetStream mode.
+	js     *jsConn
+	jsMode *jetStreamMode
 	subs   sync.WaitGroup
 
 	mu sync.Mutex // held while a handler runs
@@ -145,6 +191,9 @@ func (c *natsConn) Open(ctx context.Context, name string) (Stream, error) {
 	subj, err := natsSubject(name)
 	if err != nil {
 		return nil, err
+	}
+	if c.js != nil {
+		return c.openJS(ctx, name, subj)
 	}
 	return &natsStream{c: c, subject: subj}, nil
 }
@@ -314,45 +363,81 @@ type NATSEmbedded struct {
 	*NATS
 	// nats-server runs in this process: its profiles are the process's.
 	processProfiler
-	srv *server.Server
+	srv      *server.Server
+	storeDir string // JetStream's, removed by Close; "" without
 }
 
 // NewNATSEmbedded starts the server and waits until it accepts
-// connections.
-func NewNATSEmbedded() (*NATSEmbedded, error) {
-	srv, err := server.NewServer(&server.Options{
+// connections. With o.JetStream it enables JetStream, its store in a new
+// directory under the system's temporary directory (where data-dir=temp
+// puts an embedded msnode's), removed by Close.
+func NewNATSEmbedded(o NATSOptions) (*NATSEmbedded, error) {
+	sopts := &server.Options{
 		Host:   "127.0.0.1",
 		Port:   server.RANDOM_PORT,
 		NoLog:  true,
 		NoSigs: true,
-	})
+	}
+	var js *jetStreamMode
+	if o.JetStream != "" {
+		var err error
+		if js, err = parseJetStream(o.JetStream); err != nil {
+			return nil, fmt.Errorf("nats-embedded: %w", err)
+		}
+		dir, err := os.MkdirTemp("", "msbench-jetstream-")
+		if err != nil {
+			return nil, fmt.Errorf("nats-embedded: %w", err)
+		}
+		sopts.JetStream, sopts.StoreDir, sopts.SyncAlways = true, dir, o.SyncAlways
+	} else if o.SyncAlways {
+		return nil, errors.New("nats-embedded: sync=always applies to JetStream: add jetstream=file")
+	}
+	d := &NATSEmbedded{
+		processProfiler: processProfiler{"the msbench process: in-process nats-server, its clients and the load generator together"},
+		storeDir:        sopts.StoreDir,
+	}
+	srv, err := server.NewServer(sopts)
 	if err != nil {
+		d.removeStore()
 		return nil, fmt.Errorf("nats-embedded: %w", err)
 	}
 	srv.Start() // does not block; Shutdown stops what it started
 	if !srv.ReadyForConnections(10 * time.Second) {
 		srv.Shutdown()
 		srv.WaitForShutdown()
+		d.removeStore()
 		return nil, errors.New("nats-embedded: the server did not become ready within 10s")
 	}
-	return &NATSEmbedded{
-		NATS:            NewNATS(srv.ClientURL(), ""),
-		processProfiler: processProfiler{"the msbench process: in-process nats-server, its clients and the load generator together"},
-		srv:             srv,
-	}, nil
+	d.srv = srv
+	d.NATS = &NATS{url: srv.ClientURL(), js: js}
+	return d, nil
 }
 
-// Name returns "nats-embedded".
-func (d *NATSEmbedded) Name() string { return "nats-embedded" }
+func (d *NATSEmbedded) removeStore() error {
+	if d.storeDir == "" {
+		return nil
+	}
+	return os.RemoveAll(d.storeDir)
+}
+
+// Name returns "nats-embedded", or "jetstream-embedded" in JetStream
+// mode.
+func (d *NATSEmbedded) Name() string {
+	if d.js != nil {
+		return "jetstream-embedded"
+	}
+	return "nats-embedded"
+}
 
 // URL returns the server's client URL, "nats://127.0.0.1:PORT".
 func (d *NATSEmbedded) URL() string { return d.url }
 
-// Close shuts the server down and waits until it has stopped.
+// Close shuts the server down, waits until it has stopped and removes
+// JetStream's store.
 func (d *NATSEmbedded) Close() error {
 	d.srv.Shutdown()
 	d.srv.WaitForShutdown()
-	return nil
+	return d.removeStore()
 }
 
 // Stats returns the server's counters (Varz) under msnode's metric names
@@ -366,6 +451,24 @@ func (d *NATSEmbedded) Stats(context.Context) (map[string]float64, error) {
 	v, err := d.srv.Varz(nil)
 	if err != nil {
 		return nil, fmt.Errorf("nats-embedded: varz: %w", err)
+	}
+	if d.js != nil {
+		// Varz's message counts include JetStream's API requests,
+		// acknowledgements and pull requests: the messages in are the
+		// streams' (limits retention without limits keeps every one).
+		j, err := d.srv.Jsz(nil)
+		if err != nil {
+			return nil, fmt.Errorf("nats-embedded: jsz: %w", err)
+		}
+		return map[string]float64{
+			metricMsgsIn:                  float64(j.Messages),
+			"msnode_storage_bytes":        float64(j.Bytes),
+			metricConns:                   float64(v.Connections),
+			metricConnsTotal:              float64(v.TotalConnections),
+			"msnode_slow_consumers_total": float64(v.SlowConsumers),
+			"nats_jetstream_streams":      float64(j.Streams),
+			"nats_jetstream_consumers":    float64(j.Consumers),
+		}, nil
 	}
 	return map[string]float64{
 		metricMsgsIn:                   float64(v.InMsgs),
@@ -382,6 +485,9 @@ func (d *NATSEmbedded) Stats(context.Context) (map[string]float64, error) {
 
 // StatsScope says the counters are the in-process server's Varz.
 func (d *NATSEmbedded) StatsScope() string {
+	if d.js != nil {
+		return "the in-process nats-server's Varz and Jsz (messages in: stored in the streams), under msnode's metric names"
+	}
 	return "the in-process nats-server's Varz, under msnode's metric names"
 }
 

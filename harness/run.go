@@ -573,6 +573,7 @@ func (r *rep1) setup(ctx context.Context) error {
 			id: i, sc: s, clock: &r.clock, phase: &r.phase,
 			streams:   make([]Stream, 0, s.Streams.Count/P+1),
 			sendDelay: newRecorder(), ack: newRecorder(),
+			ackDrain: r.opts.DrainTimeout,
 		}
 		if fanout > 0 {
 			p.delivered = r.delivered[i*stride : i*stride+fanout]

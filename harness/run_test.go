@@ -738,6 +738,17 @@ func TestAsyncAcks(t *testing.T) {
 			t.Errorf("integrity %+v", in)
 		}
 	})
+	t.Run("unanswered", func(t *testing.T) {
+		d := &fakeDriver{ackAfter: time.Hour}
+		opts := Options{driver: func() (Driver, error) { return d, nil }, DrainTimeout: 200 * time.Millisecond}
+		res, err := Run(context.Background(), quick(t, sets...), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Pass || !slices.ContainsFunc(res.Runs[0].Errors, func(e string) bool { return strings.Contains(e, "awaited their acknowledgement") }) {
+			t.Errorf("pass %v, errors %q; want a failed run that says acknowledgements never came", res.Pass, res.Runs[0].Errors)
+		}
+	})
 	t.Run("refused", func(t *testing.T) {
 		refused := errors.New("refused by the fake")
 		d := &fakeDriver{ackAfter: after, ackErr: refused, ackErrAt: 20}

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -26,14 +27,21 @@ import (
 //	nats://HOST:PORT[?token=T]             a nats-server over TCP
 //	nats-embedded                          a nats-server in this process,
 //	                                       clients over loopback TCP
+//	nats-embedded?jetstream=file&sync=always  JetStream instead of NATS core,
+//	                                       file (or memory) storage, fsync
+//	                                       before every ack (nats://… takes
+//	                                       jetstream= too)
 //	echo                                   a TCP echo server in this process,
 //	                                       clients over loopback TCP: the
 //	                                       loopback round trip's floor (Echo)
+//	fsync[?dir=PATH]                       a write and an fsync per acknowledged
+//	                                       batch in this process: the disk's
+//	                                       floor for durable acks (FsyncFloor)
 type Target struct {
 	// Spec is the --target argument as given.
 	Spec string
 	// Kind is "embedded", "embedded-tcp", "tcp", "nats",
-	// "nats-embedded" or "echo".
+	// "nats-embedded", "echo" or "fsync".
 	Kind string
 	// Addrs, Admins and Token are the TCP driver's nodes, admin listeners
 	// and auth token; Addrs (one) and Token also serve the NATS driver.
@@ -48,6 +56,11 @@ type Target struct {
 	// scrape=, for tcp with admin= and embedded-tcp): to measure what
 	// scraping costs.
 	Scrape time.Duration
+	// NATS holds the NATS drivers' options (jetstream=, sync=).
+	NATS NATSOptions
+	// Dir is the fsync floor's directory (option dir=); "" is the
+	// system's temporary directory.
+	Dir string
 }
 
 // ParseTarget parses a --target argument; "" means embedded.
@@ -57,8 +70,25 @@ func ParseTarget(spec string) (Target, error) {
 	case "", "embedded":
 		t.Spec, t.Kind = "embedded", "embedded"
 		return t, nil
-	case "embedded-tcp", "nats-embedded", "echo":
+	case "embedded-tcp", "nats-embedded", "echo", "fsync":
 		t.Kind = spec
+		return t, nil
+	}
+	if q, ok := strings.CutPrefix(spec, "fsync?"); ok {
+		t.Kind = "fsync"
+		vals, err := url.ParseQuery(q)
+		if err != nil {
+			return t, fmt.Errorf("target %q: %w", spec, err)
+		}
+		for k, v := range vals {
+			if k != "dir" {
+				return t, fmt.Errorf("target %q: unknown option %q (known: dir)", spec, k)
+			}
+			if len(v) != 1 || v[0] == "" {
+				return t, fmt.Errorf("target %q: dir wants one directory", spec)
+			}
+			t.Dir = v[0]
+		}
 		return t, nil
 	}
 	for _, kind := range []string{"embedded", "embedded-tcp"} {
@@ -80,10 +110,19 @@ func ParseTarget(spec string) (Target, error) {
 			return t, nil
 		}
 	}
-	for _, kind := range []string{"nats-embedded", "echo"} {
-		if strings.HasPrefix(spec, kind+"?") {
-			return t, fmt.Errorf("target %q: %s takes no options", spec, kind)
+	if q, ok := strings.CutPrefix(spec, "nats-embedded?"); ok {
+		t.Kind = "nats-embedded"
+		vals, err := url.ParseQuery(q)
+		if err != nil {
+			return t, fmt.Errorf("target %q: %w", spec, err)
 		}
+		if t.NATS, err = parseNATSOptions(vals, true); err != nil {
+			return t, fmt.Errorf("target %q: %w", spec, err)
+		}
+		return t, nil
+	}
+	if strings.HasPrefix(spec, "echo?") {
+		return t, fmt.Errorf("target %q: echo takes no options", spec)
 	}
 	u, err := url.Parse(spec)
 	if err != nil {
@@ -93,11 +132,11 @@ func ParseTarget(spec string) (Target, error) {
 	switch u.Scheme {
 	case "tcp":
 	case "nats":
-		known = []string{"token"}
+		known = []string{"token", "jetstream"}
 	case "":
-		return t, fmt.Errorf("target %q: want embedded or tcp://HOST:PORT[,HOST:PORT…] (or embedded-tcp, nats-embedded, nats://HOST:PORT, echo)", spec)
+		return t, fmt.Errorf("target %q: want embedded or tcp://HOST:PORT[,HOST:PORT…] (or embedded-tcp, nats-embedded, nats://HOST:PORT, echo, fsync)", spec)
 	default:
-		return t, fmt.Errorf("target %q: unknown scheme %q (known: tcp, nats; or embedded, embedded-tcp, nats-embedded, echo)", spec, u.Scheme)
+		return t, fmt.Errorf("target %q: unknown scheme %q (known: tcp, nats; or embedded, embedded-tcp, nats-embedded, echo, fsync)", spec, u.Scheme)
 	}
 	t.Kind = u.Scheme
 	if u.User != nil {
@@ -129,6 +168,12 @@ func ParseTarget(spec string) (Target, error) {
 		}
 	}
 	t.Token = q.Get("token")
+	if t.Kind == "nats" {
+		q.Del("token")
+		if t.NATS, err = parseNATSOptions(q, false); err != nil {
+			return t, fmt.Errorf("target %q: %w", spec, err)
+		}
+	}
 	if t.Scrape, err = parseScrape(q); err != nil {
 		return t, fmt.Errorf("target %q: %w", spec, err)
 	}
@@ -154,6 +199,39 @@ func parseScrape(vals url.Values) (time.Duration, error) {
 		return 0, fmt.Errorf("scrape=%s: want a positive Go duration such as 1s or 500ms", v[0])
 	}
 	return d, nil
+}
+
+// parseNATSOptions reads jetstream= and, for a server msbench starts
+// (embedded), sync=.
+func parseNATSOptions(vals url.Values, embedded bool) (NATSOptions, error) {
+	var o NATSOptions
+	for k, v := range vals {
+		if len(v) != 1 {
+			return o, fmt.Errorf("%s given %d times", k, len(v))
+		}
+		switch {
+		case k == "jetstream":
+			if _, err := parseJetStream(v[0]); err != nil {
+				return o, err
+			}
+			o.JetStream = v[0]
+		case k == "sync" && embedded:
+			if v[0] != "always" {
+				return o, fmt.Errorf("sync=%s: want always (without it the server syncs every two minutes)", v[0])
+			}
+			o.SyncAlways = true
+		default:
+			known := "jetstream"
+			if embedded {
+				known = "jetstream, sync"
+			}
+			return o, fmt.Errorf("unknown option %q (known: %s)", k, known)
+		}
+	}
+	if o.SyncAlways && o.JetStream != "file" {
+		return o, errors.New("sync=always applies to file storage: add jetstream=file")
+	}
+	return o, nil
 }
 
 // parseNodeOptions turns the query of an embedded or embedded-tcp target
@@ -185,7 +263,7 @@ func splitHostPorts(s string) ([]string, error) {
 	return out, nil
 }
 
-// Open starts (embedded, embedded-tcp, nats-embedded, echo) or reaches
+// Open starts (embedded, embedded-tcp, nats-embedded, echo, fsync) or reaches
 // (tcp, nats) the target for one repetition.
 func (t Target) Open() (Driver, error) {
 	switch t.Kind {
@@ -203,17 +281,22 @@ func (t Target) Open() (Driver, error) {
 			return nil, fmt.Errorf("target %s: node options apply to msnode's embedded targets only", t.Spec)
 		}
 		if t.Kind == "nats-embedded" {
-			return NewNATSEmbedded()
+			return NewNATSEmbedded(t.NATS)
 		}
 		if len(t.Addrs) != 1 {
 			return nil, fmt.Errorf("target %s: want one nats-server address, have %d", t.Spec, len(t.Addrs))
 		}
-		return NewNATS("nats://"+t.Addrs[0], t.Token), nil
+		return NewNATS("nats://"+t.Addrs[0], t.Token, t.NATS)
 	case "echo":
 		if len(t.Options) > 0 {
 			return nil, fmt.Errorf("target %s: node options apply to msnode's embedded targets only", t.Spec)
 		}
 		return NewEcho()
+	case "fsync":
+		if len(t.Options) > 0 {
+			return nil, fmt.Errorf("target %s: node options apply to msnode's embedded targets only", t.Spec)
+		}
+		return NewFsyncFloor(t.Dir)
 	}
 	return nil, fmt.Errorf("target %q: unknown kind %q", t.Spec, t.Kind)
 }
@@ -221,7 +304,7 @@ func (t Target) Open() (Driver, error) {
 // Placement says where the node (or peer server) runs relative to msbench.
 func (t Target) Placement() string {
 	switch t.Kind {
-	case "embedded":
+	case "embedded", "fsync":
 		return "in-process (same address space, no sockets)"
 	case "embedded-tcp", "nats-embedded", "echo":
 		return "in-process server, clients over loopback TCP"

@@ -183,7 +183,20 @@ func TestParseTarget(t *testing.T) {
 		{spec: "tcp://a:1?admin=a:2&scrape=0s", wantErr: "scrape=0s: want a positive Go duration"},
 		{spec: "tcp://a:1?admin=a:2&scrape=often", wantErr: "scrape=often: want a positive Go duration"},
 		{spec: "tcp://a:1?admin=a:2&scrape=1s&scrape=2s", wantErr: "scrape given 2 times"},
-		{spec: "nats://a:1?scrape=1s", wantErr: `unknown parameter "scrape" (known: token)`},
+		{spec: "nats://a:1?scrape=1s", wantErr: `unknown parameter "scrape" (known: token, jetstream)`},
+		{spec: "nats://a:1?jetstream=file&token=t", want: Target{Spec: "nats://a:1?jetstream=file&token=t", Kind: "nats", Addrs: []string{"a:1"}, Token: "t", NATS: NATSOptions{JetStream: "file"}}},
+		{spec: "nats://a:1?jetstream=file&sync=always", wantErr: `unknown parameter "sync"`},
+		{spec: "nats-embedded?jetstream=file&sync=always", want: Target{Spec: "nats-embedded?jetstream=file&sync=always", Kind: "nats-embedded", NATS: NATSOptions{JetStream: "file", SyncAlways: true}}},
+		{spec: "nats-embedded?jetstream=memory", want: Target{Spec: "nats-embedded?jetstream=memory", Kind: "nats-embedded", NATS: NATSOptions{JetStream: "memory"}}},
+		{spec: "nats-embedded?jetstream=disk", wantErr: "jetstream=disk: want file or memory"},
+		{spec: "nats-embedded?sync=always", wantErr: "sync=always applies to file storage: add jetstream=file"},
+		{spec: "nats-embedded?jetstream=memory&sync=always", wantErr: "sync=always applies to file storage"},
+		{spec: "nats-embedded?jetstream=file&sync=sometimes", wantErr: "sync=sometimes: want always"},
+		{spec: "nats-embedded?colour=blue", wantErr: `unknown option "colour" (known: jetstream, sync)`},
+		{spec: "fsync", want: Target{Spec: "fsync", Kind: "fsync"}},
+		{spec: "fsync?dir=/var/tmp", want: Target{Spec: "fsync?dir=/var/tmp", Kind: "fsync", Dir: "/var/tmp"}},
+		{spec: "fsync?dir=", wantErr: "dir wants one directory"},
+		{spec: "fsync?depth=3", wantErr: `unknown option "depth" (known: dir)`},
 		{
 			spec: "embedded-tcp?scrape=1s&write-mode=vectored",
 			want: Target{Spec: "embedded-tcp?scrape=1s&write-mode=vectored", Kind: "embedded-tcp", Scrape: time.Second,
@@ -206,6 +219,7 @@ func TestParseTarget(t *testing.T) {
 			}
 			if got.Spec != tc.want.Spec || got.Kind != tc.want.Kind || !slices.Equal(got.Addrs, tc.want.Addrs) ||
 				!slices.Equal(got.Admins, tc.want.Admins) || got.Token != tc.want.Token || got.Scrape != tc.want.Scrape ||
+				got.NATS != tc.want.NATS || got.Dir != tc.want.Dir ||
 				len(got.Options) != len(tc.want.Options) || got.Options["write-mode"] != tc.want.Options["write-mode"] {
 				t.Errorf("ParseTarget(%q) = %+v, want %+v", tc.spec, got, tc.want)
 			}

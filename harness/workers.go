@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -173,6 +174,9 @@ type producer struct {
 	shared *sharedSeq
 
 	sendDelay, ack *recorder
+	// ackDrain bounds the wait, when the producer stops, for the
+	// acknowledgements still outstanding (Options.DrainTimeout).
+	ackDrain time.Duration
 
 	// delivered holds this producer's delivery counters, one per fan-out
 	// index k: the deliveries of its messages to the k-th subscriber of
@@ -389,10 +393,23 @@ func (p *producer) run(ctx context.Context, loadStart int64) {
 		win      ackWindow
 		ackLimit = max(sc.Producers.InFlight, batchMax)
 	)
+	phaseCtx := ctx // ends with the measured phase, for waits on acknowledgements
 	if _, ok := p.streams[0].(AsyncStream); ok && sc.Producers.Acks && p.shared == nil {
 		async = true
+		if p.clock.fake == nil {
+			var cancel context.CancelFunc
+			phaseCtx, cancel = context.WithDeadline(ctx, p.clock.epoch.Add(time.Duration(end)))
+			defer cancel()
+		}
 		defer func() {
-			if err := p.reap(ctx, &win, ackLimit, ackLimit); err != nil && p.err == nil && ctx.Err() == nil {
+			dctx, cancel := context.WithTimeout(ctx, p.ackDrain)
+			defer cancel()
+			err := p.reap(dctx, &win, ackLimit, ackLimit)
+			switch {
+			case p.err != nil || ctx.Err() != nil:
+			case dctx.Err() != nil:
+				p.err = fmt.Errorf("%d messages still awaited their acknowledgement %s after the producer stopped", win.msgs, p.ackDrain)
+			case err != nil:
 				p.err = err
 			}
 		}()
@@ -448,6 +465,17 @@ func (p *producer) run(ctx context.Context, loadStart int64) {
 				intended[j] = now
 			}
 		}
+		if async {
+			// Room for this batch first: its messages count against
+			// in_flight from the moment they are sent. A wait that
+			// outlasts the measured phase ends the producer.
+			if err := p.reap(phaseCtx, &win, cnt, ackLimit); err != nil {
+				if phaseCtx.Err() == nil || ctx.Err() != nil {
+					p.err = err
+				}
+				return
+			}
+		}
 		si := pick()
 		seq := &p.seqs[si]
 		if p.shared != nil {
@@ -469,15 +497,9 @@ func (p *producer) run(ctx context.Context, loadStart int64) {
 			}
 		}
 		var err error
-		if async {
-			// Room for this batch first: its messages count against
-			// in_flight from the moment they are sent.
-			err = p.reap(ctx, &win, cnt, ackLimit)
-		}
 		sent := p.clock.now()
 		inPhase := intended[0] >= mStart && intended[0] < end
 		switch {
-		case err != nil:
 		case async:
 			var a PendingAck
 			if a, err = p.streams[si].(AsyncStream).PublishAckAsync(ctx, batch[:cnt]); err == nil {

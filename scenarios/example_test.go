@@ -50,6 +50,7 @@ func ExampleBuiltins() {
 		fmt.Println(info.Name)
 	}
 	// Output:
+	// durable
 	// fanout
 	// latency
 	// million-streams

@@ -22,7 +22,7 @@ func TestBuiltins(t *testing.T) {
 			t.Errorf("%s: no description", info.Name)
 		}
 	}
-	want := []string{"fanout", "latency", "million-streams", "mixed", "quick", "throughput"}
+	want := []string{"durable", "fanout", "latency", "million-streams", "mixed", "quick", "throughput"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("Builtins() = %v, want %v", names, want)
 	}
@@ -59,6 +59,8 @@ func TestBuiltinFigures(t *testing.T) {
 			scenarios.Targets{P99: scenarios.Duration(10 * time.Microsecond)}}},
 		{"throughput", figures{1, 1, 256, 16, 1, 0, time.Second, 10 * time.Second,
 			scenarios.Targets{Throughput: 1e7}}},
+		{"durable", figures{1, 1, 256, 16, 1, 0, time.Second, 10 * time.Second,
+			scenarios.Targets{Throughput: 5e6}}},
 		{"fanout", figures{1, 1, 64, 128, 4, 0, time.Second, 10 * time.Second,
 			scenarios.Targets{}}},
 		{"million-streams", figures{1000000, 4, 64, 16, 1, 100000, 2 * time.Second, 10 * time.Second,
@@ -91,6 +93,10 @@ func TestBuiltinFigures(t *testing.T) {
 	if p := mx.Producers.Payload; p != (scenarios.Payload{Size: 256, Dist: scenarios.DistExponential, Min: 16, Max: 4096}) || !mx.Producers.Acks {
 		t.Errorf("mixed: payload %+v, acks %v", p, mx.Producers.Acks)
 	}
+	du, _ := scenarios.Builtin("durable")
+	if !du.Producers.Acks || du.Node["data-dir"] != "temp" || du.Node["fsync"] != "always" {
+		t.Errorf("durable: acks %v, node %v", du.Producers.Acks, du.Node)
+	}
 	fo, _ := scenarios.Builtin("fanout")
 	if fo.Connections.Subscribe != 4 {
 		t.Errorf("fanout: subscribe connections %d", fo.Connections.Subscribe)
@@ -104,7 +110,7 @@ func TestBuiltinUnknown(t *testing.T) {
 			t.Errorf("Builtin(%q) error = %v, want ErrUnknownBuiltin", name, err)
 			continue
 		}
-		if !strings.Contains(err.Error(), "fanout, latency, million-streams, mixed, quick, throughput") {
+		if !strings.Contains(err.Error(), "durable, fanout, latency, million-streams, mixed, quick, throughput") {
 			t.Errorf("Builtin(%q) error does not list the built-ins: %v", name, err)
 		}
 	}

@@ -50,7 +50,7 @@ func TestUsage(t *testing.T) {
 		{name: "run-h", args: []string{"run", "-h"}, code: exitOK, stderr: []string{"Usage: msbench run"}},
 		{
 			name: "list", args: []string{"list"}, code: exitOK, noStderr: true,
-			stdout: []string{"quick ", "latency ", "throughput ", "fanout ", "million-streams ", "mixed "},
+			stdout: []string{"quick ", "latency ", "throughput ", "durable ", "fanout ", "million-streams ", "mixed "},
 		},
 		{name: "list--help", args: []string{"list", "--help"}, code: exitOK, stderr: []string{"Usage: msbench list"}},
 		{name: "list-extra", args: []string{"list", "quick"}, code: exitUsage, stderr: []string{"takes no arguments"}},
@@ -113,8 +113,8 @@ func TestUsage(t *testing.T) {
 func TestListAll(t *testing.T) {
 	_, stdout, _ := msbench(t, "list")
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
-	if len(lines) != 6 {
-		t.Fatalf("list printed %d lines, want 6:\n%s", len(lines), stdout)
+	if len(lines) != 7 {
+		t.Fatalf("list printed %d lines, want 7:\n%s", len(lines), stdout)
 	}
 	for _, l := range lines {
 		if f := strings.Fields(l); len(f) < 3 {
