@@ -87,6 +87,7 @@ type fakeDriver struct {
 		conns     int // open
 		connected []int
 		closed    bool
+		timers    []*time.Timer // of the acknowledgements (ackAfter)
 	}
 }
 
@@ -116,6 +117,10 @@ func (d *fakeDriver) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.mu.closed = true
+	for _, tm := range d.mu.timers { // acknowledgements never answered
+		tm.Stop()
+	}
+	d.mu.timers = nil
 	if d.mu.conns != 0 {
 		return fmt.Errorf("fake: closed with %d connections open", d.mu.conns)
 	}
@@ -171,13 +176,16 @@ func (h *fakeAsyncHandle) PublishAckAsync(ctx context.Context, payloads [][]byte
 	for m := d.maxOutstanding.Load(); out > m && !d.maxOutstanding.CompareAndSwap(m, out); m = d.maxOutstanding.Load() {
 	}
 	a := &fakeAck{d: d, n: n, done: make(chan struct{})}
-	time.AfterFunc(d.ackAfter, func() {
+	tm := time.AfterFunc(d.ackAfter, func() {
 		a.at = time.Now()
 		if i := d.acks.Add(1); d.ackErrAt > 0 && i >= d.ackErrAt {
 			a.err = d.ackErr
 		}
 		close(a.done)
 	})
+	d.mu.Lock()
+	d.mu.timers = append(d.mu.timers, tm)
+	d.mu.Unlock()
 	return a, nil
 }
 
