@@ -4,14 +4,16 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,7 +22,6 @@ import (
 	"github.com/memorystreamer/memorystreamer/core/node"
 	"github.com/memorystreamer/memorystreamer/core/plugin"
 	"github.com/memorystreamer/memorystreamer/core/plugin/builtin"
-	"github.com/memorystreamer/memorystreamer/core/store"
 )
 
 // Embedded is the default driver: it starts an msnode in this process
@@ -39,70 +40,57 @@ type Embedded struct {
 	tempDir string
 }
 
-// NodeOptions lists the node options the embedded driver accepts
-// (Target.Options), with what each sets.
-var NodeOptions = map[string]string{
-	"max-frame-size":  "largest frame in bytes (node.Config.MaxFrameSize)",
-	"retention-msgs":  "messages retained per stream (stream.Config.MaxMsgs)",
-	"retention-bytes": "bytes retained per stream (stream.Config.MaxBytes)",
-	"memory-budget":   "node-wide retention budget in bytes (stream.Config.MemoryBudget)",
-	"max-streams":     "most streams the node holds (stream.Config.MaxStreams)",
-	"slow-consumer":   "slow-consumer policy: drop or disconnect",
-	"write-mode":      "how deliveries are written: copy or vectored (node.Config.WriteMode)",
-	"write-timeout":   "write timeout per client write, a Go duration",
-	"retention-age":   "a stream idle this long lets go of its messages (stream.Config.MaxAge), a Go duration",
-	"plugins":         "built-in plugins to enable with their default configuration, in order, joined by '+' (noop, audit)",
-	"data-dir":        "make every stream durable in this directory (node.Config.DataDir); \"temp\": a new directory under the system's temporary directory, removed when the run ends",
-	"fsync":           "the durable log's fsync policy: always (the default), interval=DURATION or none (node.Config.Fsync)",
-	"segment-bytes":   "the durable log's segment file size in bytes (node.Config.SegmentBytes)",
+// notEmbedded names the node's options an embedded target does not take:
+// its clients are msbench's own and send no token.
+var notEmbedded = map[string]bool{"auth-token": true}
+
+// nodeFlags returns the node's options (node.Config.RegisterFlags, the
+// table msnode's flags are) set into cfg, for parsing, not for printing.
+func nodeFlags(cfg *node.Config) *flag.FlagSet {
+	fs := flag.NewFlagSet("node options", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	cfg.RegisterFlags(fs)
+	return fs
 }
 
-// NodeConfig builds a node configuration from options named in NodeOptions.
+// NodeOptions returns the node options the embedded drivers accept
+// (Target.Options, --node, a scenario's node:), with what each sets:
+// msnode's flags that configure the node, with msnode's defaults, and
+// plugins; data-dir also takes "temp".
+func NodeOptions() map[string]string {
+	opts := map[string]string{
+		"plugins": "built-in plugins to enable with their default configuration, in order, joined by '+' (noop, audit)",
+	}
+	nodeFlags(new(node.Config)).VisitAll(func(f *flag.Flag) {
+		if !notEmbedded[f.Name] {
+			opts[f.Name] = f.Usage
+		}
+	})
+	opts["data-dir"] += `; "temp": a new directory under the system's temporary directory, removed when the run ends`
+	return opts
+}
+
+// NodeConfig builds a node configuration from options named in
+// NodeOptions; an option not given has msnode's default.
 func NodeConfig(opts map[string]string) (node.Config, error) {
 	var cfg node.Config
-	keys := make([]string, 0, len(opts))
-	for k := range opts {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	fs := nodeFlags(&cfg)
 	var problems []string
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(opts)) {
 		v := opts[k]
 		var err error
-		switch k {
-		case "max-frame-size":
-			cfg.MaxFrameSize, err = strconv.Atoi(v)
-		case "retention-msgs":
-			cfg.Stream.MaxMsgs, err = strconv.Atoi(v)
-		case "retention-bytes":
-			cfg.Stream.MaxBytes, err = strconv.ParseInt(v, 10, 64)
-		case "memory-budget":
-			cfg.Stream.MemoryBudget, err = strconv.ParseInt(v, 10, 64)
-		case "max-streams":
-			cfg.Stream.MaxStreams, err = strconv.Atoi(v)
-		case "slow-consumer":
-			cfg.SlowConsumer = node.SlowConsumerPolicy(v)
-		case "write-mode":
-			cfg.WriteMode = node.WriteMode(v)
-		case "write-timeout":
-			cfg.WriteTimeout, err = time.ParseDuration(v)
-		case "retention-age":
-			cfg.Stream.MaxAge, err = time.ParseDuration(v)
-		case "plugins":
+		switch {
+		case k == "plugins":
 			_, err = pluginSpecs(v) // the chain is built by the driver
-		case "data-dir":
-			cfg.DataDir = v // "temp" is made by the driver
-		case "fsync":
-			cfg.Fsync, err = store.ParsePolicy(v)
-		case "segment-bytes":
-			cfg.SegmentBytes, err = strconv.ParseInt(v, 10, 64)
+		case notEmbedded[k] || fs.Lookup(k) == nil:
+			err = fmt.Errorf("unknown node option (known: %s)", strings.Join(slices.Sorted(maps.Keys(NodeOptions())), ", "))
 		default:
-			names := make([]string, 0, len(NodeOptions))
-			for n := range NodeOptions {
-				names = append(names, n)
+			// data-dir "temp" is made by the driver.
+			if err = fs.Set(k, v); err != nil {
+				if name, _ := flag.UnquoteUsage(fs.Lookup(k)); name != "" {
+					err = fmt.Errorf("%w: want %s", err, name)
+				}
 			}
-			sort.Strings(names)
-			err = fmt.Errorf("unknown node option (known: %s)", strings.Join(names, ", "))
 		}
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%s=%s: %v", k, v, err))

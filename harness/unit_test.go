@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -23,6 +24,8 @@ import (
 
 	"github.com/memorystreamer/memorystreamer/core/node"
 	"github.com/memorystreamer/memorystreamer/core/store"
+	"github.com/memorystreamer/memorystreamer/core/stream"
+	"github.com/memorystreamer/memorystreamer/core/wire"
 	"github.com/memorystreamer/memorystreamer/reports"
 	"github.com/memorystreamer/memorystreamer/scenarios"
 )
@@ -366,12 +369,22 @@ func TestNodeConfig(t *testing.T) {
 		cfg.WriteTimeout != 2*time.Second || cfg.Stream.MaxAge != 3*time.Second {
 		t.Errorf("NodeConfig = %+v", cfg)
 	}
-	if cfg, err := NodeConfig(nil); err != nil || cfg.MaxFrameSize != 0 {
-		t.Errorf("NodeConfig(nil) = %+v, %v; want the zero config", cfg, err)
+	// No options: msnode's defaults, which are the node's own.
+	if cfg, err := NodeConfig(nil); err != nil || cfg.MaxFrameSize != wire.DefaultMaxFrameSize ||
+		cfg.Stream.MaxMsgs != stream.DefaultMaxMsgs || cfg.WriteTimeout != node.DefaultWriteTimeout || cfg.DataDir != "" {
+		t.Errorf("NodeConfig(nil) = %+v, %v; want msnode's defaults", cfg, err)
 	}
-	// Every option NodeOptions documents is accepted.
-	if len(NodeOptions) != 13 {
-		t.Errorf("NodeOptions lists %d options; this test knows 13", len(NodeOptions))
+	// The options are msnode's flags (one table, node.Config.RegisterFlags)
+	// but the token, and plugins.
+	want := []string{"data-dir", "fsync", "fsync-stream", "handshake-timeout", "max-frame-size", "max-handles",
+		"max-streams", "max-subscriptions", "memory-budget", "plugins", "retention-age", "retention-bytes",
+		"retention-msgs", "segment-bytes", "slow-consumer", "write-mode", "write-timeout"}
+	if got := slices.Sorted(maps.Keys(NodeOptions())); !slices.Equal(got, want) {
+		t.Errorf("NodeOptions() = %q, want %q", got, want)
+	}
+	if cfg, err := NodeConfig(map[string]string{"fsync-stream": "logs.=none", "max-handles": "7"}); err != nil ||
+		len(cfg.FsyncOverrides) != 1 || cfg.FsyncOverrides[0].Prefix != "logs." || cfg.MaxHandles != 7 {
+		t.Errorf("NodeConfig(fsync-stream, max-handles) = %+v, %v", cfg, err)
 	}
 
 	for _, tc := range []struct {
@@ -379,10 +392,11 @@ func TestNodeConfig(t *testing.T) {
 		opts map[string]string
 		want []string
 	}{
-		{"unknown", map[string]string{"colour": "blue"}, []string{"colour=blue: unknown node option (known: data-dir, fsync, max-frame-size, max-streams, memory-budget, plugins, retention-age, retention-bytes, retention-msgs, segment-bytes, slow-consumer, write-mode, write-timeout)"}},
+		{"unknown", map[string]string{"colour": "blue"}, []string{"colour=blue: unknown node option (known: data-dir, fsync, fsync-stream, handshake-timeout, max-frame-size, max-handles, max-streams, max-subscriptions, memory-budget, plugins, retention-age, retention-bytes, retention-msgs, segment-bytes, slow-consumer, write-mode, write-timeout)"}},
+		{"token", map[string]string{"auth-token": "s3cret"}, []string{"auth-token=s3cret: unknown node option"}},
 		{"bad-fsync", map[string]string{"fsync": "sometimes"}, []string{"fsync=sometimes", "want always"}},
 		{"unknown-plugin", map[string]string{"plugins": "noop+nope"}, []string{`plugins=noop+nope: plugin "nope": not registered`}},
-		{"bad-int", map[string]string{"max-frame-size": "big"}, []string{"max-frame-size=big", "invalid syntax"}},
+		{"bad-int", map[string]string{"max-frame-size": "big"}, []string{"max-frame-size=big", "want bytes"}},
 		{"bad-duration", map[string]string{"write-timeout": "soon"}, []string{"write-timeout=soon"}},
 		{"every-problem", map[string]string{"max-streams": "x", "retention-bytes": "y"}, []string{"max-streams=x", "retention-bytes=y"}},
 		{"invalid-config", map[string]string{"slow-consumer": "panic"}, []string{"node options:", `SlowConsumer "panic"`}},
