@@ -177,7 +177,7 @@ func TestAdminStats(t *testing.T) {
 	got.MemoryBytes = 0
 	want := node.Stats{
 		Conns: 2, ConnsTotal: 2, Streams: 2, ActiveStreams: 1,
-		DroppedBy: map[string]int64{"retention": 0, "slow_consumer": 0, "limit": 0, "failed": 0},
+		DroppedBy: map[string]int64{"retention": 0, "slow_consumer": 0, "limit": 0, "failed": 0, "damaged": 0},
 		MsgsIn:    batches * perBatch, BytesIn: batches * perBatch * size, BatchesIn: batches,
 		MsgsOut: batches * perBatch, Subscriptions: 1, BytesOut: batches * perBatch * (size + wire.RecordHeaderSize),
 	}

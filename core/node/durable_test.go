@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,5 +123,104 @@ func TestDurableRestart(t *testing.T) {
 	}
 	if v := value(t, fams, "msnode_storage_segments", nil); v < 1 {
 		t.Errorf("storage_segments %v", v)
+	}
+}
+
+// TestDurableDamagedRange: a batch damaged on disk while the node was down
+// is passed over by a subscriber replaying the stream — even one under
+// slow-consumer disconnect, which has not fallen behind — and counted as
+// dropped for reason damaged, not retention.
+func TestDurableDamagedRange(t *testing.T) {
+	ctx := testContext(t)
+	mem := vfs.NewMem()
+	cfg := node.Config{DataDir: "data", FS: mem, SlowConsumer: node.SlowConsumerDisconnect}
+	n, err := node.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := pipeClient(t, ctx, n)
+	s, err := c.Open(ctx, "audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const per = 10
+	for b := range 3 {
+		batch := make([][]byte, per)
+		for i := range batch {
+			batch[i] = fmt.Appendf(nil, "message %04d", b*per+i+1)
+		}
+		if _, err := s.PublishBatchAck(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Close()
+	if err := n.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The segment: a 32-byte header, then three frames of one size; flip
+	// a bit in the middle of the second.
+	names, _ := mem.List("data")
+	var seg string
+	for _, name := range names {
+		if strings.HasSuffix(name, ".seg") {
+			seg = "data/" + name
+		}
+	}
+	data, err := mem.Contents(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := (len(data) - 32) / 3
+	if err := mem.FlipBit(seg, int64(32+frame+frame/2), 3); err != nil {
+		t.Fatal(err)
+	}
+
+	n, err = node.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	c = pipeClient(t, ctx, n)
+	defer c.Close()
+	s, err = c.Open(ctx, "audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan uint64, 64)
+	if _, err := s.Subscribe(ctx, client.SubscribeOptions{Start: client.StartEarliest}, func(m client.Message) {
+		got <- m.Seq
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var seqs []uint64
+	for len(seqs) < 2*per {
+		select {
+		case q := <-got:
+			seqs = append(seqs, q)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("delivered %v, want 1..10 and 21..30", seqs)
+		}
+	}
+	if seqs[per-1] != per || seqs[per] != 2*per+1 || seqs[2*per-1] != 3*per {
+		t.Fatalf("delivered %v, want 1..10 and 21..30", seqs)
+	}
+	// Still subscribed: a publish now arrives.
+	if first, err := s.PublishAck(ctx, []byte("after")); err != nil || first != 3*per+1 {
+		t.Fatalf("publish after the replay: %d, %v", first, err)
+	}
+	select {
+	case q := <-got:
+		if q != 3*per+1 {
+			t.Fatalf("delivered %d, want %d", q, 3*per+1)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the subscriber was cut off after the damaged range")
+	}
+	st := n.Stats()
+	if st.DroppedBy["damaged"] != per || st.DroppedBy["retention"] != 0 || st.DroppedBy["slow_consumer"] != 0 || st.SlowConsumers != 0 {
+		t.Fatalf("dropped %v, slow consumers %d; want %d damaged and nothing else", st.DroppedBy, st.SlowConsumers, per)
+	}
+	if st.Storage == nil || st.Storage.Damaged == 0 {
+		t.Fatalf("storage %+v: want the damaged range reported", st.Storage)
 	}
 }

@@ -62,6 +62,7 @@ type counters struct {
 	// consumer's connection (policy disconnect), and published messages
 	// refused by a limit or a plugin.
 	droppedRetention, droppedSlow, droppedLimit atomic.Int64
+	droppedDamaged                              atomic.Int64
 	droppedFailed                               atomic.Int64 // published messages the log failed to commit
 	expired                                     atomic.Int64 // messages dropped by age
 	slowConsumers                               atomic.Int64
@@ -91,8 +92,10 @@ type Stats struct {
 	// behind retention, under the drop policy), "slow_consumer" (deliveries
 	// lost when a subscriber that fell behind was disconnected) and "limit"
 	// (published messages refused, with their batch, by the payload limit
-	// or a plugin) and "failed" (published messages the node's log could
-	// not commit, a storage failure: their publishers got an ERROR).
+	// or a plugin), "failed" (published messages the node's log could
+	// not commit, a storage failure: their publishers got an ERROR) and
+	// "damaged" (deliveries a subscriber passed over because the durable
+	// log could not read them back: a damaged range, reported when found).
 	Dropped   int64
 	DroppedBy map[string]int64
 	// SlowConsumers counts connections closed as slow consumers.
@@ -193,6 +196,7 @@ func (n *Node) Stats() Stats {
 			"slow_consumer": s.droppedSlow.Load(),
 			"limit":         s.droppedLimit.Load(),
 			"failed":        s.droppedFailed.Load(),
+			"damaged":       s.droppedDamaged.Load(),
 		},
 		ProtocolErrors: s.protocolErrors.Load(),
 		Errors:         make(map[string]int64, numCodes-1),

@@ -131,6 +131,11 @@ func (c *conn) deliver(buf []byte, s *sub) (out []byte, requeue, fatal bool) {
 	} else {
 		buf, n, dropped, more = s.cur.Read(buf, maxMsgs, maxBytes)
 	}
+	if lost := s.cur.TakeLost(); lost > 0 {
+		// A damaged range of the durable log: the subscriber passes over
+		// it (the sequence gap says so); it has not fallen behind.
+		c.n.stats.droppedDamaged.Add(int64(lost))
+	}
 	if dropped > 0 {
 		if c.n.cfg.SlowConsumer != SlowConsumerDisconnect {
 			c.n.stats.droppedRetention.Add(int64(dropped))

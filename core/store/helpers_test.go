@@ -76,6 +76,9 @@ type node struct {
 	st   *store.Store
 	acks *acks
 	tok  uint64
+	// lost is how many of the last readAll's skipped records the cursor
+	// counted as unreadable (Cursor.TakeLost), not dropped by retention.
+	lost uint64
 }
 
 func open(t testing.TB, fs vfs.FS, cfg store.Config, scfg stream.Config) *node {
@@ -148,9 +151,11 @@ type rec struct {
 }
 
 // readAll reads the stream from its first retained record to its
-// watermark, and returns the records and how many were skipped.
+// watermark, and returns the records and how many were skipped, dropped
+// by retention or lost (n.lost says how many of them were lost).
 func (n *node) readAll(name string) (recs []rec, dropped uint64) {
 	n.t.Helper()
+	n.lost = 0
 	s := n.reg.Lookup(name)
 	if s == nil {
 		return nil, 0
@@ -159,7 +164,9 @@ func (n *node) readAll(name string) (recs []rec, dropped uint64) {
 	defer c.Close()
 	for {
 		buf, k, d, more := c.Read(nil, 1000, 1<<20)
-		dropped += d
+		lost := c.TakeLost()
+		n.lost += lost
+		dropped += d + lost
 		it := wire.NewRecordIter(buf)
 		for r, ok := it.Next(); ok; r, ok = it.Next() {
 			v := binary.BigEndian.Uint64(r.Payload)

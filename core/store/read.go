@@ -22,8 +22,10 @@ type located struct {
 
 // Read implements stream.Backing: it reads s's records from seq on, before
 // end, from the segment files. A batch that no longer reads back intact
-// (damaged since it was written) is reported and skipped.
-func (st *Store) Read(s *stream.Stream, seq, end uint64, maxMsgs, maxBytes int) ([]byte, int, uint64) {
+// (damaged since it was written), or that recovery found damaged (a hole),
+// is reported and skipped as lost; one whose segment retention deleted
+// meanwhile is skipped as dropped.
+func (st *Store) Read(s *stream.Stream, seq, end uint64, maxMsgs, maxBytes int) ([]byte, int, uint64, uint64) {
 	var locs [maxReadEntries]located
 	st.mu.Lock()
 	var idx *streamIndex
@@ -32,7 +34,7 @@ func (st *Store) Read(s *stream.Stream, seq, end uint64, maxMsgs, maxBytes int) 
 	}
 	if idx == nil || len(idx.entries) == 0 {
 		st.mu.Unlock()
-		return nil, 0, end
+		return nil, 0, end, 0
 	}
 	es := idx.entries
 	i := sort.Search(len(es), func(i int) bool { return es[i].first > seq }) - 1
@@ -43,7 +45,7 @@ func (st *Store) Read(s *stream.Stream, seq, end uint64, maxMsgs, maxBytes int) 
 			next = min(es[i+1].first, end)
 		}
 		st.mu.Unlock()
-		return nil, 0, next
+		return nil, 0, next, 0
 	}
 	n, bytes := 0, 0
 	for ; i < len(es) && n < len(locs) && es[i].first < end && bytes < maxBytes; i++ {
@@ -70,7 +72,11 @@ func (st *Store) Read(s *stream.Stream, seq, end uint64, maxMsgs, maxBytes int) 
 			if count > 0 {
 				break
 			}
-			return nil, 0, l.end() + 1
+			var lost uint64
+			if l.entry.seg == hole || !errors.Is(err, fs.ErrClosed) {
+				lost = l.end() + 1 - seq
+			}
+			return nil, 0, l.end() + 1, lost
 		}
 		it := wire.NewRecordIter(recs)
 		for r, ok := it.Next(); ok && count < maxMsgs && seq < end; r, ok = it.Next() {
@@ -82,14 +88,14 @@ func (st *Store) Read(s *stream.Stream, seq, end uint64, maxMsgs, maxBytes int) 
 			}
 			size := wire.RecordHeaderSize + len(r.Payload)
 			if count > 0 && len(run)+size > maxBytes {
-				return run, count, seq
+				return run, count, seq, 0
 			}
 			run = wire.AppendRecord(run, r.Seq, r.Time, r.Payload)
 			count++
 			seq = r.Seq + 1
 		}
 	}
-	return run, count, seq
+	return run, count, seq, 0
 }
 
 // readFrame reads and checks the frame of l into *buf and returns its

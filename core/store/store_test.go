@@ -143,6 +143,9 @@ func TestDamageInTheMiddle(t *testing.T) {
 			if len(recs) != 40 || dropped != 10 || recs[19].seq != 20 || recs[20].seq != 31 {
 				t.Fatalf("read %d records (%v…), %d dropped: want 1..20 and 31..50, 10 dropped", len(recs), seqs[:min(len(seqs), 25)], dropped)
 			}
+			if n.lost != 10 {
+				t.Fatalf("%d of the 10 skipped counted as lost, want all: a damaged range is no retention drop", n.lost)
+			}
 			other, _ := n.readAll("other")
 			checkSeqs(t, other, 1, 5)
 			d := n.st.Damaged()

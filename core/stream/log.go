@@ -57,10 +57,11 @@ type Backing interface {
 	// as in a DELIVER frame, at most maxMsgs of them and at most maxBytes
 	// bytes (but at least one), in a buffer the caller may keep. n is
 	// their number and next the sequence after the last one returned or
-	// skipped: records the backing cannot read (a damaged range) are
-	// skipped, and the cursor counts them as dropped. next ≤ seq means
-	// nothing can be read now.
-	Read(s *Stream, seq, end uint64, maxMsgs, maxBytes int) (run []byte, n int, next uint64)
+	// skipped. Of the records skipped, lost are those the backing cannot
+	// read (a damaged range: the cursor counts them apart, Cursor.TakeLost);
+	// the others were dropped by retention. next ≤ seq means nothing can
+	// be read now.
+	Read(s *Stream, seq, end uint64, maxMsgs, maxBytes int) (run []byte, n int, next, lost uint64)
 }
 
 // SetBacking makes b the backing of every stream whose floor is set. It

@@ -3,6 +3,7 @@ package stream
 import (
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/memorystreamer/memorystreamer/core/wire"
 )
@@ -293,8 +294,9 @@ func (s *Stream) SubscribeCursor(c *Cursor, start uint8, seq uint64, w Waker) {
 type Cursor struct {
 	s      *Stream
 	w      Waker
-	next   uint64 // guarded by s.mu
-	closed bool   // guarded by s.mu
+	next   uint64        // guarded by s.mu
+	lost   atomic.Uint64 // skipped as unreadable, not yet taken
+	closed bool          // guarded by s.mu
 }
 
 // Stream returns the cursor's stream.
@@ -305,6 +307,20 @@ func (c *Cursor) NextSeq() uint64 {
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
 	return c.next
+}
+
+// TakeLost returns how many messages the cursor skipped since the last
+// call because its stream's Backing could not read them (a damaged range
+// of a durable stream), and resets the count. Read's dropped does not
+// include them: they were not let go by retention, and a subscriber
+// passing over them has not fallen behind.
+// It costs one atomic load when there are none, so a reader may call it
+// after every Read.
+func (c *Cursor) TakeLost() uint64 {
+	if c.lost.Load() == 0 {
+		return 0
+	}
+	return c.lost.Swap(0)
 }
 
 // Pending reports whether messages wait to be read.
@@ -355,13 +371,17 @@ func (c *Cursor) read(maxMsgs int, maxBytes int, emit func(run []byte)) (n int, 
 	if memFirst := s.memFirstLocked(); c.next < memFirst {
 		seq, end := c.next, min(memFirst, s.committed+1)
 		s.mu.Unlock()
-		run, k, next := s.reg.backing.Read(s, seq, end, maxMsgs, maxBytes)
+		run, k, next, lost := s.reg.backing.Read(s, seq, end, maxMsgs, maxBytes)
 		s.mu.Lock()
 		if c.closed || c.next != seq || next <= seq {
 			// Closed, or read by another caller meanwhile: nothing to say.
 			return 0, dropped, !c.closed && c.next <= s.committed
 		}
-		dropped += next - seq - uint64(k)
+		lost = min(lost, next-seq-uint64(k))
+		if lost > 0 {
+			c.lost.Add(lost)
+		}
+		dropped += next - seq - uint64(k) - lost
 		c.next = next
 		if k > 0 {
 			emit(run)

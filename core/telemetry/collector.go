@@ -99,7 +99,8 @@ func NewCollector(src StatsSource, build BuildInfo) *Collector {
 				func(s *Stats) map[string]int64 { return s.ConnsClosed }},
 			{prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", "dropped_total"),
 				"Messages dropped, by reason: retention (deliveries a subscriber skipped, behind retention), "+
-					"slow_consumer (deliveries lost with a disconnected slow consumer), limit (published messages refused by a limit or plugin).",
+					"slow_consumer (deliveries lost with a disconnected slow consumer), limit (published messages refused by a limit or plugin), "+
+					"failed (published messages the durable log could not commit), damaged (deliveries passed over: a damaged range of the durable log).",
 				[]string{"reason"}, nil),
 				func(s *Stats) map[string]int64 { return s.Dropped }},
 			{prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", "plugin_rejections_total"),

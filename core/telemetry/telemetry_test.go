@@ -61,7 +61,7 @@ msnode_connections_closed_total{reason="slow_consumer"} 1
 # HELP msnode_connections_total Client connections accepted.
 # TYPE msnode_connections_total counter
 msnode_connections_total 5
-# HELP msnode_dropped_total Messages dropped, by reason: retention (deliveries a subscriber skipped, behind retention), slow_consumer (deliveries lost with a disconnected slow consumer), limit (published messages refused by a limit or plugin).
+# HELP msnode_dropped_total Messages dropped, by reason: retention (deliveries a subscriber skipped, behind retention), slow_consumer (deliveries lost with a disconnected slow consumer), limit (published messages refused by a limit or plugin), failed (published messages the durable log could not commit), damaged (deliveries passed over: a damaged range of the durable log).
 # TYPE msnode_dropped_total counter
 msnode_dropped_total{reason="limit"} 2
 msnode_dropped_total{reason="retention"} 7
