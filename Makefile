@@ -61,13 +61,14 @@ gate:
 gobench:
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) ./core/... ./harness/...
 
-## fuzz: run the decoders' fuzz targets (protocol frames, log segments)
+## fuzz: run the decoders' fuzz targets (protocol frames, log segments, strict YAML of configs)
 ## for FUZZTIME each
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./core/wire
 	$(GO) test -run='^$$' -fuzz='^FuzzReader$$' -fuzztime=$(FUZZTIME) ./core/wire
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeFrame$$' -fuzztime=$(FUZZTIME) ./core/store
 	$(GO) test -run='^$$' -fuzz='^FuzzRecover$$' -fuzztime=$(FUZZTIME) ./core/store
+	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./internal/yamlstrict
 
 ## crash-test: the long crash test: msnode --data-dir killed with SIGKILL
 ## CRASH_KILLS times at random moments under acknowledged publishes; every

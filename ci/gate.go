@@ -4,7 +4,6 @@
 package ci
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -12,8 +11,7 @@ import (
 	"sort"
 	"strings"
 
-	"go.yaml.in/yaml/v3"
-
+	"github.com/memorystreamer/memorystreamer/internal/yamlstrict"
 	"github.com/memorystreamer/memorystreamer/reports"
 )
 
@@ -67,10 +65,8 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
 	var c Config
-	if err := dec.Decode(&c); err != nil {
+	if err := yamlstrict.Decode(b, &c); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if err := c.check(); err != nil {

@@ -1,18 +1,16 @@
 package main
 
 import (
-	"encoding"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"reflect"
 	"slices"
-	"strings"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/memorystreamer/memorystreamer/core/plugin"
+	"github.com/memorystreamer/memorystreamer/internal/yamlstrict"
 )
 
 // applyConfigFile sets, from the YAML mapping in path, every flag that was
@@ -86,7 +84,7 @@ func pluginSpecs(path string, v *yaml.Node, reg *plugin.Registry) ([]plugin.Spec
 	seen := map[string]bool{}
 	for _, item := range v.Content {
 		var e pluginEntry
-		if err := decodeStrict(item, &e); err != nil {
+		if err := yamlstrict.DecodeNode(item, &e); err != nil {
 			errs = append(errs, fmt.Errorf("%s: plugins: %w", path, err))
 			continue
 		}
@@ -124,78 +122,8 @@ type yamlConfig struct {
 // Decode decodes the mapping into v, strictly; errors name the file and
 // the line of each problem.
 func (c yamlConfig) Decode(v any) error {
-	if err := decodeStrict(&c.node, v); err != nil {
+	if err := yamlstrict.DecodeNode(&c.node, v); err != nil {
 		return fmt.Errorf("%s: config: %w", c.path, err)
 	}
 	return nil
-}
-
-// decodeStrict decodes n into v, refusing keys v's struct types do not
-// have: yaml.Node.Decode would ignore them, so they are looked for first,
-// with the file's line of each.
-func decodeStrict(n *yaml.Node, v any) error {
-	var errs []error
-	unknownKeys(n, reflect.TypeOf(v), &errs)
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
-	return n.Decode(v)
-}
-
-var (
-	yamlUnmarshaler = reflect.TypeFor[yaml.Unmarshaler]()
-	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
-)
-
-// unknownKeys appends an error for every mapping key in n that type t,
-// where t is a struct, has no field for.
-func unknownKeys(n *yaml.Node, t reflect.Type, errs *[]error) {
-	for t.Kind() == reflect.Pointer {
-		if t.Implements(yamlUnmarshaler) || t.Implements(textUnmarshaler) {
-			return
-		}
-		t = t.Elem()
-	}
-	if t == reflect.TypeFor[yaml.Node]() ||
-		reflect.PointerTo(t).Implements(yamlUnmarshaler) || reflect.PointerTo(t).Implements(textUnmarshaler) {
-		return // decoded as a whole
-	}
-	if n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
-	switch {
-	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
-		fields := map[string]reflect.Type{}
-		for i := range t.NumField() {
-			f := t.Field(i)
-			if !f.IsExported() {
-				continue
-			}
-			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-			switch name {
-			case "-":
-				continue
-			case "":
-				name = strings.ToLower(f.Name)
-			}
-			fields[name] = f.Type
-		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := n.Content[i]
-			ft, ok := fields[k.Value]
-			if !ok {
-				*errs = append(*errs, fmt.Errorf("line %d: unknown field %q", k.Line, k.Value))
-				continue
-			}
-			unknownKeys(n.Content[i+1], ft, errs)
-		}
-	case (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) && n.Kind == yaml.SequenceNode:
-		for _, item := range n.Content {
-			unknownKeys(item, t.Elem(), errs)
-		}
-	case t.Kind() == reflect.Map && n.Kind == yaml.MappingNode:
-		for i := 1; i < len(n.Content); i += 2 {
-			unknownKeys(n.Content[i], t.Elem(), errs)
-		}
-	}
 }

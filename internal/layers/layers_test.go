@@ -36,8 +36,8 @@ var allowed = []struct {
 	{"scenarios", []string{"core/wire"}},
 	{"reports", []string{"scenarios"}},
 	{"harness", []string{"core/", "reports", "scenarios"}},
-	{"ci", []string{"reports", "scenarios"}},
-	{"cmd/", []string{"core/", "harness", "reports", "scenarios", "ci"}},
+	{"ci", []string{"reports", "scenarios", "internal/"}},
+	{"cmd/", []string{"core/", "harness", "reports", "scenarios", "ci", "internal/"}},
 	{"examples/", []string{"core/"}},
 	{"internal/", nil},
 }
