@@ -61,7 +61,7 @@ gate:
 gobench:
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) ./core/... ./harness/...
 
-## fuzz: run the decoders' fuzz targets (protocol frames, log segments, strict YAML of configs)
+## fuzz: run the decoders' fuzz targets (protocol frames, log segments, strict YAML of configs, nodes' /metrics)
 ## for FUZZTIME each
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./core/wire
@@ -69,6 +69,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeFrame$$' -fuzztime=$(FUZZTIME) ./core/store
 	$(GO) test -run='^$$' -fuzz='^FuzzRecover$$' -fuzztime=$(FUZZTIME) ./core/store
 	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./internal/yamlstrict
+	$(GO) test -run='^$$' -fuzz='^FuzzAdd$$' -fuzztime=$(FUZZTIME) ./internal/promtext
 
 ## crash-test: the long crash test: msnode --data-dir killed with SIGKILL
 ## CRASH_KILLS times at random moments under acknowledged publishes; every

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/memorystreamer/memorystreamer/internal/promtext"
 )
 
 // adminClient reads nodes' admin listeners (core/node's AdminHandler) over
@@ -54,7 +56,7 @@ func (a *adminClient) get(ctx context.Context, node int, path string, w io.Write
 	return nil
 }
 
-// metrics reads every node's /metrics and sums them (addMetrics).
+// metrics reads every node's /metrics and sums them (promtext.Add).
 func (a *adminClient) metrics(ctx context.Context) (map[string]float64, error) {
 	sum := map[string]float64{}
 	for i := range a.bases {
@@ -62,7 +64,7 @@ func (a *adminClient) metrics(ctx context.Context) (map[string]float64, error) {
 		if err := a.get(ctx, i, "/metrics", &buf); err != nil {
 			return nil, err
 		}
-		if err := addMetrics(sum, &buf); err != nil {
+		if err := promtext.Add(sum, &buf); err != nil {
 			return nil, fmt.Errorf("%s/metrics: %w", a.bases[i], err)
 		}
 	}

@@ -14,7 +14,6 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +21,8 @@ import (
 	"github.com/memorystreamer/memorystreamer/core/node"
 	"github.com/memorystreamer/memorystreamer/core/plugin"
 	"github.com/memorystreamer/memorystreamer/core/plugin/builtin"
+	"github.com/memorystreamer/memorystreamer/internal/procfs"
+	"github.com/memorystreamer/memorystreamer/internal/promtext"
 )
 
 // Embedded is the default driver: it starts an msnode in this process
@@ -209,7 +210,7 @@ func (e *Embedded) Stats(ctx context.Context) (map[string]float64, error) {
 		return nil, fmt.Errorf("in-process /metrics: status %d: %.512s", w.code, w.body.String())
 	}
 	sum := map[string]float64{}
-	if err := addMetrics(sum, &w.body); err != nil {
+	if err := promtext.Add(sum, &w.body); err != nil {
 		return nil, fmt.Errorf("in-process /metrics: %w", err)
 	}
 	return sum, nil
@@ -303,7 +304,7 @@ func (e *Embedded) Memory(context.Context) (heap, rss uint64, err error) {
 func processMemory() (heap, rss uint64) {
 	heap = liveHeap()
 	debug.FreeOSMemory()
-	return heap, processRSS()
+	return heap, procfs.SelfRSS()
 }
 
 // MemoryScope says the figures cover the whole msbench process.
@@ -319,22 +320,4 @@ func liveHeap() uint64 {
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
 	return ms.HeapAlloc
-}
-
-// processRSS returns the resident set size of this process, 0 where
-// /proc is not available.
-func processRSS() uint64 {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 2 {
-		return 0
-	}
-	pages, err := strconv.ParseUint(f[1], 10, 64)
-	if err != nil {
-		return 0
-	}
-	return pages * uint64(os.Getpagesize())
 }

@@ -1,15 +1,13 @@
 package harness
 
 import (
-	"bufio"
 	"os"
 	"runtime"
 	"runtime/metrics"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/memorystreamer/memorystreamer/internal/procfs"
 	"github.com/memorystreamer/memorystreamer/reports"
 )
 
@@ -23,31 +21,9 @@ func machineInfo() reports.Machine {
 		GoVersion:  runtime.Version(),
 	}
 	m.Hostname, _ = os.Hostname()
-	m.CPUModel = procField("/proc/cpuinfo", "model name")
-	if kb := procField("/proc/meminfo", "MemTotal"); kb != "" {
-		if n, err := strconv.ParseUint(strings.Fields(kb)[0], 10, 64); err == nil {
-			m.MemoryBytes = n * 1024
-		}
-	}
+	m.CPUModel = procfs.Field("/proc/cpuinfo", "model name")
+	m.MemoryBytes = procfs.MemTotal()
 	return m
-}
-
-// procField returns the value of the first "key: value" line of a /proc
-// file, "" where there is none.
-func procField(path, key string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok && strings.TrimSpace(k) == key {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
 }
 
 // cpuSample is a reading of this process's CPU time and of the host's CPU
@@ -79,24 +55,8 @@ func sampleCPU() cpuSample {
 		s.process = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 		s.ok = true
 	}
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return s
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 9 || f[0] != "cpu" {
-		return s
-	}
-	for i := 1; i <= 8; i++ {
-		n, err := strconv.ParseUint(f[i], 10, 64)
-		if err != nil {
-			return s
-		}
-		s.total += n
-		if i == 8 {
-			s.steal = n
-		}
+	if c, ok := procfs.ReadCPU(); ok {
+		s.total, s.steal = c.Total, c.Steal
 	}
 	return s
 }

@@ -3,16 +3,11 @@ package harness
 import (
 	"context"
 	"fmt"
-	"io"
 	"maps"
 	"math"
 	"slices"
 	"strings"
 	"time"
-
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/memorystreamer/memorystreamer/reports"
 )
@@ -34,68 +29,6 @@ const (
 	metricRSS           = "process_resident_memory_bytes"
 	metricHeap          = "go_memstats_heap_alloc_bytes"
 )
-
-// addMetrics parses r, Prometheus's text exposition format, and adds each
-// sample to sum: a counter, gauge or untyped sample under its name, or,
-// when labelled, under `name{label="value",…}` (labels sorted by name)
-// and also under the bare name, which so sums the family's series; a
-// histogram or summary as name_count and name_sum, summed over its label
-// sets. Adding the expositions of several nodes to one map sums them.
-func addMetrics(sum map[string]float64, r io.Reader) error {
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := p.TextToMetricFamilies(r)
-	if err != nil {
-		return fmt.Errorf("metrics: %w", err)
-	}
-	for name, f := range families {
-		for _, m := range f.GetMetric() {
-			switch f.GetType() {
-			case dto.MetricType_COUNTER, dto.MetricType_GAUGE, dto.MetricType_UNTYPED:
-				var v float64
-				switch {
-				case m.Counter != nil:
-					v = m.GetCounter().GetValue()
-				case m.Gauge != nil:
-					v = m.GetGauge().GetValue()
-				default:
-					v = m.GetUntyped().GetValue()
-				}
-				sum[name] += v
-				if len(m.GetLabel()) > 0 {
-					sum[seriesKey(name, m.GetLabel())] += v
-				}
-			case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
-				sum[name+"_count"] += float64(m.GetHistogram().GetSampleCount())
-				sum[name+"_sum"] += m.GetHistogram().GetSampleSum()
-			case dto.MetricType_SUMMARY:
-				sum[name+"_count"] += float64(m.GetSummary().GetSampleCount())
-				sum[name+"_sum"] += m.GetSummary().GetSampleSum()
-			}
-		}
-	}
-	return nil
-}
-
-// labelEscaper escapes a label value as the exposition format does.
-var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
-
-// seriesKey returns `name{a="x",b="y"}`, the labels sorted by name.
-func seriesKey(name string, labels []*dto.LabelPair) string {
-	ls := slices.SortedFunc(slices.Values(labels), func(a, b *dto.LabelPair) int {
-		return strings.Compare(a.GetName(), b.GetName())
-	})
-	var b strings.Builder
-	b.WriteString(name)
-	b.WriteByte('{')
-	for i, l := range ls {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, `%s="%s"`, l.GetName(), labelEscaper.Replace(l.GetValue()))
-	}
-	b.WriteByte('}')
-	return b.String()
-}
 
 // nodeView returns the node's account of a repetition from its metrics
 // before and after it: counters as after − before (a series that appears

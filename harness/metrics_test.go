@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/memorystreamer/memorystreamer/internal/promtext"
 	"github.com/memorystreamer/memorystreamer/reports"
 )
 
@@ -48,7 +49,7 @@ process_cpu_seconds_total 12.5
 func TestAddMetrics(t *testing.T) {
 	sum := map[string]float64{}
 	for range 2 { // two nodes
-		if err := addMetrics(sum, strings.NewReader(exposition)); err != nil {
+		if err := promtext.Add(sum, strings.NewReader(exposition)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -74,15 +75,15 @@ func TestAddMetrics(t *testing.T) {
 		t.Errorf("sum of two expositions:\n%v\nwant\n%v", sum, want)
 	}
 	for _, bad := range []string{"not metrics\n", "msnode_x{a=\"b\" 1\n", "# TYPE x counter\nx one\n"} {
-		if err := addMetrics(map[string]float64{}, strings.NewReader(bad)); err == nil {
-			t.Errorf("addMetrics(%q) succeeded", bad)
+		if err := promtext.Add(map[string]float64{}, strings.NewReader(bad)); err == nil {
+			t.Errorf("promtext.Add(%q) succeeded", bad)
 		}
 	}
 }
 
 func TestNodeView(t *testing.T) {
 	before := map[string]float64{}
-	if err := addMetrics(before, strings.NewReader(exposition)); err != nil {
+	if err := promtext.Add(before, strings.NewReader(exposition)); err != nil {
 		t.Fatal(err)
 	}
 	after := maps.Clone(before)

@@ -33,7 +33,7 @@ var allowed = []struct {
 	{"core/node", []string{"core/internal/", "core/plugin/", "core/plugin", "core/store/", "core/store", "core/stream", "core/telemetry", "core/wire"}},
 	{"scenarios", []string{"core/wire"}},
 	{"reports", []string{"scenarios"}},
-	{"harness", []string{"core/", "reports", "scenarios"}},
+	{"harness", []string{"core/", "reports", "scenarios", "internal/"}},
 	{"ci", []string{"reports", "scenarios", "internal/"}},
 	{"cmd/", []string{"core/", "harness", "reports", "scenarios", "ci", "internal/"}},
 	{"examples/", []string{"core/"}},
