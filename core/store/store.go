@@ -43,6 +43,10 @@ type Store struct {
 		doomed  []*segment     // no live entry: to delete after a carry
 		closed  bool
 		spare   [][]byte // written chunk buffers, for reuse
+		// ready is the next segment, made by the flusher ahead of need
+		// (header written and synced), so that a batch that begins a
+		// new segment does not create a file under this lock.
+		ready *segment
 	}
 	kick chan struct{} // the flusher has work; capacity 1
 	stop chan struct{}
@@ -219,20 +223,31 @@ func (st *Store) signal() {
 func (st *Store) segmentForLocked(size int64) (*segment, error) {
 	a := st.mu.active
 	if a == nil || a.broken || (a.size+size > st.cfg.SegmentBytes && a.size > segHeaderSize) {
-		id := st.mu.nextID
-		name := path.Join(st.cfg.Dir, segName(id))
-		f, err := st.fs.Create(name)
-		if err != nil {
-			return nil, fmt.Errorf("store: new segment: %w", err)
+		var (
+			seg *segment
+			buf = st.bufLocked()
+		)
+		if seg = st.mu.ready; seg != nil {
+			st.mu.ready = nil
+		} else {
+			// None ready (the first, or a rollover sooner than the
+			// flusher looked): make it here.
+			id := st.mu.nextID
+			name := path.Join(st.cfg.Dir, segName(id))
+			f, err := st.fs.Create(name)
+			if err != nil {
+				return nil, fmt.Errorf("store: new segment: %w", err)
+			}
+			st.mu.nextID++
+			seg = &segment{id: id, name: name, f: f, size: segHeaderSize}
+			buf = appendSegHeader(buf, id, time.Now().UnixNano())
 		}
-		st.mu.nextID++
-		seg := &segment{id: id, name: name, f: f, size: segHeaderSize}
 		st.mu.segs = append(st.mu.segs, seg)
 		if a != nil && a.live == 0 {
 			st.mu.doomed = append(st.mu.doomed, a)
 		}
 		st.mu.active = seg
-		st.mu.chunks = append(st.mu.chunks, chunk{seg: seg, buf: appendSegHeader(st.bufLocked(), id, time.Now().UnixNano())})
+		st.mu.chunks = append(st.mu.chunks, chunk{seg: seg, buf: buf})
 		st.stats.segments.Add(1)
 		return seg, nil
 	}
@@ -503,6 +518,43 @@ func (st *Store) flush(force bool) {
 		}
 	}
 	st.remove(doomed)
+	st.prepare()
+}
+
+// prepare makes the next segment ahead of need once the active one is
+// half full: the file created, its header written and synced, outside
+// the store's lock. It gives up quietly on an error (the batch that needs
+// the segment makes one itself, and reports what goes wrong), and throws
+// its file away when a newer segment was made meanwhile.
+func (st *Store) prepare() {
+	st.mu.Lock()
+	a := st.mu.active
+	if st.mu.ready != nil || st.mu.closed || a == nil || a.size < st.cfg.SegmentBytes/2 {
+		st.mu.Unlock()
+		return
+	}
+	id := st.mu.nextID
+	st.mu.nextID++
+	st.mu.Unlock()
+
+	name := path.Join(st.cfg.Dir, segName(id))
+	f, err := st.fs.Create(name)
+	if err != nil {
+		return
+	}
+	if _, err = f.Write(appendSegHeader(nil, id, time.Now().UnixNano())); err == nil {
+		err = f.Sync()
+	}
+	seg := &segment{id: id, name: name, f: f, size: segHeaderSize}
+	st.mu.Lock()
+	if err == nil && !st.mu.closed && (st.mu.active == nil || st.mu.active.id < id) {
+		st.mu.ready, seg = seg, nil
+	}
+	st.mu.Unlock()
+	if seg != nil {
+		seg.f.Close()
+		st.fs.Remove(name)
+	}
 }
 
 // sync fsyncs the dirty segments, and their directory after a segment was
@@ -607,6 +659,11 @@ func (st *Store) closeFiles() error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	var errs []error
+	if r := st.mu.ready; r != nil {
+		// Made ahead and never used: it holds nothing.
+		st.mu.ready = nil
+		errs = append(errs, r.f.Close(), st.fs.Remove(r.name))
+	}
 	for _, seg := range st.mu.segs {
 		if err := seg.f.Close(); err != nil {
 			errs = append(errs, err)

@@ -350,3 +350,56 @@ func TestPolicies(t *testing.T) {
 		}
 	}
 }
+
+// TestSegmentReadyAhead: once the active segment is half full the flusher
+// makes the next one (created, header synced) outside the store's lock,
+// and the batch that rolls over goes into it; a segment made ahead and
+// never used is gone after Close, and the log reads back whole.
+func TestSegmentReadyAhead(t *testing.T) {
+	mem := vfs.NewMem()
+	const segBytes = 64 << 10
+	n := open(t, mem, store.Config{SegmentBytes: segBytes}, stream.Config{})
+	var v uint64 = 1
+	publishUntil := func(cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !cond(); v += 50 {
+			if time.Now().After(deadline) {
+				t.Fatalf("files %v: the condition never held", mustList(t, mem))
+			}
+			n.publishOK("s", v, 50)
+		}
+	}
+	// Half full: a second file appears before the first is full.
+	publishUntil(func() bool { return len(mustList(t, mem)) == 2 })
+	files := mustList(t, mem)
+	ready := path.Join(dir, files[1])
+	if b, _ := mem.Contents(ready); len(b) != 32 {
+		t.Fatalf("the segment made ahead holds %d bytes, want its 32-byte header", len(b))
+	}
+	if b, _ := mem.Contents(path.Join(dir, files[0])); len(b) >= segBytes {
+		t.Fatalf("the first segment is full (%d bytes) before the next was made", len(b))
+	}
+	// Roll over: the next batch goes to the file made ahead, not a new one.
+	publishUntil(func() bool { b, _ := mem.Contents(ready); return len(b) > 32 })
+	for _, f := range mustList(t, mem)[2:] {
+		if b, _ := mem.Contents(path.Join(dir, f)); len(b) != 32 {
+			t.Fatalf("files %v: %s holds %d bytes; only a segment made ahead may follow the active one", mustList(t, mem), f, len(b))
+		}
+	}
+	// Half of the second: a third is made ahead; Close removes it.
+	publishUntil(func() bool { return len(mustList(t, mem)) == 3 })
+	last := v - 1
+	if err := n.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if files := mustList(t, mem); len(files) != 2 {
+		t.Fatalf("after Close: files %v, want the two that hold batches", files)
+	}
+	n = open(t, mem, store.Config{SegmentBytes: segBytes}, stream.Config{})
+	defer n.st.Close()
+	recs, dropped := n.readAll("s")
+	if dropped != 0 || len(n.st.Damaged()) != 0 {
+		t.Fatalf("after a restart: %d dropped, damage %v", dropped, n.st.Damaged())
+	}
+	checkSeqs(t, recs, 1, last)
+}
