@@ -470,8 +470,8 @@ func (p *producer) run(ctx context.Context, loadStart int64) {
 			// in_flight from the moment they are sent. A wait that
 			// outlasts the measured phase ends the producer.
 			if err := p.reap(phaseCtx, &win, cnt, ackLimit); err != nil {
-				if phaseCtx.Err() == nil || ctx.Err() != nil {
-					p.err = err
+				if phaseCtx.Err() == nil && ctx.Err() == nil {
+					p.err = err // a refusal, not the phase's or the run's end
 				}
 				return
 			}
