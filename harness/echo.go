@@ -125,7 +125,7 @@ func NewEcho() (*Echo, error) {
 		return nil, fmt.Errorf("echo: %w", err)
 	}
 	d := &Echo{
-		processProfiler: processProfiler{"the msbench process: in-process echo server, its clients and the load generator together"},
+		processProfiler: processProfiler{Scope: "the msbench process: in-process echo server, its clients and the load generator together"},
 		ln:              ln, addr: ln.Addr().String(), done: make(chan struct{}),
 	}
 	d.srv.conns = map[net.Conn]struct{}{}

@@ -10,18 +10,13 @@ import (
 	"maps"
 	"net/http"
 	"os"
-	"runtime"
-	"runtime/debug"
-	"runtime/pprof"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/memorystreamer/memorystreamer/core/client"
 	"github.com/memorystreamer/memorystreamer/core/node"
 	"github.com/memorystreamer/memorystreamer/core/plugin"
 	"github.com/memorystreamer/memorystreamer/core/plugin/builtin"
-	"github.com/memorystreamer/memorystreamer/internal/procfs"
 	"github.com/memorystreamer/memorystreamer/internal/promtext"
 )
 
@@ -156,7 +151,7 @@ func NewEmbedded(opts map[string]string) (*Embedded, error) {
 		return nil, err
 	}
 	return &Embedded{
-		processProfiler: processProfiler{"the msbench process: in-process node and load generator together"},
+		processProfiler: processProfiler{Scope: "the msbench process: in-process node and load generator together"},
 		n:               n, plugins: chain, admin: n.AdminHandler(), tempDir: temp,
 	}, nil
 }
@@ -247,11 +242,6 @@ func (b *responseBuffer) Write(p []byte) (int, error) {
 	return b.body.Write(p)
 }
 
-// processProfiler is the Profiler of the drivers whose servers run in
-// this process: their profiles are the whole process's, scope says with
-// what in it.
-type processProfiler struct{ scope string }
-
 // The in-process drivers profile through it (EmbeddedTCP with a scope of
 // its own).
 var (
@@ -259,37 +249,7 @@ var (
 	_ Profiler = (*EmbeddedTCP)(nil)
 	_ Profiler = (*NATSEmbedded)(nil)
 	_ Profiler = (*Echo)(nil)
-	_ Profiler = (*FsyncFloor)(nil)
 )
-
-// ProfileCPU writes a CPU profile of this whole process over d, or until
-// ctx ends.
-func (p processProfiler) ProfileCPU(ctx context.Context, d time.Duration, w io.Writer) error {
-	if err := pprof.StartCPUProfile(w); err != nil {
-		return err
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
-	pprof.StopCPUProfile()
-	return nil
-}
-
-// ProfileHeap writes this process's heap or allocs profile.
-func (p processProfiler) ProfileHeap(_ context.Context, kind string, w io.Writer) error {
-	prof := pprof.Lookup(kind)
-	if prof == nil {
-		return fmt.Errorf("no %q profile", kind)
-	}
-	runtime.GC()
-	return prof.WriteTo(w, 0)
-}
-
-// ProfileScope says what the profiles cover.
-func (p processProfiler) ProfileScope() string { return p.scope }
 
 // Memory returns this process's live heap after GC and its RSS, read
 // after the freed heap has been returned to the operating system (which
@@ -299,25 +259,7 @@ func (e *Embedded) Memory(context.Context) (heap, rss uint64, err error) {
 	return heap, rss, nil
 }
 
-// processMemory returns this process's live heap after GC and its RSS
-// after returning freed memory to the operating system.
-func processMemory() (heap, rss uint64) {
-	heap = liveHeap()
-	debug.FreeOSMemory()
-	return heap, procfs.SelfRSS()
-}
-
 // MemoryScope says the figures cover the whole msbench process.
 func (e *Embedded) MemoryScope() string {
 	return "in-process: live heap after GC and RSS (after returning freed memory to the OS) of the msbench process"
-}
-
-// liveHeap returns the live heap after two full collections (the second
-// frees what finalizers of the first released).
-func liveHeap() uint64 {
-	var ms runtime.MemStats
-	runtime.GC()
-	runtime.GC()
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
 }

@@ -291,10 +291,6 @@ func (s *natsStream) PublishAck(ctx context.Context, payloads [][]byte) error {
 	return nil
 }
 
-// ErrNoRetention is returned when a scenario asks a target without
-// retention (NATS core) to start at the earliest retained message.
-var ErrNoRetention = errors.New("harness: the target retains no messages: start must be next")
-
 // Subscribe subscribes to the subject and waits for a PING/PONG round trip,
 // so that the server has registered the subscription before Subscribe
 // returns (NATS delivers only what is published after that).
@@ -393,7 +389,7 @@ func NewNATSEmbedded(o NATSOptions) (*NATSEmbedded, error) {
 		return nil, errors.New("nats-embedded: sync=always applies to JetStream: add jetstream=file")
 	}
 	d := &NATSEmbedded{
-		processProfiler: processProfiler{"the msbench process: in-process nats-server, its clients and the load generator together"},
+		processProfiler: processProfiler{Scope: "the msbench process: in-process nats-server, its clients and the load generator together"},
 		storeDir:        sopts.StoreDir,
 	}
 	srv, err := server.NewServer(sopts)

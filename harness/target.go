@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/memorystreamer/memorystreamer/harness/fsyncfloor"
 )
 
 // Target says what msbench drives, parsed from --target:
@@ -36,7 +38,7 @@ import (
 //	                                       loopback round trip's floor (Echo)
 //	fsync[?dir=PATH]                       a write and an fsync per acknowledged
 //	                                       batch in this process: the disk's
-//	                                       floor for durable acks (FsyncFloor)
+//	                                       floor for durable acks (fsyncfloor)
 type Target struct {
 	// Spec is the --target argument as given.
 	Spec string
@@ -296,7 +298,7 @@ func (t Target) Open() (Driver, error) {
 		if len(t.Options) > 0 {
 			return nil, fmt.Errorf("target %s: node options apply to msnode's embedded targets only", t.Spec)
 		}
-		return NewFsyncFloor(t.Dir)
+		return fsyncfloor.New(t.Dir)
 	}
 	return nil, fmt.Errorf("target %q: unknown kind %q", t.Spec, t.Kind)
 }

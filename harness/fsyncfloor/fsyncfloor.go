@@ -1,4 +1,7 @@
-package harness
+// Package fsyncfloor is the disk's floor for acknowledged publishes,
+// msbench's target "fsync": the least an acknowledgement that means "on
+// disk" can cost on this machine's disk.
+package fsyncfloor
 
 import (
 	"context"
@@ -6,9 +9,11 @@ import (
 	"fmt"
 	"os"
 	"sync"
+
+	"github.com/memorystreamer/memorystreamer/harness/driver"
 )
 
-// FsyncFloor is the disk's floor for acknowledged publishes (target
+// Floor is the disk's floor for acknowledged publishes (target
 // "fsync"): the least an acknowledgement that means "on disk" can cost on
 // this machine's disk, measured with msbench's own producers, pacing,
 // payloads and recording, so that a durable node's publish→ack latency
@@ -32,10 +37,10 @@ import (
 // take two fsyncs where the floor's takes one.
 //
 // There is no retention: SubscribeOptions.Earliest is an error
-// (ErrNoRetention), as on NATS core. Handlers of one Conn hold that
+// (driver.ErrNoRetention), as on NATS core. Handlers of one Conn hold that
 // Conn's lock, so they never run concurrently.
-type FsyncFloor struct {
-	processProfiler
+type Floor struct {
+	driver.ProcessProfiler
 	dir string
 
 	mu struct {
@@ -48,14 +53,14 @@ type FsyncFloor struct {
 	}
 }
 
-// fsyncFloorFile is the size after which the floor starts a new file.
-const fsyncFloorFile = 64 << 20
+// fileBytes is the size after which the floor starts a new file.
+const fileBytes = 64 << 20
 
-// NewFsyncFloor returns the floor writing under dir ("" for the system's
-// temporary directory).
-func NewFsyncFloor(dir string) (*FsyncFloor, error) {
-	d := &FsyncFloor{
-		processProfiler: processProfiler{"the msbench process: the fsync floor and the load generator together"},
+// New returns the floor writing under dir ("" for the system's temporary
+// directory).
+func New(dir string) (*Floor, error) {
+	d := &Floor{
+		ProcessProfiler: driver.ProcessProfiler{Scope: "the msbench process: the fsync floor and the load generator together"},
 		dir:             dir,
 	}
 	d.mu.streams = map[string]*floorStream{}
@@ -66,7 +71,7 @@ func NewFsyncFloor(dir string) (*FsyncFloor, error) {
 }
 
 // newFileLocked replaces the file with a new, empty one.
-func (d *FsyncFloor) newFileLocked() error {
+func (d *Floor) newFileLocked() error {
 	if d.mu.f != nil {
 		name := d.mu.f.Name()
 		d.mu.f.Close()
@@ -82,16 +87,16 @@ func (d *FsyncFloor) newFileLocked() error {
 }
 
 // Name returns "fsync".
-func (d *FsyncFloor) Name() string { return "fsync" }
+func (d *Floor) Name() string { return "fsync" }
 
 // Nodes returns 1.
-func (d *FsyncFloor) Nodes() int { return 1 }
+func (d *Floor) Nodes() int { return 1 }
 
 // Route returns 0.
-func (d *FsyncFloor) Route(string) int { return 0 }
+func (d *Floor) Route(string) int { return 0 }
 
 // Connect returns a new Conn.
-func (d *FsyncFloor) Connect(ctx context.Context, _ int) (Conn, error) {
+func (d *Floor) Connect(ctx context.Context, _ int) (driver.Conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -99,7 +104,7 @@ func (d *FsyncFloor) Connect(ctx context.Context, _ int) (Conn, error) {
 }
 
 // Close removes the file.
-func (d *FsyncFloor) Close() error {
+func (d *Floor) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.mu.f == nil {
@@ -113,7 +118,7 @@ func (d *FsyncFloor) Close() error {
 
 // write appends payloads to the file and, with sync, fsyncs it. A failed
 // write or fsync breaks the floor: every later write returns the error.
-func (d *FsyncFloor) write(payloads [][]byte, sync bool) error {
+func (d *Floor) write(payloads [][]byte, sync bool) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.mu.err != nil {
@@ -122,7 +127,7 @@ func (d *FsyncFloor) write(payloads [][]byte, sync bool) error {
 	if d.mu.f == nil {
 		return errors.New("fsync floor: closed")
 	}
-	if d.mu.size >= fsyncFloorFile {
+	if d.mu.size >= fileBytes {
 		if err := d.newFileLocked(); err != nil {
 			d.mu.err = err
 			return err
@@ -146,7 +151,7 @@ func (d *FsyncFloor) write(payloads [][]byte, sync bool) error {
 }
 
 // stream returns the stream named name, made on first use.
-func (d *FsyncFloor) stream(name string) *floorStream {
+func (d *Floor) stream(name string) *floorStream {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	s := d.mu.streams[name]
@@ -158,7 +163,7 @@ func (d *FsyncFloor) stream(name string) *floorStream {
 }
 
 type floorConn struct {
-	d  *FsyncFloor
+	d  *Floor
 	mu sync.Mutex // held while one of this Conn's handlers runs
 
 	closeMu sync.Mutex
@@ -166,7 +171,7 @@ type floorConn struct {
 	subs    []*floorSub
 }
 
-func (c *floorConn) Open(ctx context.Context, name string) (Stream, error) {
+func (c *floorConn) Open(ctx context.Context, name string) (driver.Stream, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -191,7 +196,7 @@ func (c *floorConn) Close() error {
 
 // floorStream is a stream shared by every Conn that opened it.
 type floorStream struct {
-	d *FsyncFloor
+	d *Floor
 
 	mu   sync.RWMutex // guards subs
 	subs []*floorSub
@@ -209,7 +214,7 @@ func (s *floorStream) remove(sub *floorSub) {
 }
 
 // deliver hands payloads to every subscriber, under each one's Conn lock.
-func (s *floorStream) deliver(payloads [][]byte, ds *[]Delivery) {
+func (s *floorStream) deliver(payloads [][]byte, ds *[]driver.Delivery) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if len(s.subs) == 0 {
@@ -217,7 +222,7 @@ func (s *floorStream) deliver(payloads [][]byte, ds *[]Delivery) {
 	}
 	d := (*ds)[:0]
 	for _, p := range payloads {
-		d = append(d, Delivery{Payload: p})
+		d = append(d, driver.Delivery{Payload: p})
 	}
 	*ds = d
 	for _, sub := range s.subs {
@@ -230,8 +235,8 @@ func (s *floorStream) deliver(payloads [][]byte, ds *[]Delivery) {
 type floorHandle struct {
 	s  *floorStream
 	c  *floorConn
-	ds []Delivery // reused by this handle's publishes (a producer's own)
-	mu sync.Mutex // guards ds
+	ds []driver.Delivery // reused by this handle's publishes (a producer's own)
+	mu sync.Mutex        // guards ds
 }
 
 func (h *floorHandle) publish(ctx context.Context, payloads [][]byte, sync bool) error {
@@ -257,9 +262,9 @@ func (h *floorHandle) PublishAck(ctx context.Context, payloads [][]byte) error {
 	return h.publish(ctx, payloads, true)
 }
 
-func (h *floorHandle) Subscribe(ctx context.Context, opts SubscribeOptions, handler func([]Delivery)) (Subscription, error) {
+func (h *floorHandle) Subscribe(ctx context.Context, opts driver.SubscribeOptions, handler func([]driver.Delivery)) (driver.Subscription, error) {
 	if opts.Earliest {
-		return nil, fmt.Errorf("fsync floor: %w", ErrNoRetention)
+		return nil, fmt.Errorf("fsync floor: %w", driver.ErrNoRetention)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -280,7 +285,7 @@ func (h *floorHandle) Subscribe(ctx context.Context, opts SubscribeOptions, hand
 type floorSub struct {
 	s       *floorStream
 	c       *floorConn
-	handler func([]Delivery)
+	handler func([]driver.Delivery)
 }
 
 // Close ends the subscription.
@@ -288,3 +293,6 @@ func (sub *floorSub) Close(context.Context) error {
 	sub.s.remove(sub)
 	return nil
 }
+
+// The floor runs in the msbench process: its profiles are the process's.
+var _ driver.Profiler = (*Floor)(nil)
