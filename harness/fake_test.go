@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/memorystreamer/memorystreamer/harness/driver"
 )
 
 // vclock is a virtual clock for Options.clock: time moves only when the
@@ -175,13 +177,13 @@ func (h *fakeAsyncHandle) PublishAckAsync(ctx context.Context, payloads [][]byte
 	out := d.outstanding.Add(n)
 	for m := d.maxOutstanding.Load(); out > m && !d.maxOutstanding.CompareAndSwap(m, out); m = d.maxOutstanding.Load() {
 	}
-	a := &fakeAck{d: d, n: n, done: make(chan struct{})}
+	a := &fakeAck{Answer: driver.NewAnswer(), d: d, n: n}
 	tm := time.AfterFunc(d.ackAfter, func() {
-		a.at = time.Now()
+		var err error
 		if i := d.acks.Add(1); d.ackErrAt > 0 && i >= d.ackErrAt {
-			a.err = d.ackErr
+			err = d.ackErr
 		}
-		close(a.done)
+		a.Settle(err)
 	})
 	d.mu.Lock()
 	d.mu.timers = append(d.mu.timers, tm)
@@ -189,31 +191,20 @@ func (h *fakeAsyncHandle) PublishAckAsync(ctx context.Context, payloads [][]byte
 	return a, nil
 }
 
+// fakeAck is a driver.Answer that counts the messages awaiting it out of
+// fakeDriver.outstanding once waited for.
 type fakeAck struct {
-	d    *fakeDriver
-	n    int64
-	done chan struct{} // closed when at and err are set
-	at   time.Time
-	err  error
-}
-
-func (a *fakeAck) Ready() bool {
-	select {
-	case <-a.done:
-		return true
-	default:
-		return false
-	}
+	*driver.Answer
+	d *fakeDriver
+	n int64
 }
 
 func (a *fakeAck) Wait(ctx context.Context) (time.Time, error) {
-	select {
-	case <-a.done:
-	case <-ctx.Done():
-		return time.Time{}, ctx.Err()
+	at, err := a.Answer.Wait(ctx)
+	if !at.IsZero() { // answered, not given up on
+		a.d.outstanding.Add(-a.n)
 	}
-	a.d.outstanding.Add(-a.n)
-	return a.at, a.err
+	return at, err
 }
 
 func (c *fakeConn) Close() error {

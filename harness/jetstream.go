@@ -7,10 +7,11 @@ import (
 	"hash/fnv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/memorystreamer/memorystreamer/harness/driver"
 )
 
 // JetStream mode of the NATS drivers (target option jetstream=file or
@@ -60,15 +61,17 @@ const jetStreamMaxPending = 1 << 22
 
 // jsConn is the JetStream part of a natsConn.
 type jsConn struct {
-	js   jetstream.JetStream
-	opts []jetstream.PublishOpt // no retries
+	js      jetstream.JetStream
+	storage jetstream.StorageType  // of the streams Open creates
+	opts    []jetstream.PublishOpt // no retries
 
 	mu      sync.Mutex
 	pending map[*nats.Msg]*jsAck // published, not yet acknowledged
 }
 
-func newJSConn(nc *nats.Conn) (*jsConn, error) {
+func newJSConn(nc *nats.Conn, mode *jetStreamMode) (*jsConn, error) {
 	c := &jsConn{
+		storage: mode.storage,
 		opts:    []jetstream.PublishOpt{jetstream.WithRetryAttempts(0)},
 		pending: map[*nats.Msg]*jsAck{},
 	}
@@ -116,7 +119,7 @@ func (c *natsConn) openJS(ctx context.Context, name, subject string) (Stream, er
 	_, err := c.js.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:      jsName,
 		Subjects:  []string{subject},
-		Storage:   c.jsMode.storage,
+		Storage:   c.js.storage,
 		Retention: jetstream.LimitsPolicy,
 		Replicas:  1,
 	})
@@ -132,47 +135,25 @@ type jsStream struct {
 	name string // the JetStream stream's
 }
 
-// jsAck is the acknowledgement of one batch.
+// jsAck is the acknowledgement of one batch: settled when every message
+// of it is.
 type jsAck struct {
+	*driver.Answer
 	mu   sync.Mutex
 	left int
-	err  error
-	at   time.Time
-	done chan struct{} // closed when left reaches 0
+	err  error // the first refusal
 }
 
 func (a *jsAck) settle(n int, err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err != nil && a.err == nil {
-		a.err = err
+		a.err = fmt.Errorf("jetstream: publish: %w", err)
 	}
 	a.left -= n
 	if a.left == 0 {
-		a.at = time.Now()
-		close(a.done)
+		a.Settle(a.err)
 	}
-}
-
-func (a *jsAck) Ready() bool {
-	select {
-	case <-a.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func (a *jsAck) Wait(ctx context.Context) (time.Time, error) {
-	select {
-	case <-a.done:
-	case <-ctx.Done():
-		return time.Time{}, ctx.Err()
-	}
-	if a.err != nil {
-		return a.at, fmt.Errorf("jetstream: publish: %w", a.err)
-	}
-	return a.at, nil
 }
 
 // PublishAckAsync publishes every payload with PublishMsgAsync; the batch
@@ -184,7 +165,7 @@ func (s *jsStream) PublishAckAsync(ctx context.Context, payloads [][]byte) (Pend
 		return nil, err
 	}
 	jc := s.c.js
-	a := &jsAck{left: len(payloads), done: make(chan struct{})}
+	a := &jsAck{Answer: driver.NewAnswer(), left: len(payloads)}
 	if len(payloads) == 0 {
 		a.settle(0, nil)
 		return a, nil

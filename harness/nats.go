@@ -119,12 +119,11 @@ func (d *NATS) Connect(ctx context.Context, _ int) (Conn, error) {
 	}
 	c.nc = nc
 	if d.js != nil {
-		if c.js, err = newJSConn(nc); err != nil {
+		if c.js, err = newJSConn(nc, d.js); err != nil {
 			nc.Close()
 			<-c.closed
 			return nil, err
 		}
-		c.jsMode = d.js
 	}
 	return c, nil
 }
@@ -147,9 +146,7 @@ const flushWait = time.Minute
 type natsConn struct {
 	nc     *nats.Conn
 	closed chan struct{} // closed by the ClosedHandler: nats.go's callback goroutine is done
-	// js and jsMode are set in JetStream mode.
-	js     *jsConn
-	jsMode *jetStreamMode
+	js     *jsConn       // set in JetStream mode
 	subs   sync.WaitGroup
 
 	mu sync.Mutex // held while a handler runs

@@ -389,13 +389,16 @@ func (p *producer) run(ctx context.Context, loadStart int64) {
 	// messages await their acknowledgement; they are waited for when the
 	// producer stops, so that every acknowledgement of its run is counted.
 	var (
-		async    bool
+		asyncs   []AsyncStream // p.streams', where acknowledgements stay outstanding
 		win      ackWindow
 		ackLimit = max(sc.Producers.InFlight, batchMax)
 	)
 	phaseCtx := ctx // ends with the measured phase, for waits on acknowledgements
 	if _, ok := p.streams[0].(AsyncStream); ok && sc.Producers.Acks && p.shared == nil {
-		async = true
+		asyncs = make([]AsyncStream, len(p.streams))
+		for i, st := range p.streams {
+			asyncs[i] = st.(AsyncStream) // one driver: every stream is
+		}
 		if p.clock.fake == nil {
 			var cancel context.CancelFunc
 			phaseCtx, cancel = context.WithDeadline(ctx, p.clock.epoch.Add(time.Duration(end)))
@@ -465,7 +468,7 @@ func (p *producer) run(ctx context.Context, loadStart int64) {
 				intended[j] = now
 			}
 		}
-		if async {
+		if asyncs != nil {
 			// Room for this batch first: its messages count against
 			// in_flight from the moment they are sent. A wait that
 			// outlasts the measured phase ends the producer.
@@ -500,9 +503,9 @@ func (p *producer) run(ctx context.Context, loadStart int64) {
 		sent := p.clock.now()
 		inPhase := intended[0] >= mStart && intended[0] < end
 		switch {
-		case async:
+		case asyncs != nil:
 			var a PendingAck
-			if a, err = p.streams[si].(AsyncStream).PublishAckAsync(ctx, batch[:cnt]); err == nil {
+			if a, err = asyncs[si].PublishAckAsync(ctx, batch[:cnt]); err == nil {
 				win.q = append(win.q, outstandingAck{a, sent, cnt, inPhase})
 				win.msgs += cnt
 			}

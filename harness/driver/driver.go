@@ -165,3 +165,44 @@ type StatsReader interface {
 	// StatsScope says where the metrics come from and what they cover.
 	StatsScope() string
 }
+
+// Answer is a PendingAck that the goroutine receiving the target's answer
+// settles once, with the time it arrived: what a driver whose client
+// library calls back (rather than offering a future to wait on) returns
+// from PublishAckAsync.
+type Answer struct {
+	done chan struct{} // closed by Settle, after at and err are set
+	at   time.Time
+	err  error
+}
+
+// NewAnswer returns an unsettled Answer.
+func NewAnswer() *Answer { return &Answer{done: make(chan struct{})} }
+
+// Settle records the answer, now, with err the target's refusal or nil.
+// It must be called once.
+func (a *Answer) Settle(err error) {
+	a.at, a.err = time.Now(), err
+	close(a.done)
+}
+
+// Ready reports whether Settle was called.
+func (a *Answer) Ready() bool {
+	select {
+	case <-a.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Wait waits for Settle (or ctx) and returns when the answer arrived and
+// the refusal, if any.
+func (a *Answer) Wait(ctx context.Context) (time.Time, error) {
+	select {
+	case <-a.done:
+		return a.at, a.err
+	case <-ctx.Done():
+		return time.Time{}, ctx.Err()
+	}
+}
