@@ -70,6 +70,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzRecover$$' -fuzztime=$(FUZZTIME) ./core/store
 	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./internal/yamlstrict
 	$(GO) test -run='^$$' -fuzz='^FuzzAdd$$' -fuzztime=$(FUZZTIME) ./internal/promtext
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeEntry$$' -fuzztime=$(FUZZTIME) ./core/cluster
 
 ## crash-test: the long crash test: msnode --data-dir killed with SIGKILL
 ## CRASH_KILLS times at random moments under acknowledged publishes; every

@@ -1,0 +1,537 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/memorystreamer/memorystreamer/core/stream"
+	"github.com/memorystreamer/memorystreamer/core/wire"
+)
+
+// Errors a publisher may be told instead of a sequence number.
+var (
+	// ErrClosed: the host closed before the batch was committed.
+	ErrClosed = errors.New("cluster: host closed")
+	// ErrLeadershipLost: the host stopped leading the shard before the
+	// batch was applied. Its outcome is unknown: a later leader may still
+	// commit it, so a retry may write it twice (idempotent producers,
+	// still to come, make retries safe).
+	ErrLeadershipLost = errors.New("cluster: leadership lost before commit, outcome unknown")
+)
+
+// NotLeaderError refuses a batch proposed to a host that does not lead
+// the stream's shard. Leader is the leader this host knows (0: none yet).
+type NotLeaderError struct {
+	Shard  uint32
+	Leader uint64
+}
+
+func (e *NotLeaderError) Error() string {
+	if e.Leader == 0 {
+		return fmt.Sprintf("cluster: shard %d has no leader", e.Shard)
+	}
+	return fmt.Sprintf("cluster: shard %d is led by host %d", e.Shard, e.Leader)
+}
+
+// Envelope is one raft message of one shard, as hosts exchange them.
+type Envelope struct {
+	Shard uint32
+	Msg   *raftpb.Message
+}
+
+// Transport carries a host's messages to its peers. Send must not block
+// for long and must not call back into the sending host; it may drop
+// messages (raft retransmits). batch is valid only during the call.
+type Transport interface {
+	Send(to uint64, batch []Envelope)
+}
+
+// Config configures a Host.
+type Config struct {
+	ID     uint64   // this host's id, non-zero
+	Peers  []uint64 // every host of the cluster, this one included
+	Shards int      // number of shards (default 16)
+	// ElectionTicks and HeartbeatTicks are raft's timing in ticks
+	// (defaults 20 and 2); Tick is the tick's length when the host runs
+	// its own loop (Start; default 10 ms): a leader's loss is noticed
+	// after 200–400 ms by default.
+	ElectionTicks, HeartbeatTicks int
+	Tick                          time.Duration
+	Registry                      *stream.Registry // where applied batches go
+	Transport                     Transport
+	// Storages, when set, holds one raft storage per shard to restart
+	// from (a host restarting with its log); nil starts empty ones.
+	Storages []*raft.MemoryStorage
+	Logger   *slog.Logger // nil: discard
+}
+
+func (c Config) withDefaults() Config {
+	if c.Shards == 0 {
+		c.Shards = 16
+	}
+	if c.ElectionTicks == 0 {
+		c.ElectionTicks = 20
+	}
+	if c.HeartbeatTicks == 0 {
+		c.HeartbeatTicks = 2
+	}
+	if c.Tick == 0 {
+		c.Tick = 10 * time.Millisecond
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Host runs this process's replicas of every shard. Its methods are safe
+// for concurrent use.
+type Host struct {
+	cfg    Config
+	shards []*shard
+
+	mu      sync.Mutex
+	inbox   []Envelope
+	queued  [][]proposal // per shard, waiting for the next round
+	ticks   int
+	closed  bool
+	started bool
+	wake    chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+
+	// Owned by the round (one at a time: the loop, or Process's caller).
+	round  sync.Mutex
+	out    map[uint64][]Envelope
+	buf    []byte
+	nextID uint64
+}
+
+// proposal is a batch waiting for its shard's next round.
+type proposal struct {
+	name  []byte
+	ts    int64
+	count uint32
+	data  []byte
+	done  stream.Committer
+	tok   uint64
+}
+
+// waiter is a publisher waiting for its batch's entry to be applied.
+type waiter struct {
+	done stream.Committer
+	tok  uint64
+}
+
+// shard is this host's replica of one raft group.
+type shard struct {
+	id      uint32
+	rn      *raft.RawNode
+	st      *raft.MemoryStorage
+	lead    uint64
+	leader  bool
+	pending map[uint64][]waiter // by proposal id
+}
+
+// New makes a host. Drive it with Start, or with Tick and Process from
+// one goroutine (deterministic tests).
+func New(cfg Config) (*Host, error) {
+	cfg = cfg.withDefaults()
+	switch {
+	case cfg.ID == 0:
+		return nil, errors.New("cluster: host id 0")
+	case cfg.Registry == nil || cfg.Transport == nil:
+		return nil, errors.New("cluster: a registry and a transport are required")
+	case cfg.Storages != nil && len(cfg.Storages) != cfg.Shards:
+		return nil, fmt.Errorf("cluster: %d storages for %d shards", len(cfg.Storages), cfg.Shards)
+	case cfg.HeartbeatTicks >= cfg.ElectionTicks:
+		return nil, errors.New("cluster: heartbeat ticks must be fewer than election ticks")
+	}
+	member := false
+	peers := make([]raft.Peer, len(cfg.Peers))
+	for i, id := range cfg.Peers {
+		peers[i] = raft.Peer{ID: id}
+		member = member || id == cfg.ID
+	}
+	if !member {
+		return nil, fmt.Errorf("cluster: host %d is not among the peers %v", cfg.ID, cfg.Peers)
+	}
+	h := &Host{
+		cfg:    cfg,
+		queued: make([][]proposal, cfg.Shards),
+		wake:   make(chan struct{}, 1),
+		out:    make(map[uint64][]Envelope),
+		// Proposal ids must not repeat those of an earlier run of this
+		// host, whose entries a restart applies again: start from the
+		// clock (rounds are far fewer than one per nanosecond).
+		nextID: uint64(time.Now().UnixNano()),
+	}
+	logger := raftLogger{cfg.Logger}
+	for i := range cfg.Shards {
+		st := raft.NewMemoryStorage()
+		if cfg.Storages != nil {
+			st = cfg.Storages[i]
+		}
+		rn, err := raft.NewRawNode(&raft.Config{
+			ID:                        cfg.ID,
+			ElectionTick:              cfg.ElectionTicks,
+			HeartbeatTick:             cfg.HeartbeatTicks,
+			Storage:                   st,
+			MaxSizePerMsg:             1 << 20,
+			MaxInflightMsgs:           256,
+			MaxUncommittedEntriesSize: 64 << 20,
+			CheckQuorum:               true,
+			PreVote:                   true,
+			DisableProposalForwarding: true,
+			Logger:                    logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("cluster: shard %d: %w", i, err)
+		}
+		if last, _ := st.LastIndex(); last == 0 {
+			if err := rn.Bootstrap(peers); err != nil {
+				return nil, fmt.Errorf("cluster: shard %d: %w", i, err)
+			}
+		}
+		h.shards = append(h.shards, &shard{id: uint32(i), rn: rn, st: st, pending: make(map[uint64][]waiter)})
+	}
+	return h, nil
+}
+
+// ID returns the host's id.
+func (h *Host) ID() uint64 { return h.cfg.ID }
+
+// Shards returns the number of shards.
+func (h *Host) Shards() int { return h.cfg.Shards }
+
+// Storages returns the host's raft storage of every shard: what a host
+// restarting with its log is given (Config.Storages).
+func (h *Host) Storages() []*raft.MemoryStorage {
+	out := make([]*raft.MemoryStorage, len(h.shards))
+	for i, s := range h.shards {
+		out[i] = s.st
+	}
+	return out
+}
+
+// Start runs the host's loop on its own goroutine, ticking every
+// Config.Tick, until Close.
+func (h *Host) Start() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.started || h.closed {
+		return
+	}
+	h.started = true
+	h.stop, h.done = make(chan struct{}), make(chan struct{})
+	go h.loop()
+}
+
+func (h *Host) loop() {
+	defer close(h.done)
+	t := time.NewTicker(h.cfg.Tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+			h.Tick()
+		case <-h.wake:
+		}
+		for h.Process() {
+		}
+	}
+}
+
+// Tick advances every shard's logical clock by one tick at the next
+// round.
+func (h *Host) Tick() {
+	h.mu.Lock()
+	h.ticks++
+	h.mu.Unlock()
+	h.signal()
+}
+
+func (h *Host) signal() {
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Deliver hands the host messages its peer sent; a transport calls it.
+// batch is copied.
+func (h *Host) Deliver(batch []Envelope) {
+	h.mu.Lock()
+	if !h.closed {
+		h.inbox = append(h.inbox, batch...)
+	}
+	h.mu.Unlock()
+	h.signal()
+}
+
+// Propose queues a published batch for its stream's shard (the
+// stream.Log seam). done is told the batch's first sequence number once
+// its entry is applied here, or why it failed.
+func (h *Host) Propose(s *stream.Stream, p wire.Publish, ts int64, done stream.Committer, tok uint64) {
+	name := s.Name()
+	sh := ShardOf([]byte(name), h.cfg.Shards)
+	pr := proposal{name: []byte(name), ts: ts, count: p.Count, data: append([]byte(nil), p.Data...), done: done, tok: tok}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		done.Committed(tok, 0, ErrClosed)
+		return
+	}
+	h.queued[sh] = append(h.queued[sh], pr)
+	h.mu.Unlock()
+	h.signal()
+}
+
+// Leader returns the leader of shard sh as this host knows it (0: none).
+func (h *Host) Leader(sh uint32) uint64 {
+	h.round.Lock()
+	defer h.round.Unlock()
+	return h.shards[sh].lead
+}
+
+// Status returns raft's status of shard sh on this host.
+func (h *Host) Status(sh uint32) raft.BasicStatus {
+	h.round.Lock()
+	defer h.round.Unlock()
+	return h.shards[sh].rn.BasicStatus()
+}
+
+// Process runs one round: ticks, the peers' messages, the queued
+// proposals, then every shard's Ready (persist, send, apply). It reports
+// whether there was anything to do. Only a host that was not Started is
+// driven by calling it.
+func (h *Host) Process() bool {
+	h.round.Lock()
+	defer h.round.Unlock()
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return false
+	}
+	in, ticks := h.inbox, h.ticks
+	h.inbox, h.ticks = nil, 0
+	var queued [][]proposal
+	for i, q := range h.queued {
+		if len(q) > 0 {
+			if queued == nil {
+				queued = make([][]proposal, len(h.queued))
+			}
+			queued[i], h.queued[i] = q, nil
+		}
+	}
+	h.mu.Unlock()
+
+	worked := ticks > 0 || len(in) > 0 || queued != nil
+	for range ticks {
+		for _, s := range h.shards {
+			s.rn.Tick()
+		}
+	}
+	for i := range in {
+		e := &in[i]
+		if int(e.Shard) >= len(h.shards) {
+			h.cfg.Logger.Warn("cluster: message for an unknown shard", "shard", e.Shard, "from", e.Msg.GetFrom())
+			continue
+		}
+		// Errors are messages raft ignores (a local message type or a
+		// response from a peer it does not know): nothing to do.
+		_ = h.shards[e.Shard].rn.Step(e.Msg)
+	}
+	for i, q := range queued {
+		if len(q) > 0 {
+			h.propose(h.shards[i], q)
+		}
+	}
+	for _, s := range h.shards {
+		if s.rn.HasReady() {
+			worked = true
+			h.ready(s)
+		}
+	}
+	for to, batch := range h.out {
+		if len(batch) > 0 {
+			h.cfg.Transport.Send(to, batch)
+			clear(batch)
+			h.out[to] = batch[:0]
+		}
+	}
+	return worked
+}
+
+// propose coalesces the batches queued for shard s into one entry.
+func (h *Host) propose(s *shard, q []proposal) {
+	if !s.leader {
+		err := &NotLeaderError{Shard: s.id, Leader: s.lead}
+		for _, p := range q {
+			p.done.Committed(p.tok, 0, err)
+		}
+		return
+	}
+	h.nextID++
+	id := h.nextID
+	b := appendEntryHeader(h.buf[:0], h.cfg.ID, id)
+	ws := make([]waiter, len(q))
+	for i, p := range q {
+		b = appendItem(b, item{name: p.name, ts: p.ts, count: p.count, data: p.data})
+		ws[i] = waiter{p.done, p.tok}
+	}
+	putItemCount(b, uint32(len(q)))
+	h.buf = b
+	// raft keeps the slice in its unstable log: give it its own copy.
+	if err := s.rn.Propose(append([]byte(nil), b...)); err != nil {
+		for _, w := range ws {
+			w.done.Committed(w.tok, 0, fmt.Errorf("cluster: shard %d: %w", s.id, err))
+		}
+		return
+	}
+	s.pending[id] = ws
+}
+
+// ready handles one Ready of shard s: the order raft's documentation
+// gives (persist the entries and hard state, send, apply, advance).
+func (h *Host) ready(s *shard) {
+	rd := s.rn.Ready()
+	if rd.SoftState != nil {
+		s.lead = rd.SoftState.Lead
+		wasLeader := s.leader
+		s.leader = rd.SoftState.RaftState == raft.StateLeader
+		if wasLeader && !s.leader {
+			s.failPending(ErrLeadershipLost)
+		}
+	}
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		if err := s.st.ApplySnapshot(rd.Snapshot); err != nil {
+			h.cfg.Logger.Error("cluster: apply snapshot", "shard", s.id, "err", err)
+		}
+	}
+	if !raft.IsEmptyHardState(rd.HardState) {
+		if err := s.st.SetHardState(rd.HardState); err != nil {
+			h.cfg.Logger.Error("cluster: hard state", "shard", s.id, "err", err)
+		}
+	}
+	if err := s.st.Append(rd.Entries); err != nil {
+		h.cfg.Logger.Error("cluster: append", "shard", s.id, "err", err)
+	}
+	for _, m := range rd.Messages {
+		to := m.GetTo()
+		h.out[to] = append(h.out[to], Envelope{Shard: s.id, Msg: m})
+	}
+	for _, e := range rd.CommittedEntries {
+		h.apply(s, e)
+	}
+	s.rn.Advance(rd)
+}
+
+// apply applies one committed entry of shard s.
+func (h *Host) apply(s *shard, e *raftpb.Entry) {
+	switch e.GetType() {
+	case raftpb.EntryType_EntryConfChange:
+		cc := &raftpb.ConfChange{}
+		if err := proto.Unmarshal(e.GetData(), cc); err != nil {
+			h.cfg.Logger.Error("cluster: conf change", "shard", s.id, "index", e.GetIndex(), "err", err)
+			return
+		}
+		s.rn.ApplyConfChange(cc)
+		return
+	case raftpb.EntryType_EntryConfChangeV2:
+		cc := &raftpb.ConfChangeV2{}
+		if err := proto.Unmarshal(e.GetData(), cc); err != nil {
+			h.cfg.Logger.Error("cluster: conf change", "shard", s.id, "index", e.GetIndex(), "err", err)
+			return
+		}
+		s.rn.ApplyConfChange(cc)
+		return
+	}
+	if len(e.GetData()) == 0 {
+		return // a new leader's empty entry
+	}
+	it, err := decodeEntry(e.GetData())
+	if err != nil {
+		h.cfg.Logger.Error("cluster: entry", "shard", s.id, "index", e.GetIndex(), "err", err)
+		return
+	}
+	var ws []waiter
+	if it.origin == h.cfg.ID {
+		ws = s.pending[it.id]
+		delete(s.pending, it.id)
+	}
+	for n := 0; ; n++ {
+		item, ok, err := it.next()
+		if err != nil {
+			// Every replica stops at the same byte of the same entry:
+			// the streams stay identical. The rest of the batches fail.
+			h.cfg.Logger.Error("cluster: entry", "shard", s.id, "index", e.GetIndex(), "err", err)
+			for _, w := range ws[min(n, len(ws)):] {
+				w.done.Committed(w.tok, 0, err)
+			}
+			return
+		}
+		if !ok {
+			return
+		}
+		st, _, err := h.cfg.Registry.Open(item.name)
+		var first uint64
+		if err == nil {
+			first, _ = st.Append(wire.Publish{Count: item.count, Data: item.data}, item.ts)
+		} else {
+			h.cfg.Logger.Error("cluster: open stream", "shard", s.id, "stream", string(item.name), "err", err)
+		}
+		if n < len(ws) {
+			ws[n].done.Committed(ws[n].tok, first, err)
+		}
+	}
+}
+
+// failPending tells every publisher waiting on shard s that err ended
+// its wait.
+func (s *shard) failPending(err error) {
+	for id, ws := range s.pending {
+		for _, w := range ws {
+			w.done.Committed(w.tok, 0, err)
+		}
+		delete(s.pending, id)
+	}
+}
+
+// Close stops the host: its loop ends and every publisher still waiting
+// is told ErrClosed. The raft storages stay readable (Storages).
+func (h *Host) Close() {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
+	h.closed = true
+	started := h.started
+	queued := h.queued
+	h.queued = nil
+	h.mu.Unlock()
+	if started {
+		close(h.stop)
+		<-h.done
+	}
+	h.round.Lock()
+	defer h.round.Unlock()
+	for _, q := range queued {
+		for _, p := range q {
+			p.done.Committed(p.tok, 0, ErrClosed)
+		}
+	}
+	for _, s := range h.shards {
+		s.failPending(ErrClosed)
+	}
+}
