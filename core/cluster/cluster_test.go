@@ -56,7 +56,7 @@ func newTCluster(t *testing.T, n, shards int, seed uint64) *tcluster {
 func (c *tcluster) start(id uint64, storages []*raft.MemoryStorage) {
 	c.t.Helper()
 	reg := stream.NewRegistry(stream.Config{})
-	h, err := New(Config{ID: id, Peers: c.ids, Shards: c.shards, ElectionTicks: 10, HeartbeatTicks: 1, Registry: reg, Transport: c.net.Transport(id), Storages: storages})
+	h, err := New(Config{ID: id, Peers: c.ids, Shards: c.shards, ElectionTicks: 10, HeartbeatTicks: 1, Registry: reg, Transport: c.net.Transport(id), Storages: storages, ClientAddrs: c.addrs()})
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -72,6 +72,15 @@ func (c *tcluster) stop(id uint64) []*raft.MemoryStorage {
 	h.Close()
 	delete(c.hosts, id)
 	return h.Storages()
+}
+
+// addrs names every host's client address "addr-ID".
+func (c *tcluster) addrs() map[uint64]string {
+	m := map[uint64]string{}
+	for _, id := range c.ids {
+		m[id] = fmt.Sprintf("addr-%d", id)
+	}
+	return m
 }
 
 func (c *tcluster) settle() {
@@ -316,6 +325,10 @@ func TestFollowerRefusesWithLeader(t *testing.T) {
 	var nl *NotLeaderError
 	if !errors.As(res.err, &nl) || nl.Leader != lead || nl.Shard != 0 {
 		t.Fatalf("follower answered %v, want NotLeaderError naming %d", res.err, lead)
+	}
+	var we *wire.Error
+	if !errors.As(res.err, &we) || we.Code != wire.CodeNotLeader || we.Text != fmt.Sprintf("addr-%d", lead) {
+		t.Fatalf("follower's refusal unwraps to %v, want CodeNotLeader with the leader's address", we)
 	}
 }
 

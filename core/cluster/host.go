@@ -27,17 +27,27 @@ var (
 )
 
 // NotLeaderError refuses a batch proposed to a host that does not lead
-// the stream's shard. Leader is the leader this host knows (0: none yet).
+// the stream's shard. Leader is the leader this host knows (0: none yet)
+// and Addr its client address (Config.ClientAddrs; empty when unknown).
+// It unwraps to the wire error a node sends (wire.CodeNotLeader, the
+// address as its text), so the node's publisher is told where to go.
 type NotLeaderError struct {
 	Shard  uint32
 	Leader uint64
+	Addr   string
 }
 
+// Unwrap returns the wire error that carries the refusal to a client.
+func (e *NotLeaderError) Unwrap() error {
+	return &wire.Error{Code: wire.CodeNotLeader, Text: e.Addr}
+}
+
+// Error says which host leads the shard, when one is known.
 func (e *NotLeaderError) Error() string {
 	if e.Leader == 0 {
 		return fmt.Sprintf("cluster: shard %d has no leader", e.Shard)
 	}
-	return fmt.Sprintf("cluster: shard %d is led by host %d", e.Shard, e.Leader)
+	return fmt.Sprintf("cluster: shard %d is led by host %d (%s)", e.Shard, e.Leader, e.Addr)
 }
 
 // Envelope is one raft message of one shard, as hosts exchange them.
@@ -69,7 +79,10 @@ type Config struct {
 	// Storages, when set, holds one raft storage per shard to restart
 	// from (a host restarting with its log); nil starts empty ones.
 	Storages []*raft.MemoryStorage
-	Logger   *slog.Logger // nil: discard
+	// ClientAddrs are the hosts' client addresses by id, told to a
+	// publisher that proposed to a host that does not lead its shard.
+	ClientAddrs map[uint64]string
+	Logger      *slog.Logger // nil: discard
 }
 
 func (c Config) withDefaults() Config {
@@ -375,7 +388,7 @@ func (h *Host) Process() bool {
 // propose coalesces the batches queued for shard s into one entry.
 func (h *Host) propose(s *shard, q []proposal) {
 	if !s.leader {
-		err := &NotLeaderError{Shard: s.id, Leader: s.lead}
+		err := &NotLeaderError{Shard: s.id, Leader: s.lead, Addr: h.cfg.ClientAddrs[s.lead]}
 		for _, p := range q {
 			p.done.Committed(p.tok, 0, err)
 		}

@@ -23,7 +23,7 @@ func tcpHosts(t *testing.T, n int) ([]*Host, []*TCPTransport, []*stream.Registry
 // tcpCluster is n hosts on loopback TCP, each of which can be killed and
 // restarted on its address.
 type tcpCluster struct {
-	t     *testing.T
+	t     testing.TB
 	ids   []uint64
 	addrs map[uint64]string
 	hosts []*Host
@@ -31,7 +31,7 @@ type tcpCluster struct {
 	regs  []*stream.Registry
 }
 
-func newTCPCluster(t *testing.T, n int) *tcpCluster {
+func newTCPCluster(t testing.TB, n int) *tcpCluster {
 	t.Helper()
 	ids := make([]uint64, n)
 	lns := make([]net.Listener, n)

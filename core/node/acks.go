@@ -112,6 +112,12 @@ func (c *conn) reply(e *pendingAck) {
 	}
 	c.n.stats.countError(code)
 	c.n.stats.droppedFailed.Add(int64(e.count))
+	if code == wire.CodeNotLeader {
+		// Not a fault: the client is told where the leader is, and
+		// the text is that address alone (docs/PROTOCOL.md).
+		a.buf = wire.AppendError(a.buf, code, e.corr, we.Text)
+		return
+	}
 	c.log.Warn("publish failed", "handle", e.handle, "count", e.count, "err", e.err)
 	a.buf = wire.AppendError(a.buf, code, e.corr, "publish of "+strconv.FormatUint(uint64(e.count), 10)+" messages failed: "+e.err.Error())
 }

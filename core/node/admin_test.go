@@ -181,8 +181,8 @@ func TestAdminStats(t *testing.T) {
 		MsgsIn:    batches * perBatch, BytesIn: batches * perBatch * size, BatchesIn: batches,
 		MsgsOut: batches * perBatch, Subscriptions: 1, BytesOut: batches * perBatch * (size + wire.RecordHeaderSize),
 	}
-	if got.Errors["limit_exceeded"] != 0 || len(got.Errors) != 17 || len(got.ConnsClosed) != 8 {
-		t.Errorf("/stats Errors %v ConnsClosed %v: want 17 codes and 8 reasons, all 0", got.Errors, got.ConnsClosed)
+	if got.Errors["limit_exceeded"] != 0 || len(got.Errors) != 18 || len(got.ConnsClosed) != 8 {
+		t.Errorf("/stats Errors %v ConnsClosed %v: want 18 codes and 8 reasons, all 0", got.Errors, got.ConnsClosed)
 	}
 	got.Errors, got.ConnsClosed = nil, nil
 	if !reflect.DeepEqual(got, want) {

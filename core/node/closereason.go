@@ -40,7 +40,7 @@ type cause struct {
 
 // numCodes bounds the error codes counted one by one; a code past it is
 // counted only in the total.
-const numCodes = int(wire.CodeUnavailable) + 1
+const numCodes = int(wire.CodeNotLeader) + 1
 
 // codeLabel returns the label value of code for msnode_errors_total: its
 // description in snake case ("limit_exceeded").

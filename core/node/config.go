@@ -114,6 +114,12 @@ type Config struct {
 	// FS is the file system of DataDir. Default the operating system's;
 	// tests give a vfs.Mem to inject disk faults.
 	FS vfs.FS
+	// Log, when set, makes the log published batches go to from the
+	// node's stream registry, in place of the in-memory (or durable) one:
+	// a cluster host (core/cluster) replicates them. The node closes it
+	// at shutdown, after its connections, when it has a Close method.
+	// Not with DataDir (a cluster's log on disk is not built yet).
+	Log func(*stream.Registry) (stream.Log, error)
 }
 
 // Validate reports every invalid field at once.
@@ -124,6 +130,9 @@ func (c Config) Validate() error {
 	}
 	if len(c.AuthToken) > wire.MaxTokenLen {
 		errs = append(errs, fmt.Errorf("node: AuthToken longer than %d bytes", wire.MaxTokenLen))
+	}
+	if c.Log != nil && c.DataDir != "" {
+		errs = append(errs, errors.New("node: a Log (a cluster) with a DataDir: a cluster's log on disk is not built yet"))
 	}
 	switch c.SlowConsumer {
 	case "", SlowConsumerDrop, SlowConsumerDisconnect:

@@ -144,6 +144,13 @@ func New(cfg Config) (*Node, error) {
 		}
 		n.store, n.clog = st, st
 	}
+	if cfg.Log != nil {
+		l, err := cfg.Log(n.reg)
+		if err != nil {
+			return nil, fmt.Errorf("node: log: %w", err)
+		}
+		n.clog = l
+	}
 	if cfg.Stream.MaxAge > 0 {
 		n.wg.Add(1)
 		go n.expireLoop(expireInterval(cfg.Stream.MaxAge))
@@ -369,8 +376,12 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	}
 }
 
-// closeStore closes the durable log once no connection proposes to it.
+// closeStore closes the durable log (or the Config.Log) once no
+// connection proposes to it.
 func (n *Node) closeStore() error {
+	if c, ok := n.clog.(interface{ Close() }); ok && n.cfg.Log != nil {
+		c.Close()
+	}
 	if n.store == nil {
 		return nil
 	}

@@ -48,6 +48,11 @@ const (
 	// CodeUnavailable: the node could not commit a PUBLISH (its storage
 	// failed): the batch is not in the stream. The publisher may retry.
 	CodeUnavailable Code = 17
+	// CodeNotLeader: the node does not lead the stream's shard of a
+	// cluster, so it cannot commit the PUBLISH: the batch is not in the
+	// stream. The text is the leader's client address, empty while the
+	// node knows none. The publisher retries there.
+	CodeNotLeader Code = 18
 )
 
 var codeNames = [...]string{
@@ -68,6 +73,7 @@ var codeNames = [...]string{
 	CodeForbidden:             "forbidden",
 	CodeRejected:              "rejected",
 	CodeUnavailable:           "unavailable",
+	CodeNotLeader:             "not leader",
 }
 
 // String returns the code's short description.
@@ -82,7 +88,7 @@ func (c Code) String() string {
 func (c Code) Fatal() bool {
 	switch c {
 	case CodeInvalidStreamName, CodeUnknownHandle, CodeUnknownSubscription,
-		CodeDuplicateSubscription, CodeLimit, CodeForbidden, CodeRejected, CodeUnavailable:
+		CodeDuplicateSubscription, CodeLimit, CodeForbidden, CodeRejected, CodeUnavailable, CodeNotLeader:
 		return false
 	}
 	return true

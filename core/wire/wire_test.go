@@ -117,10 +117,11 @@ func TestCode(t *testing.T) {
 		{wire.CodeForbidden, 15, "forbidden", false},
 		{wire.CodeRejected, 16, "rejected", false},
 		{wire.CodeUnavailable, 17, "unavailable", false},
+		{wire.CodeNotLeader, 18, "not leader", false},
 		// Codes this version does not define: a peer that does not know a
 		// code must assume the connection is lost.
 		{0, 0, "code 0", true},
-		{18, 18, "code 18", true},
+		{19, 19, "code 19", true},
 		{65535, 65535, "code 65535", true},
 	}
 	for _, tc := range tests {

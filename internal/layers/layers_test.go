@@ -31,7 +31,7 @@ var allowed = []struct {
 	{"core/cluster", []string{"core/stream", "core/wire"}},
 	// A client never pulls the node in; the node never the client.
 	{"core/client", []string{"core/wire", "core/internal/"}},
-	{"core/node", []string{"core/internal/", "core/plugin/", "core/plugin", "core/store/", "core/store", "core/stream", "core/telemetry", "core/wire"}},
+	{"core/node", []string{"core/cluster", "core/internal/", "core/plugin/", "core/plugin", "core/store/", "core/store", "core/stream", "core/telemetry", "core/wire"}},
 	{"scenarios", []string{"core/wire"}},
 	{"reports", []string{"scenarios"}},
 	{"harness", []string{"core/", "reports", "scenarios", "internal/", "harness/"}},
