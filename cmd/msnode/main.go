@@ -54,6 +54,7 @@ type options struct {
 	logLevel        string
 	logFormat       string
 	shutdownTimeout time.Duration
+	cluster         clusterOptions
 }
 
 func newFlagSet(o *options, stderr io.Writer) (*flag.FlagSet, *string) {
@@ -64,6 +65,7 @@ func newFlagSet(o *options, stderr io.Writer) (*flag.FlagSet, *string) {
 	fs.StringVar(&o.addr, "addr", node.DefaultAddr, "listen for clients on this TCP `address`")
 	fs.StringVar(&o.adminAddr, "admin-addr", node.DefaultAdminAddr, "serve /metrics, /healthz, /readyz, /stats and /debug/pprof/ on this `address` (empty: no admin listener)")
 	c.RegisterFlags(fs) // the node's options
+	o.cluster.register(fs)
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log `format` on stderr: text or json")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take before connections are cut")
@@ -111,6 +113,18 @@ func run(ctx context.Context, args []string, _, stderr io.Writer, ready func(add
 		}()
 		o.cfg.Plugins = chain
 		log.Info("plugins enabled", "plugins", strings.Join(chain.Names(), ","))
+	}
+	if o.cluster.nodeID != 0 {
+		build, closeTransport, err := o.cluster.clusterLog(log)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := closeTransport(); err != nil && !errors.Is(err, net.ErrClosed) {
+				log.Error("closing the cluster transport", "err", err)
+			}
+		}()
+		o.cfg.Log = build
 	}
 	n, err := node.New(o.cfg)
 	if err != nil {

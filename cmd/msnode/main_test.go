@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -243,13 +244,17 @@ func TestRunUsageErrors(t *testing.T) {
 		{"bad-duration", []string{"--write-timeout", "soon"}, `invalid value "soon" for flag -write-timeout`},
 		{"missing-value", []string{"--addr"}, "flag needs an argument: -addr"},
 		{"positional", withListen("serve", "now"), "unexpected arguments: serve now"},
+		{"node-id-alone", withListen("--node-id", "1"), "--node-id needs --peers"},
+		{"bad-peers", withListen("--node-id", "1", "--peers", "1=a"), "want ID=CLIENT_ADDR/CLUSTER_ADDR"},
+		{"not-a-peer", withListen("--node-id", "4", "--peers", "1=127.0.0.1:1/127.0.0.1:2"), "--node-id 4 is not among --peers"},
+		{"peer-twice", withListen("--node-id", "1", "--peers", "1=a:1/a:2,1=b:1/b:2"), "node 1 listed twice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stderr, err := runOnce(tc.args...)
 			if err == nil || errors.Is(err, flag.ErrHelp) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("run %q = %v, want an error with %q", tc.args, err, tc.want)
 			}
-			if tc.name != "positional" && !strings.Contains(stderr, "Usage: msnode") {
+			if !slices.Contains([]string{"positional", "node-id-alone", "bad-peers", "not-a-peer", "peer-twice"}, tc.name) && !strings.Contains(stderr, "Usage: msnode") {
 				t.Errorf("no usage printed:\n%s", stderr)
 			}
 		})
