@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -65,7 +66,12 @@ func parsePeers(s string) ([]peer, error) {
 // clusterLog prepares the cluster host that serves as the node's log: it
 // listens on the cluster address and returns the node's Config.Log and
 // a function that closes the transport after the node has shut down.
-func (o *clusterOptions) clusterLog(log *slog.Logger) (func(*stream.Registry) (stream.Log, error), func() error, error) {
+//
+// With a data directory, each shard's raft log and votes are kept in
+// DIR/raft (synced every round, as fsync always), and a restarted node
+// rebuilds its streams from it; without one they live in memory and the
+// node must not rejoin after a restart.
+func (o *clusterOptions) clusterLog(log *slog.Logger, dataDir string) (func(*stream.Registry) (stream.Log, error), func() error, error) {
 	if o.peers == "" {
 		return nil, nil, errors.New("--node-id needs --peers")
 	}
@@ -92,6 +98,10 @@ func (o *clusterOptions) clusterLog(log *slog.Logger) (func(*stream.Registry) (s
 	if o.tick <= 0 || o.electionTicks < 3 {
 		return nil, nil, fmt.Errorf("--raft-tick %v, --election-ticks %d: want a positive tick and at least 3 ticks", o.tick, o.electionTicks)
 	}
+	walDir := ""
+	if dataDir != "" {
+		walDir = filepath.Join(dataDir, "raft")
+	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return nil, nil, err
@@ -102,7 +112,7 @@ func (o *clusterOptions) clusterLog(log *slog.Logger) (func(*stream.Registry) (s
 		h, err := cluster.New(cluster.Config{
 			ID: o.nodeID, Peers: ids, Shards: o.shards, Registry: reg, Transport: tr,
 			Tick: o.tick, ElectionTicks: o.electionTicks, HeartbeatTicks: max(1, o.electionTicks/10),
-			ClientAddrs: clientAddrs, Logger: log,
+			ClientAddrs: clientAddrs, Logger: log, WALDir: walDir,
 		})
 		if err != nil {
 			return nil, err

@@ -115,7 +115,10 @@ func run(ctx context.Context, args []string, _, stderr io.Writer, ready func(add
 		log.Info("plugins enabled", "plugins", strings.Join(chain.Names(), ","))
 	}
 	if o.cluster.nodeID != 0 {
-		build, closeTransport, err := o.cluster.clusterLog(log)
+		// In a cluster the streams live in the raft log (in the data
+		// directory's raft/ when there is one), not in the segment store.
+		build, closeTransport, err := o.cluster.clusterLog(log, o.cfg.DataDir)
+		o.cfg.DataDir = ""
 		if err != nil {
 			return err
 		}

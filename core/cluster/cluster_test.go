@@ -10,6 +10,7 @@ import (
 	"go.etcd.io/raft/v3"
 	"go.uber.org/goleak"
 
+	"github.com/memorystreamer/memorystreamer/core/store/vfs"
 	"github.com/memorystreamer/memorystreamer/core/stream"
 	"github.com/memorystreamer/memorystreamer/core/wire"
 )
@@ -27,6 +28,7 @@ type tcluster struct {
 	hosts  map[uint64]*Host
 	regs   map[uint64]*stream.Registry
 	acked  map[string][]ackedBatch // per stream, what publishers were told is committed
+	fs     map[uint64]*vfs.Mem     // with a WAL: each host's disk
 }
 
 // ackedBatch is a batch a publisher was told is committed at first.
@@ -56,7 +58,11 @@ func newTCluster(t *testing.T, n, shards int, seed uint64) *tcluster {
 func (c *tcluster) start(id uint64, storages []*raft.MemoryStorage) {
 	c.t.Helper()
 	reg := stream.NewRegistry(stream.Config{})
-	h, err := New(Config{ID: id, Peers: c.ids, Shards: c.shards, ElectionTicks: 10, HeartbeatTicks: 1, Registry: reg, Transport: c.net.Transport(id), Storages: storages, ClientAddrs: c.addrs()})
+	cfg := Config{ID: id, Peers: c.ids, Shards: c.shards, ElectionTicks: 10, HeartbeatTicks: 1, Registry: reg, Transport: c.net.Transport(id), Storages: storages, ClientAddrs: c.addrs()}
+	if fs := c.fs[id]; fs != nil {
+		cfg.WALDir, cfg.FS = "raft", fs
+	}
+	h, err := New(cfg)
 	if err != nil {
 		c.t.Fatal(err)
 	}

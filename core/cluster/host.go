@@ -11,6 +11,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/memorystreamer/memorystreamer/core/store/vfs"
 	"github.com/memorystreamer/memorystreamer/core/stream"
 	"github.com/memorystreamer/memorystreamer/core/wire"
 )
@@ -79,6 +80,12 @@ type Config struct {
 	// Storages, when set, holds one raft storage per shard to restart
 	// from (a host restarting with its log); nil starts empty ones.
 	Storages []*raft.MemoryStorage
+	// WALDir, when set, keeps the raft state of every shard in a WAL in
+	// this directory (on FS, default the operating system's), synced
+	// once per round before its messages leave: a host restarts from it
+	// with its log and its votes. Not with Storages.
+	WALDir string
+	FS     vfs.FS
 	// ClientAddrs are the hosts' client addresses by id, told to a
 	// publisher that proposed to a host that does not lead its shard.
 	ClientAddrs map[uint64]string
@@ -115,16 +122,26 @@ type Host struct {
 	queued  [][]proposal // per shard, waiting for the next round
 	ticks   int
 	closed  bool
+	dead    error // the WAL failed (Err)
 	started bool
 	wake    chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
 
 	// Owned by the round (one at a time: the loop, or Process's caller).
-	round  sync.Mutex
-	out    map[uint64][]Envelope
-	buf    []byte
-	nextID uint64
+	round   sync.Mutex
+	out     map[uint64][]Envelope
+	buf     []byte
+	nextID  uint64
+	wal     *wal // nil: raft state in memory only
+	readies []shardReady
+	failed  error // the WAL failed: the host serves nothing more
+}
+
+// shardReady is a Ready persisted but not yet sent and applied.
+type shardReady struct {
+	s  *shard
+	rd raft.Ready
 }
 
 // proposal is a batch waiting for its shard's next round.
@@ -162,6 +179,8 @@ func New(cfg Config) (*Host, error) {
 		return nil, errors.New("cluster: host id 0")
 	case cfg.Registry == nil || cfg.Transport == nil:
 		return nil, errors.New("cluster: a registry and a transport are required")
+	case cfg.WALDir != "" && cfg.Storages != nil:
+		return nil, errors.New("cluster: WALDir and Storages together")
 	case cfg.Storages != nil && len(cfg.Storages) != cfg.Shards:
 		return nil, fmt.Errorf("cluster: %d storages for %d shards", len(cfg.Storages), cfg.Shards)
 	case cfg.HeartbeatTicks >= cfg.ElectionTicks:
@@ -185,6 +204,17 @@ func New(cfg Config) (*Host, error) {
 		// host, whose entries a restart applies again: start from the
 		// clock (rounds are far fewer than one per nanosecond).
 		nextID: uint64(time.Now().UnixNano()),
+	}
+	if cfg.WALDir != "" {
+		if cfg.FS == nil {
+			cfg.FS = vfs.OS
+		}
+		w, sts, err := openWAL(cfg.FS, cfg.WALDir, cfg.Shards)
+		if err != nil {
+			return nil, err
+		}
+		h.wal, cfg.Storages = w, sts
+		h.cfg = cfg
 	}
 	logger := raftLogger{cfg.Logger}
 	for i := range cfg.Shards {
@@ -299,9 +329,13 @@ func (h *Host) Propose(s *stream.Stream, p wire.Publish, ts int64, done stream.C
 	sh := ShardOf([]byte(name), h.cfg.Shards)
 	pr := proposal{name: []byte(name), ts: ts, count: p.Count, data: append([]byte(nil), p.Data...), done: done, tok: tok}
 	h.mu.Lock()
-	if h.closed {
+	if h.closed || h.dead != nil {
+		err := h.dead
 		h.mu.Unlock()
-		done.Committed(tok, 0, ErrClosed)
+		if err == nil {
+			err = ErrClosed
+		}
+		done.Committed(tok, 0, err)
 		return
 	}
 	h.queued[sh] = append(h.queued[sh], pr)
@@ -331,7 +365,7 @@ func (h *Host) Process() bool {
 	h.round.Lock()
 	defer h.round.Unlock()
 	h.mu.Lock()
-	if h.closed {
+	if h.closed || h.failed != nil {
 		h.mu.Unlock()
 		return false
 	}
@@ -369,12 +403,25 @@ func (h *Host) Process() bool {
 			h.propose(h.shards[i], q)
 		}
 	}
+	h.readies = h.readies[:0]
 	for _, s := range h.shards {
 		if s.rn.HasReady() {
 			worked = true
-			h.ready(s)
+			h.persist(s)
 		}
 	}
+	// Nothing leaves and nothing is applied before the round's raft
+	// state is on disk.
+	if h.wal != nil {
+		if err := h.wal.flush(); err != nil {
+			h.fail(err)
+			return false
+		}
+	}
+	for i := range h.readies {
+		h.finish(&h.readies[i])
+	}
+	clear(h.readies)
 	for to, batch := range h.out {
 		if len(batch) > 0 {
 			h.cfg.Transport.Send(to, batch)
@@ -414,9 +461,11 @@ func (h *Host) propose(s *shard, q []proposal) {
 	s.pending[id] = ws
 }
 
-// ready handles one Ready of shard s: the order raft's documentation
-// gives (persist the entries and hard state, send, apply, advance).
-func (h *Host) ready(s *shard) {
+// persist takes shard s's Ready and keeps its hard state and entries
+// (in the storage, and in the round's WAL records); finish sends,
+// applies and advances it once the round's records are synced: the
+// order raft's documentation gives.
+func (h *Host) persist(s *shard) {
 	rd := s.rn.Ready()
 	if rd.SoftState != nil {
 		s.lead = rd.SoftState.Lead
@@ -439,6 +488,26 @@ func (h *Host) ready(s *shard) {
 	if err := s.st.Append(rd.Entries); err != nil {
 		h.cfg.Logger.Error("cluster: append", "shard", s.id, "err", err)
 	}
+	if h.wal != nil {
+		if !raft.IsEmptyHardState(rd.HardState) {
+			h.walAdd(s.id, kindHard, rd.HardState)
+		}
+		for _, e := range rd.Entries {
+			h.walAdd(s.id, kindEntry, e)
+		}
+	}
+	h.readies = append(h.readies, shardReady{s, rd})
+}
+
+func (h *Host) walAdd(shard uint32, kind byte, m proto.Message) {
+	if err := h.wal.add(shard, kind, m); err != nil {
+		h.cfg.Logger.Error("cluster: WAL record", "shard", shard, "err", err)
+	}
+}
+
+// finish sends, applies and advances a persisted Ready.
+func (h *Host) finish(r *shardReady) {
+	s, rd := r.s, r.rd
 	for _, m := range rd.Messages {
 		to := m.GetTo()
 		h.out[to] = append(h.out[to], Envelope{Shard: s.id, Msg: m})
@@ -509,6 +578,37 @@ func (h *Host) apply(s *shard, e *raftpb.Entry) {
 	}
 }
 
+// fail stops a host whose WAL failed: what the failed write covered may
+// not be on disk, so the host neither sends nor applies anything more;
+// every waiting publisher is told, and the error is logged. The host
+// must be restarted (from what its WAL holds).
+func (h *Host) fail(err error) {
+	h.failed = fmt.Errorf("cluster: raft WAL: %w", err)
+	h.mu.Lock()
+	h.dead = h.failed
+	h.mu.Unlock()
+	h.cfg.Logger.Error("cluster: raft WAL failed, the host stops", "err", err)
+	for _, s := range h.shards {
+		s.failPending(h.failed)
+	}
+	h.mu.Lock()
+	queued := h.queued
+	h.queued = make([][]proposal, len(queued))
+	h.mu.Unlock()
+	for _, q := range queued {
+		for _, p := range q {
+			p.done.Committed(p.tok, 0, h.failed)
+		}
+	}
+}
+
+// Err returns why the host stopped serving (its WAL failed), or nil.
+func (h *Host) Err() error {
+	h.round.Lock()
+	defer h.round.Unlock()
+	return h.failed
+}
+
 // failPending tells every publisher waiting on shard s that err ended
 // its wait.
 func (s *shard) failPending(err error) {
@@ -546,5 +646,10 @@ func (h *Host) Close() {
 	}
 	for _, s := range h.shards {
 		s.failPending(ErrClosed)
+	}
+	if h.wal != nil {
+		if err := h.wal.close(); err != nil {
+			h.cfg.Logger.Error("cluster: close raft WAL", "err", err)
+		}
 	}
 }
