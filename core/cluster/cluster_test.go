@@ -280,6 +280,39 @@ func (c *tcluster) check() {
 	}
 }
 
+// sendAcked proposes n batches to lead one after the other, each
+// settled and required to be acknowledged.
+func (c *tcluster) sendAcked(lead uint64, name string, rec *recorder, tok *uint64, n int) {
+	c.t.Helper()
+	for range n {
+		*tok++
+		ps := c.propose(lead, name, int(*tok), rec, *tok)
+		c.settle()
+		if res, _ := c.note(name, rec, *tok, ps); res.err != nil {
+			c.t.Fatalf("batch %d: %v", *tok, res.err)
+		}
+	}
+}
+
+// follower returns a host other than lead.
+func (c *tcluster) follower(lead uint64) uint64 {
+	if c.ids[0] == lead {
+		return c.ids[1]
+	}
+	return c.ids[0]
+}
+
+// others returns every host but id.
+func (c *tcluster) others(id uint64) []uint64 {
+	var rest []uint64
+	for _, h := range c.ids {
+		if h != id {
+			rest = append(rest, h)
+		}
+	}
+	return rest
+}
+
 // streamOn returns a stream name whose shard is sh.
 func streamOn(sh uint32, shards int, prefix string) string {
 	for i := 0; ; i++ {
@@ -320,10 +353,7 @@ func TestReplicateAndAck(t *testing.T) {
 func TestFollowerRefusesWithLeader(t *testing.T) {
 	c := newTCluster(t, 3, 2, 2)
 	lead := c.leader(0)
-	follower := c.ids[0]
-	if follower == lead {
-		follower = c.ids[1]
-	}
+	follower := c.follower(lead)
 	rec := newRecorder()
 	c.propose(follower, streamOn(0, 2, "s"), 0, rec, 1)
 	c.settle()
@@ -349,37 +379,19 @@ func TestLeaderIsolated(t *testing.T) {
 	rec := newRecorder()
 	tok := uint64(0)
 	old := c.leader(0)
-	for b := range 5 {
-		tok++
-		ps := c.propose(old, name, b, rec, tok)
-		c.settle()
-		c.note(name, rec, tok, ps)
-	}
+	c.sendAcked(old, name, rec, &tok, 5)
 	c.net.Isolate(old, c.ids)
 	tok++
 	lostTok := tok
 	c.propose(old, name, 99, rec, lostTok)
 	c.settle()
-	var rest []uint64
-	for _, id := range c.ids {
-		if id != old {
-			rest = append(rest, id)
-		}
-	}
-	lead := c.leader(0, rest...)
+	lead := c.leader(0, c.others(old)...)
 	c.tick(30) // the old leader's CheckQuorum runs out
 	res, ok := rec.result(lostTok)
 	if !ok || !errors.Is(res.err, ErrLeadershipLost) {
 		t.Fatalf("isolated leader's batch: %+v %v, want ErrLeadershipLost", res, ok)
 	}
-	for b := 5; b < 15; b++ {
-		tok++
-		ps := c.propose(lead, name, b, rec, tok)
-		c.settle()
-		if res, _ := c.note(name, rec, tok, ps); res.err != nil {
-			t.Fatalf("new leader batch %d: %v", b, res.err)
-		}
-	}
+	c.sendAcked(lead, name, rec, &tok, 10)
 	c.net.Heal()
 	c.tick(30)
 	if got := len(c.acked[name]); got != 15 {
@@ -417,15 +429,7 @@ func TestMinorityPartition(t *testing.T) {
 			t.Fatalf("minority host %d acknowledged a batch: %+v", id, res)
 		}
 	}
-	newLead := c.leader(1, majority...)
-	for b := range 10 {
-		tok++
-		ps := c.propose(newLead, name, b, rec, tok)
-		c.settle()
-		if res, _ := c.note(name, rec, tok, ps); res.err != nil {
-			t.Fatalf("majority batch %d: %v", b, res.err)
-		}
-	}
+	c.sendAcked(c.leader(1, majority...), name, rec, &tok, 10)
 	c.net.Heal()
 	c.tick(30)
 	c.check()
@@ -438,24 +442,11 @@ func TestRestartWithLog(t *testing.T) {
 	name := streamOn(0, 2, "restart")
 	rec := newRecorder()
 	lead := c.leader(0)
-	victim := c.ids[0]
-	if victim == lead {
-		victim = c.ids[1]
-	}
+	victim := c.follower(lead)
 	tok := uint64(0)
-	send := func(n int) {
-		for range n {
-			tok++
-			ps := c.propose(lead, name, int(tok), rec, tok)
-			c.settle()
-			if res, _ := c.note(name, rec, tok, ps); res.err != nil {
-				t.Fatalf("batch %d: %v", tok, res.err)
-			}
-		}
-	}
-	send(5)
+	c.sendAcked(lead, name, rec, &tok, 5)
 	storages := c.stop(victim)
-	send(5)
+	c.sendAcked(lead, name, rec, &tok, 5)
 	c.start(victim, storages)
 	c.tick(30)
 	c.check()

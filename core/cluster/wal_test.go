@@ -37,18 +37,6 @@ func (c *tcluster) crash(id uint64) {
 	c.fs[id].Crash()
 }
 
-func (c *tcluster) sendAcked(lead uint64, name string, rec *recorder, tok *uint64, n int) {
-	c.t.Helper()
-	for range n {
-		*tok++
-		ps := c.propose(lead, name, int(*tok), rec, *tok)
-		c.settle()
-		if res, _ := c.note(name, rec, *tok, ps); res.err != nil {
-			c.t.Fatalf("batch %d: %v", *tok, res.err)
-		}
-	}
-}
-
 // TestWALWholeClusterCrash: every host loses power at once after
 // acknowledging; all restart from their WALs (with empty registries),
 // elect, re-apply, and every acknowledged message is back on every
@@ -84,10 +72,7 @@ func TestWALFollowerCrash(t *testing.T) {
 	rec := newRecorder()
 	tok := uint64(0)
 	lead := c.leader(1)
-	victim := c.ids[0]
-	if victim == lead {
-		victim = c.ids[1]
-	}
+	victim := c.follower(lead)
 	c.sendAcked(lead, name, rec, &tok, 5)
 	c.crash(victim)
 	c.sendAcked(lead, name, rec, &tok, 5)
@@ -123,14 +108,8 @@ func TestWALSyncFailure(t *testing.T) {
 	if res, _ := rec.result(tok); res.err == nil {
 		t.Fatal("a failed host accepted a batch")
 	}
-	var rest []uint64
-	for _, id := range c.ids {
-		if id != old {
-			rest = append(rest, id)
-		}
-	}
 	c.tick(40)
-	lead := c.leader(0, rest...)
+	lead := c.leader(0, c.others(old)...)
 	c.sendAcked(lead, name, rec, &tok, 5)
 	c.crash(old)
 	c.start(old, nil)
