@@ -13,6 +13,7 @@ type countingCommitter struct {
 	mu    sync.Mutex
 	acked int
 	fails int
+	err   error
 	ch    chan struct{}
 }
 
@@ -22,6 +23,7 @@ func (c *countingCommitter) Committed(_, _ uint64, err error) {
 		c.acked += 256
 	} else {
 		c.fails++
+		c.err = err
 	}
 	c.mu.Unlock()
 	c.ch <- struct{}{}
@@ -31,7 +33,9 @@ func (c *countingCommitter) Committed(_, _ uint64, err error) {
 // log in memory), batches of 256 messages of 16 B proposed to the leader
 // with up to 64 batches in flight; reports committed msgs/s.
 func BenchmarkTCPClusterPublish(b *testing.B) {
-	c := newTCPCluster(b, 3)
+	// The default tick (10 ms): a saturated 2-core machine must not make
+	// the followers call elections in the middle of the run.
+	c := newTCPClusterTick(b, 3, 10*time.Millisecond)
 	defer func() {
 		for i := range c.hosts {
 			c.kill(i)
@@ -81,7 +85,7 @@ func BenchmarkTCPClusterPublish(b *testing.B) {
 	el := time.Since(start)
 	b.StopTimer()
 	if cc.fails > 0 {
-		b.Fatalf("%d batches failed", cc.fails)
+		b.Fatalf("%d batches failed (%v)", cc.fails, cc.err)
 	}
 	b.ReportMetric(float64(cc.acked)/el.Seconds(), "msgs/s")
 }

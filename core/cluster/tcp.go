@@ -58,6 +58,7 @@ type peerLink struct {
 	mu                sync.Mutex
 	queue             []byte // whole PEER_RAFT frames waiting
 	spare             []byte
+	scratch           []byte // one marshalled message, reused by Send
 	wake              chan struct{}
 }
 
@@ -113,15 +114,14 @@ func (t *TCPTransport) Send(to uint64, batch []Envelope) {
 	}
 	b, start := wire.BeginPeerRaft(p.queue)
 	n := uint32(0)
-	var scratch []byte
 	for _, e := range batch {
 		var err error
-		scratch, err = proto.MarshalOptions{}.MarshalAppend(scratch[:0], e.Msg)
+		p.scratch, err = proto.MarshalOptions{}.MarshalAppend(p.scratch[:0], e.Msg)
 		if err != nil {
 			t.dropped.Add(1)
 			continue
 		}
-		b = wire.AppendPeerMessage(b, e.Shard, scratch)
+		b = wire.AppendPeerMessage(b, e.Shard, p.scratch)
 		n++
 	}
 	if n == 0 {

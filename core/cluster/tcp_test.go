@@ -29,9 +29,14 @@ type tcpCluster struct {
 	hosts []*Host
 	trs   []*TCPTransport
 	regs  []*stream.Registry
+	tick  time.Duration // raft's tick (1 ms: fast elections for tests)
 }
 
 func newTCPCluster(t testing.TB, n int) *tcpCluster {
+	return newTCPClusterTick(t, n, time.Millisecond)
+}
+
+func newTCPClusterTick(t testing.TB, n int, tick time.Duration) *tcpCluster {
 	t.Helper()
 	ids := make([]uint64, n)
 	lns := make([]net.Listener, n)
@@ -44,7 +49,7 @@ func newTCPCluster(t testing.TB, n int) *tcpCluster {
 		}
 		lns[i], addrs[ids[i]] = ln, ln.Addr().String()
 	}
-	c := &tcpCluster{t: t, ids: ids, addrs: addrs, hosts: make([]*Host, n), trs: make([]*TCPTransport, n), regs: make([]*stream.Registry, n)}
+	c := &tcpCluster{t: t, ids: ids, addrs: addrs, tick: tick, hosts: make([]*Host, n), trs: make([]*TCPTransport, n), regs: make([]*stream.Registry, n)}
 	for i := range ids {
 		c.start(i, lns[i], nil)
 	}
@@ -62,7 +67,7 @@ func (c *tcpCluster) start(i int, ln net.Listener, storages []*raft.MemoryStorag
 	id := c.ids[i]
 	tr := NewTCPTransport(TCPConfig{ID: id, Cluster: 9, Peers: c.addrs, Listener: ln})
 	reg := stream.NewRegistry(stream.Config{})
-	h, err := New(Config{ID: id, Peers: c.ids, Shards: 2, Registry: reg, Transport: tr, Tick: time.Millisecond, Storages: storages})
+	h, err := New(Config{ID: id, Peers: c.ids, Shards: 2, Registry: reg, Transport: tr, Tick: c.tick, Storages: storages})
 	if err != nil {
 		c.t.Fatal(err)
 	}
