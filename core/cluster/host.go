@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -355,6 +356,54 @@ func (h *Host) Status(sh uint32) raft.BasicStatus {
 	h.round.Lock()
 	defer h.round.Unlock()
 	return h.shards[sh].rn.BasicStatus()
+}
+
+// HostStatus is what /cluster on a node's admin listener shows.
+type HostStatus struct {
+	ID     uint64
+	Peers  []uint64
+	Err    string `json:",omitempty"` // why the host stopped serving
+	Shards []ShardStatus
+}
+
+// ShardStatus is this host's view of one shard.
+type ShardStatus struct {
+	Shard   uint32
+	Leader  uint64 // 0: none known
+	Role    string // leader, follower, candidate, pre-candidate
+	Term    uint64
+	Commit  uint64 // raft commit index
+	Applied uint64
+	// Lag is each follower's distance behind the leader's last index,
+	// by host id, on the leader only.
+	Lag map[uint64]uint64 `json:",omitempty"`
+}
+
+// ClusterStatus returns the host's status (HostStatus); the node serves
+// it as /cluster.
+func (h *Host) ClusterStatus() any {
+	h.round.Lock()
+	defer h.round.Unlock()
+	st := HostStatus{ID: h.cfg.ID, Peers: h.cfg.Peers, Shards: make([]ShardStatus, len(h.shards))}
+	if h.failed != nil {
+		st.Err = h.failed.Error()
+	}
+	for i, s := range h.shards {
+		rs := s.rn.Status()
+		ss := ShardStatus{Shard: s.id, Leader: rs.Lead, Role: strings.TrimPrefix(rs.RaftState.String(), "State"), Term: rs.HardState.GetTerm(), Commit: rs.HardState.GetCommit(), Applied: rs.Applied}
+		ss.Role = strings.ToLower(strings.ReplaceAll(ss.Role, "PreCandidate", "pre-candidate"))
+		if rs.RaftState == raft.StateLeader {
+			last, _ := s.st.LastIndex()
+			ss.Lag = map[uint64]uint64{}
+			for id, pr := range rs.Progress {
+				if id != h.cfg.ID {
+					ss.Lag[id] = last - min(last, pr.Match)
+				}
+			}
+		}
+		st.Shards[i] = ss
+	}
+	return st
 }
 
 // Process runs one round: ticks, the peers' messages, the queued

@@ -49,6 +49,14 @@ func (n *Node) AdminHandler() http.Handler {
 	})
 	mux.HandleFunc("GET /streams", n.serveStreams)
 	mux.HandleFunc("GET /connections", n.serveConnections)
+	mux.HandleFunc("GET /cluster", func(w http.ResponseWriter, r *http.Request) {
+		// A log that can say how it is replicated (a cluster host).
+		if c, ok := n.clog.(interface{ ClusterStatus() any }); ok {
+			writeJSON(w, c.ClusterStatus())
+			return
+		}
+		writeJSONError(w, http.StatusNotFound, "this node is not part of a cluster")
+	})
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

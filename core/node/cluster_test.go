@@ -1,8 +1,11 @@
 package node_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -109,6 +112,23 @@ func TestClusterNodes(t *testing.T) {
 			t.Fatalf("batch %d acknowledged at %d, want %d", b, first, 2*b+1)
 		}
 	}
+	// /cluster on each node's admin handler names the same leader; the
+	// leader shows its followers' lag.
+	for _, id := range ids {
+		rr := httptest.NewRecorder()
+		nodes[id].AdminHandler().ServeHTTP(rr, httptest.NewRequest("GET", "/cluster", nil))
+		var st cluster.HostStatus
+		if err := json.Unmarshal(rr.Body.Bytes(), &st); err != nil || st.ID != id || len(st.Shards) != 4 {
+			t.Fatalf("node %d /cluster: %d %s (%v)", id, rr.Code, rr.Body, err)
+		}
+		ss := st.Shards[sh]
+		if ss.Leader != lead || (id == lead) != (ss.Role == "leader") || ss.Commit == 0 {
+			t.Fatalf("node %d /cluster shard %d: %+v, want leader %d", id, sh, ss, lead)
+		}
+		if id == lead && len(ss.Lag) != 2 {
+			t.Fatalf("leader's /cluster shows lag of %v, want both followers", ss.Lag)
+		}
+	}
 	// The follower's connection survived its refusal.
 	if _, err := ps.PublishAck(ctx, []byte("again")); !errors.As(err, &we) || we.Code != wire.CodeNotLeader {
 		t.Fatalf("second publish to the follower: %v", err)
@@ -141,5 +161,20 @@ func TestClusterLogWithDataDirRefused(t *testing.T) {
 	_, err = node.New(node.Config{Log: func(*stream.Registry) (stream.Log, error) { return nil, errors.New("boom") }})
 	if err == nil {
 		t.Fatal("a failing Log accepted")
+	}
+}
+
+// TestClusterPageAlone: a node that is not part of a cluster answers
+// /cluster with 404 and says why.
+func TestClusterPageAlone(t *testing.T) {
+	n, err := node.New(node.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	rr := httptest.NewRecorder()
+	n.AdminHandler().ServeHTTP(rr, httptest.NewRequest("GET", "/cluster", nil))
+	if rr.Code != 404 || !strings.Contains(rr.Body.String(), "not part of a cluster") {
+		t.Fatalf("/cluster on a single node: %d %s", rr.Code, rr.Body)
 	}
 }
