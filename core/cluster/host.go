@@ -132,11 +132,9 @@ type Host struct {
 	// Owned by the round (one at a time: the loop, or Process's caller).
 	round   sync.Mutex
 	out     map[uint64][]Envelope
-	buf     []byte
 	nextID  uint64
 	wal     *wal // nil: raft state in memory only
 	readies []shardReady
-	failed  error // the WAL failed: the host serves nothing more
 }
 
 // shardReady is a Ready persisted but not yet sent and applied.
@@ -385,8 +383,8 @@ func (h *Host) ClusterStatus() any {
 	h.round.Lock()
 	defer h.round.Unlock()
 	st := HostStatus{ID: h.cfg.ID, Peers: h.cfg.Peers, Shards: make([]ShardStatus, len(h.shards))}
-	if h.failed != nil {
-		st.Err = h.failed.Error()
+	if err := h.Err(); err != nil {
+		st.Err = err.Error()
 	}
 	for i, s := range h.shards {
 		rs := s.rn.Status()
@@ -414,7 +412,7 @@ func (h *Host) Process() bool {
 	h.round.Lock()
 	defer h.round.Unlock()
 	h.mu.Lock()
-	if h.closed || h.failed != nil {
+	if h.closed || h.dead != nil {
 		h.mu.Unlock()
 		return false
 	}
@@ -492,16 +490,20 @@ func (h *Host) propose(s *shard, q []proposal) {
 	}
 	h.nextID++
 	id := h.nextID
-	b := appendEntryHeader(h.buf[:0], h.cfg.ID, id)
+	// The entry is raft's to keep (its unstable log holds the slice):
+	// build it once, in a buffer of its own and of its exact size.
+	size := entryHeaderSize
+	for _, p := range q {
+		size += itemFixedSize + len(p.name) + len(p.data)
+	}
+	b := appendEntryHeader(make([]byte, 0, size), h.cfg.ID, id)
 	ws := make([]waiter, len(q))
 	for i, p := range q {
 		b = appendItem(b, item{name: p.name, ts: p.ts, count: p.count, data: p.data})
 		ws[i] = waiter{p.done, p.tok}
 	}
 	putItemCount(b, uint32(len(q)))
-	h.buf = b
-	// raft keeps the slice in its unstable log: give it its own copy.
-	if err := s.rn.Propose(append([]byte(nil), b...)); err != nil {
+	if err := s.rn.Propose(b); err != nil {
 		for _, w := range ws {
 			w.done.Committed(w.tok, 0, fmt.Errorf("cluster: shard %d: %w", s.id, err))
 		}
@@ -569,17 +571,17 @@ func (h *Host) finish(r *shardReady) {
 
 // apply applies one committed entry of shard s.
 func (h *Host) apply(s *shard, e *raftpb.Entry) {
+	var cc interface {
+		proto.Message
+		raftpb.ConfChangeI
+	}
 	switch e.GetType() {
 	case raftpb.EntryType_EntryConfChange:
-		cc := &raftpb.ConfChange{}
-		if err := proto.Unmarshal(e.GetData(), cc); err != nil {
-			h.cfg.Logger.Error("cluster: conf change", "shard", s.id, "index", e.GetIndex(), "err", err)
-			return
-		}
-		s.rn.ApplyConfChange(cc)
-		return
+		cc = &raftpb.ConfChange{}
 	case raftpb.EntryType_EntryConfChangeV2:
-		cc := &raftpb.ConfChangeV2{}
+		cc = &raftpb.ConfChangeV2{}
+	}
+	if cc != nil {
 		if err := proto.Unmarshal(e.GetData(), cc); err != nil {
 			h.cfg.Logger.Error("cluster: conf change", "shard", s.id, "index", e.GetIndex(), "err", err)
 			return
@@ -632,30 +634,28 @@ func (h *Host) apply(s *shard, e *raftpb.Entry) {
 // every waiting publisher is told, and the error is logged. The host
 // must be restarted (from what its WAL holds).
 func (h *Host) fail(err error) {
-	h.failed = fmt.Errorf("cluster: raft WAL: %w", err)
-	h.mu.Lock()
-	h.dead = h.failed
-	h.mu.Unlock()
+	err = fmt.Errorf("cluster: raft WAL: %w", err)
 	h.cfg.Logger.Error("cluster: raft WAL failed, the host stops", "err", err)
-	for _, s := range h.shards {
-		s.failPending(h.failed)
-	}
 	h.mu.Lock()
+	h.dead = err
 	queued := h.queued
 	h.queued = make([][]proposal, len(queued))
 	h.mu.Unlock()
+	for _, s := range h.shards {
+		s.failPending(err)
+	}
 	for _, q := range queued {
 		for _, p := range q {
-			p.done.Committed(p.tok, 0, h.failed)
+			p.done.Committed(p.tok, 0, err)
 		}
 	}
 }
 
 // Err returns why the host stopped serving (its WAL failed), or nil.
 func (h *Host) Err() error {
-	h.round.Lock()
-	defer h.round.Unlock()
-	return h.failed
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.dead
 }
 
 // failPending tells every publisher waiting on shard s that err ended
