@@ -2,10 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,7 +16,7 @@ import (
 	"time"
 
 	"github.com/memorystreamer/memorystreamer/core/client"
-	"github.com/memorystreamer/memorystreamer/core/wire"
+	"github.com/memorystreamer/memorystreamer/core/cluster"
 )
 
 // freeAddrs returns n loopback addresses that were free a moment ago.
@@ -37,83 +38,15 @@ func freeAddrs(t *testing.T, n int) []string {
 	return out
 }
 
-// router publishes to a cluster as a client that follows not-leader
-// answers: it keeps one connection per node and goes where it is told,
-// or to the next node when one does not answer.
-type router struct {
-	addrs []string
-	conns map[string]*client.Client
-	at    int
-}
-
-func (r *router) close() {
-	for _, c := range r.conns {
-		c.Close()
-	}
-}
-
-// publish sends one acknowledged message until a node acknowledges it or
-// the deadline passes. uncertain reports that an attempt failed in a way
-// that leaves its outcome unknown (the connection broke while waiting).
-func (r *router) publish(ctx context.Context, name string, payload []byte) (seq uint64, addr string, uncertain bool, err error) {
-	for ctx.Err() == nil {
-		addr = r.addrs[r.at%len(r.addrs)]
-		c := r.conns[addr]
-		if c == nil {
-			dctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-			c, err = client.Dial(dctx, addr, client.Config{})
-			cancel()
-			if err != nil {
-				r.at++
-				continue
-			}
-			r.conns[addr] = c
-		}
-		s, err := c.Open(ctx, name)
-		if err == nil {
-			pctx, cancel := context.WithTimeout(ctx, time.Second)
-			seq, err = s.PublishAck(pctx, payload)
-			cancel()
-			if err == nil {
-				return seq, addr, uncertain, nil
-			}
-		}
-		var we *wire.Error
-		if errors.As(err, &we) && we.Code == wire.CodeNotLeader {
-			if i := indexOf(r.addrs, we.Text); i >= 0 {
-				r.at = i
-			} else {
-				time.Sleep(10 * time.Millisecond) // no leader yet
-			}
-			continue
-		}
-		// The node is gone or the connection broke: whether the message
-		// was written is unknown.
-		uncertain = true
-		c.Close()
-		delete(r.conns, addr)
-		r.at++
-	}
-	return 0, "", uncertain, ctx.Err()
-}
-
-func indexOf(s []string, v string) int {
-	for i, x := range s {
-		if x == v {
-			return i
-		}
-	}
-	return -1
-}
-
 var clusterKills = flag.Int("cluster.kills", 1, "SIGKILLs of the leader in TestClusterLeaderKilled (make cluster-kill-test runs 50)")
 
 // TestClusterLeaderKilled runs three msnode processes as one cluster on
-// loopback, publishes acknowledged messages through a client that
-// follows not-leader answers, SIGKILLs the node that leads the stream's
-// shard, goes on publishing through the survivors, restarts the killed
+// loopback, publishes acknowledged messages through the cluster client's
+// idempotent producer (it follows not-leader answers and retries),
+// SIGKILLs the node that leads the stream's shard (found on the nodes'
+// /cluster pages), goes on publishing through the survivors, restarts the killed
 // node on its data directory, and reads the stream back from every node:
-// every acknowledged message once, in order.
+// every acknowledged message exactly once, in order, and nothing else.
 func TestClusterLeaderKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds msnode and runs three of them")
@@ -121,8 +54,8 @@ func TestClusterLeaderKilled(t *testing.T) {
 	bin := t.TempDir()
 	buildCommands(t, bin)
 	msnode := filepath.Join(bin, "msnode")
-	ports := freeAddrs(t, 6)
-	clientAddrs, peerAddrs := ports[:3], ports[3:]
+	ports := freeAddrs(t, 9)
+	clientAddrs, peerAddrs, adminAddrs := ports[:3], ports[3:6], ports[6:]
 	var peers []string
 	for i := range 3 {
 		peers = append(peers, fmt.Sprintf("%d=%s/%s", i+1, clientAddrs[i], peerAddrs[i]))
@@ -130,7 +63,7 @@ func TestClusterLeaderKilled(t *testing.T) {
 	procs := make([]*proc, 3)
 	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
 	start := func(i int) {
-		procs[i] = startProc(t, fmt.Sprintf("msnode-%d", i+1), msnode, "--addr", clientAddrs[i], "--admin-addr", "",
+		procs[i] = startProc(t, fmt.Sprintf("msnode-%d", i+1), msnode, "--addr", clientAddrs[i], "--admin-addr", adminAddrs[i],
 			"--log-format", "json", "--node-id", fmt.Sprint(i+1), "--peers", strings.Join(peers, ","), "--shards", "4",
 			"--data-dir", dirs[i])
 	}
@@ -142,51 +75,69 @@ func TestClusterLeaderKilled(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute+time.Duration(*clusterKills)*30*time.Second)
 	defer cancel()
-	r := &router{addrs: clientAddrs, conns: map[string]*client.Client{}}
-	defer r.close()
+	cl, err := client.NewCluster(clientAddrs, client.ClusterConfig{AttemptTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
 	const name = "orders"
+	prod := cl.Producer(name, 0)
 	var acked []string
-	uncertain := map[string]bool{}
-	publish := func(i int) string {
+	publish := func(i int) {
 		p := fmt.Sprintf("m%04d", i)
-		seq, addr, unc, err := r.publish(ctx, name, []byte(p))
-		if err != nil {
+		if _, err := prod.Publish(ctx, [][]byte{[]byte(p)}); err != nil {
 			t.Fatalf("message %d never acknowledged: %v", i, err)
 		}
-		if unc {
-			uncertain[p] = true
-		}
-		if seq == 0 {
-			t.Fatalf("message %d acknowledged at seq 0", i)
-		}
 		acked = append(acked, p)
-		return addr
 	}
-	var leader string
+	// leaderOf asks the nodes' /cluster pages which node leads the
+	// stream's shard, as a fault injector targets by role.
+	sh := cluster.ShardOf([]byte(name), 4)
+	hc := &http.Client{Timeout: time.Second}
+	leaderOf := func() int {
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			for _, admin := range adminAddrs {
+				resp, err := hc.Get("http://" + admin + "/cluster")
+				if err != nil {
+					continue
+				}
+				var st cluster.HostStatus
+				err = json.NewDecoder(resp.Body).Decode(&st)
+				resp.Body.Close()
+				if err == nil && int(sh) < len(st.Shards) && st.Shards[sh].Role == "leader" {
+					return int(st.ID) - 1
+				}
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatal("no node says it leads the stream's shard")
+		return -1
+	}
 	i := 0
 	for ; i < 100; i++ {
-		leader = publish(i)
+		publish(i)
 	}
 	var outages []time.Duration
 	for range *clusterKills {
-		victim := indexOf(clientAddrs, leader)
+		victim := leaderOf()
 		if err := procs[victim].cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
 		<-procs[victim].done
 		killed := time.Now()
-		leader = publish(i)
+		publish(i)
 		i++
 		outages = append(outages, time.Since(killed))
 		for range 50 {
-			leader = publish(i)
+			publish(i)
 			i++
 		}
 		// The killed node restarts from its raft WAL and catches up.
 		start(victim)
 		procs[victim].stderr.waitLine(t, procs[victim], "listening", func(l string) bool { return strings.Contains(l, "msnode listening") })
 		for range 50 {
-			leader = publish(i)
+			publish(i)
 			i++
 		}
 	}
@@ -194,8 +145,8 @@ func TestClusterLeaderKilled(t *testing.T) {
 	q := func(p float64) time.Duration {
 		return outages[min(len(outages)-1, int(p*float64(len(outages))))].Round(time.Millisecond)
 	}
-	t.Logf("%d SIGKILLs of the leader: first acknowledgement after the kill p50 %v, p99 %v, max %v; %d messages acknowledged, %d of unknown outcome",
-		len(outages), q(0.5), q(0.99), outages[len(outages)-1].Round(time.Millisecond), len(acked), len(uncertain))
+	t.Logf("%d SIGKILLs of the leader: first acknowledgement after the kill p50 %v, p99 %v, max %v; %d messages acknowledged, each in the stream once (%d attempts retried)",
+		len(outages), q(0.5), q(0.99), outages[len(outages)-1].Round(time.Millisecond), len(acked), prod.Retries())
 	// Every node, the restarted ones included, holds the stream.
 	for i, addr := range clientAddrs {
 		c, err := client.Dial(ctx, addr, client.Config{})
@@ -227,24 +178,15 @@ func TestClusterLeaderKilled(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond) // let any extra arrive too
 		mu.Lock()
-		next := 0
+		if len(got) != len(acked) {
+			t.Fatalf("node %d holds %d messages, %d were acknowledged (each once)", i+1, len(got), len(acked))
+		}
 		for j, m := range got {
-			if m.Seq != uint64(j+1) {
-				t.Fatalf("node %d: message %d has seq %d", i+1, j, m.Seq)
-			}
-			p := string(m.Payload)
-			if next < len(acked) && p == acked[next] {
-				next++
-				continue
-			}
-			if !uncertain[p] {
-				t.Fatalf("node %d seq %d: %q is neither the next acknowledged message nor one of unknown outcome", i+1, m.Seq, p)
+			if m.Seq != uint64(j+1) || string(m.Payload) != acked[j] {
+				t.Fatalf("node %d: message %d is seq %d %q, want seq %d %q: acknowledged messages once each, in order", i+1, j, m.Seq, m.Payload, j+1, acked[j])
 			}
 		}
 		mu.Unlock()
 		c.Close()
-		if next != len(acked) {
-			t.Fatalf("node %d: acknowledged message %q lost (%d of %d read back)", i+1, acked[next], next, len(acked))
-		}
 	}
 }

@@ -138,6 +138,48 @@ func (s *Stream) PublishBatchAckAsync(ctx context.Context, payloads [][]byte) (*
 	return a, nil
 }
 
+// PublishAsProducer publishes payloads as batch pseq of the idempotent
+// producer id (≠ 0; pseq ≥ 1 and increasing from batch to batch), without
+// waiting: the returned Ack waits. The node appends a producer's batch to
+// the stream at most once, however often it is sent, so a batch whose
+// acknowledgement was lost may be sent again with the same pseq, on this
+// connection or another, to this node or another of its cluster. A
+// resent batch that the stream holds is acknowledged with the sequence it
+// got, or with 0 when it is older than the producer's latest batch. The
+// batch must fit one frame (ErrTooLarge otherwise). Producer.Publish on a
+// Cluster does the numbering and the retries.
+func (s *Stream) PublishAsProducer(ctx context.Context, id, pseq uint64, payloads [][]byte) (*Ack, error) {
+	if id == 0 || pseq == 0 {
+		return nil, fmt.Errorf("client: publish to %q: producer %d batch %d: both must be ≥ 1", s.name, id, pseq)
+	}
+	if len(payloads) == 0 {
+		return nil, ErrEmptyBatch
+	}
+	size := wire.PublishSize(0, 0) + wire.ProducerFieldsSize
+	for _, p := range payloads {
+		size += wire.PublishRecordHeaderSize + len(p)
+	}
+	if size > s.c.maxFrame {
+		return nil, fmt.Errorf("client: publish to %q: %w: a producer's batch of %d bytes must fit one frame of %d", s.name, ErrTooLarge, size, s.c.maxFrame)
+	}
+	if err := s.eachFrame(payloads, func([][]byte) error { return nil }); err != nil {
+		return nil, fmt.Errorf("client: publish to %q: %w", s.name, err) // a message over the payload limit
+	}
+	corr := s.c.nextCorr()
+	ch, err := s.c.register(corr)
+	if err != nil {
+		return nil, fmt.Errorf("client: publish to %q: %w", s.name, err)
+	}
+	a := &Ack{s: s, chs: []chan reply{ch}, corrs: []uint32{corr}}
+	if err := s.c.write(func(b []byte) []byte {
+		return wire.AppendPublishProducer(b, s.handle, corr, wire.FlagAck, id, pseq, payloads)
+	}, true); err != nil {
+		s.c.forget(corr)
+		return nil, fmt.Errorf("client: publish to %q: %w", s.name, err)
+	}
+	return a, nil
+}
+
 // Ack is the outcome of a PublishBatchAckAsync, to wait for once.
 type Ack struct {
 	s     *Stream

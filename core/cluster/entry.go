@@ -16,24 +16,30 @@ var ErrBadEntry = errors.New("cluster: malformed entry")
 //
 //	u8  version (entryVersion)
 //	u64 origin host id   u64 proposal id   u32 item count
-//	items: u16 name length, name, i64 timestamp (ns), u32 message count,
-//	       u32 data length, data (the messages as in a PUBLISH body)
+//	items: u16 name length, name, u64 producer, u64 producer's batch
+//	       number, i64 timestamp (ns), u32 message count, u32 data length,
+//	       data (the messages as in a PUBLISH body)
 //
 // All integers are big-endian. The origin and proposal id let the host
 // that accepted the batches find its waiting publishers when it applies
-// the entry; every other replica ignores them.
+// the entry; every other replica ignores them. The producer fields are 0
+// for a batch without an idempotent producer. Version 1 entries (written
+// before idempotent producers) have no producer fields; they are still
+// read.
 const (
-	entryVersion    = 1
+	entryVersion    = 2
 	entryHeaderSize = 1 + 8 + 8 + 4
-	itemFixedSize   = 2 + 8 + 4 + 4
+	itemFixedSize   = 2 + 8 + 4 + 4 // version 1
+	producerSize    = 8 + 8         // version 2 adds
 )
 
 // item is one published batch inside an entry.
 type item struct {
-	name  []byte
-	ts    int64
-	count uint32
-	data  []byte
+	name           []byte
+	producer, pseq uint64
+	ts             int64
+	count          uint32
+	data           []byte
 }
 
 // appendEntryHeader starts an entry; putItemCount sets its item count.
@@ -52,6 +58,8 @@ func putItemCount(entry []byte, n uint32) {
 func appendItem(dst []byte, it item) []byte {
 	dst = binary.BigEndian.AppendUint16(dst, uint16(len(it.name)))
 	dst = append(dst, it.name...)
+	dst = binary.BigEndian.AppendUint64(dst, it.producer)
+	dst = binary.BigEndian.AppendUint64(dst, it.pseq)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(it.ts))
 	dst = binary.BigEndian.AppendUint32(dst, it.count)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(it.data)))
@@ -61,6 +69,7 @@ func appendItem(dst []byte, it item) []byte {
 // entryIter decodes an entry without allocating; every item it returns
 // has been checked (its messages parse and number count).
 type entryIter struct {
+	version    uint8
 	origin, id uint64
 	left       uint32
 	rest       []byte
@@ -69,14 +78,15 @@ type entryIter struct {
 // decodeEntry checks an entry's header and returns an iterator over its
 // items.
 func decodeEntry(b []byte) (entryIter, error) {
-	if len(b) < entryHeaderSize || b[0] != entryVersion {
+	if len(b) < entryHeaderSize || b[0] < 1 || b[0] > entryVersion {
 		return entryIter{}, ErrBadEntry
 	}
 	return entryIter{
-		origin: binary.BigEndian.Uint64(b[1:]),
-		id:     binary.BigEndian.Uint64(b[9:]),
-		left:   binary.BigEndian.Uint32(b[17:]),
-		rest:   b[entryHeaderSize:],
+		version: b[0],
+		origin:  binary.BigEndian.Uint64(b[1:]),
+		id:      binary.BigEndian.Uint64(b[9:]),
+		left:    binary.BigEndian.Uint32(b[17:]),
+		rest:    b[entryHeaderSize:],
 	}, nil
 }
 
@@ -93,11 +103,23 @@ func (e *entryIter) next() (item, bool, error) {
 		return item{}, false, ErrBadEntry
 	}
 	nl := int(binary.BigEndian.Uint16(b))
-	if nl == 0 || len(b) < 2+nl+itemFixedSize-2 {
+	fixed := itemFixedSize
+	if e.version >= 2 {
+		fixed += producerSize
+	}
+	if nl == 0 || len(b) < nl+fixed {
 		return item{}, false, ErrBadEntry
 	}
 	it := item{name: b[2 : 2+nl : 2+nl]}
 	b = b[2+nl:]
+	if e.version >= 2 {
+		it.producer = binary.BigEndian.Uint64(b)
+		it.pseq = binary.BigEndian.Uint64(b[8:])
+		if (it.producer == 0) != (it.pseq == 0) {
+			return item{}, false, fmt.Errorf("%w: stream %q: producer %d batch %d", ErrBadEntry, it.name, it.producer, it.pseq)
+		}
+		b = b[producerSize:]
+	}
 	it.ts = int64(binary.BigEndian.Uint64(b))
 	it.count = binary.BigEndian.Uint32(b[8:])
 	dl := uint64(binary.BigEndian.Uint32(b[12:]))

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"hash/fnv"
 	"testing"
@@ -14,6 +15,7 @@ func TestEntryRoundTrip(t *testing.T) {
 	items := []item{
 		{name: []byte("a"), ts: 5, count: 2, data: publishData([][]byte{[]byte("x"), []byte("yz")})},
 		{name: []byte("bb"), ts: -1, count: 1, data: publishData([][]byte{nil})},
+		{name: []byte("c"), producer: 1 << 62, pseq: 3, ts: 1, count: 1, data: publishData([][]byte{[]byte("p")})},
 	}
 	b := appendEntryHeader(nil, 7, 9)
 	for _, it := range items {
@@ -36,7 +38,7 @@ func TestEntryRoundTrip(t *testing.T) {
 			break
 		}
 		w := items[i]
-		if !bytes.Equal(it.name, w.name) || it.ts != w.ts || it.count != w.count || !bytes.Equal(it.data, w.data) {
+		if !bytes.Equal(it.name, w.name) || it.producer != w.producer || it.pseq != w.pseq || it.ts != w.ts || it.count != w.count || !bytes.Equal(it.data, w.data) {
 			t.Fatalf("item %d: %+v, want %+v", i, it, w)
 		}
 	}
@@ -53,6 +55,11 @@ func TestEntryRefused(t *testing.T) {
 		"wrong count":   func() []byte { b := bytes.Clone(good); b[len(good)-9] = 2; return b }(),
 		"empty name":    func() []byte { b := bytes.Clone(good); b[entryHeaderSize+1] = 0; return b }(),
 		"too many item": func() []byte { b := bytes.Clone(good); putItemCount(b, 2); return b }(),
+		"producer without batch number": func() []byte {
+			b := appendItem(appendEntryHeader(nil, 1, 1), item{name: []byte("s"), producer: 3, count: 1, data: publishData([][]byte{[]byte("m")})})
+			putItemCount(b, 1)
+			return b
+		}(),
 	} {
 		e, err := decodeEntry(b)
 		for err == nil {
@@ -67,12 +74,47 @@ func TestEntryRefused(t *testing.T) {
 	}
 }
 
+// appendItemV1 writes an item as version 1 entries held it (no producer
+// fields): what a WAL written before idempotent producers has.
+func appendItemV1(dst []byte, it item) []byte {
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(it.name)))
+	dst = append(dst, it.name...)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(it.ts))
+	dst = binary.BigEndian.AppendUint32(dst, it.count)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(it.data)))
+	return append(dst, it.data...)
+}
+
+// TestEntryVersion1 reads an entry written before producer fields.
+func TestEntryVersion1(t *testing.T) {
+	b := appendEntryHeader(nil, 2, 3)
+	b[0] = 1
+	b = appendItemV1(b, item{name: []byte("old"), ts: 9, count: 1, data: publishData([][]byte{[]byte("m")})})
+	putItemCount(b, 1)
+	e, err := decodeEntry(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, ok, err := e.next()
+	if err != nil || !ok || string(it.name) != "old" || it.ts != 9 || it.producer != 0 || it.count != 1 {
+		t.Fatalf("item %+v %v %v", it, ok, err)
+	}
+	if _, ok, err := e.next(); ok || err != nil {
+		t.Fatalf("after the item: %v %v", ok, err)
+	}
+}
+
 // FuzzDecodeEntry: entries come from peers; decoding never panics and
-// every item it accepts re-encodes to the same bytes.
+// every item it accepts re-encodes to the same bytes (in the entry's
+// version).
 func FuzzDecodeEntry(f *testing.F) {
-	good := appendItem(appendEntryHeader(nil, 1, 2), item{name: []byte("s"), ts: 3, count: 1, data: publishData([][]byte{[]byte("m")})})
+	good := appendItem(appendEntryHeader(nil, 1, 2), item{name: []byte("s"), producer: 4, pseq: 5, ts: 3, count: 1, data: publishData([][]byte{[]byte("m")})})
 	putItemCount(good, 1)
 	f.Add(good)
+	v1 := appendItemV1(appendEntryHeader(nil, 1, 2), item{name: []byte("s"), ts: 3, count: 1, data: publishData([][]byte{[]byte("m")})})
+	v1[0] = 1
+	putItemCount(v1, 1)
+	f.Add(v1)
 	f.Add([]byte{entryVersion})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := decodeEntry(b)
@@ -80,6 +122,11 @@ func FuzzDecodeEntry(f *testing.F) {
 			return
 		}
 		out := appendEntryHeader(nil, e.origin, e.id)
+		out[0] = e.version
+		put := appendItem
+		if e.version == 1 {
+			put = appendItemV1
+		}
 		n := uint32(0)
 		for {
 			it, ok, err := e.next()
@@ -92,7 +139,7 @@ func FuzzDecodeEntry(f *testing.F) {
 			if !messagesOK(it.data, it.count) {
 				t.Fatal("accepted an item whose messages do not parse")
 			}
-			out = appendItem(out, it)
+			out = put(out, it)
 			n++
 		}
 		putItemCount(out, n)

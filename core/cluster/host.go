@@ -23,8 +23,8 @@ var (
 	ErrClosed = errors.New("cluster: host closed")
 	// ErrLeadershipLost: the host stopped leading the shard before the
 	// batch was applied. Its outcome is unknown: a later leader may still
-	// commit it, so a retry may write it twice (idempotent producers,
-	// still to come, make retries safe).
+	// commit it, so a plain retry may write it twice; an idempotent
+	// producer's retry (wire.FlagProducer) is written once.
 	ErrLeadershipLost = errors.New("cluster: leadership lost before commit, outcome unknown")
 )
 
@@ -145,12 +145,13 @@ type shardReady struct {
 
 // proposal is a batch waiting for its shard's next round.
 type proposal struct {
-	name  []byte
-	ts    int64
-	count uint32
-	data  []byte
-	done  stream.Committer
-	tok   uint64
+	name           []byte
+	producer, pseq uint64
+	ts             int64
+	count          uint32
+	data           []byte
+	done           stream.Committer
+	tok            uint64
 }
 
 // waiter is a publisher waiting for its batch's entry to be applied.
@@ -326,7 +327,7 @@ func (h *Host) Deliver(batch []Envelope) {
 func (h *Host) Propose(s *stream.Stream, p wire.Publish, ts int64, done stream.Committer, tok uint64) {
 	name := s.Name()
 	sh := ShardOf([]byte(name), h.cfg.Shards)
-	pr := proposal{name: []byte(name), ts: ts, count: p.Count, data: append([]byte(nil), p.Data...), done: done, tok: tok}
+	pr := proposal{name: []byte(name), producer: p.Producer, pseq: p.PSeq, ts: ts, count: p.Count, data: append([]byte(nil), p.Data...), done: done, tok: tok}
 	h.mu.Lock()
 	if h.closed || h.dead != nil {
 		err := h.dead
@@ -494,12 +495,12 @@ func (h *Host) propose(s *shard, q []proposal) {
 	// build it once, in a buffer of its own and of its exact size.
 	size := entryHeaderSize
 	for _, p := range q {
-		size += itemFixedSize + len(p.name) + len(p.data)
+		size += itemFixedSize + producerSize + len(p.name) + len(p.data)
 	}
 	b := appendEntryHeader(make([]byte, 0, size), h.cfg.ID, id)
 	ws := make([]waiter, len(q))
 	for i, p := range q {
-		b = appendItem(b, item{name: p.name, ts: p.ts, count: p.count, data: p.data})
+		b = appendItem(b, item{name: p.name, producer: p.producer, pseq: p.pseq, ts: p.ts, count: p.count, data: p.data})
 		ws[i] = waiter{p.done, p.tok}
 	}
 	putItemCount(b, uint32(len(q)))
@@ -619,7 +620,11 @@ func (h *Host) apply(s *shard, e *raftpb.Entry) {
 		st, _, err := h.cfg.Registry.Open(item.name)
 		var first uint64
 		if err == nil {
-			first, _ = st.Append(wire.Publish{Count: item.count, Data: item.data}, item.ts)
+			// An idempotent producer's retry of a batch the stream holds
+			// is answered with the batch's sequence and not appended
+			// again: the same on every replica, so the dedup state is
+			// replicated with the stream.
+			first, _, _ = st.AppendOnce(wire.Publish{Producer: item.producer, PSeq: item.pseq, Count: item.count, Data: item.data}, item.ts, true)
 		} else {
 			h.cfg.Logger.Error("cluster: open stream", "shard", s.id, "stream", string(item.name), "err", err)
 		}

@@ -94,7 +94,7 @@ func (n *Node) telemetryStats() telemetry.Stats {
 		Dropped: s.DroppedBy, SlowConsumers: s.SlowConsumers, Expired: s.Expired,
 		ProtocolErrors: s.ProtocolErrors, Errors: s.Errors,
 		Subscriptions: s.Subscriptions, BytesOut: s.BytesOut, ConnsClosed: s.ConnsClosed,
-		BufferBytes: s.MemoryBytes, Evictions: s.Evictions,
+		BufferBytes: s.MemoryBytes, Evictions: s.Evictions, Duplicates: s.Duplicates,
 		Enqueue: n.stats.enqueue.Snapshot(),
 	}
 	if d := s.Storage; d != nil {

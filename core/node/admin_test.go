@@ -158,7 +158,7 @@ func TestAdminStats(t *testing.T) {
 	}
 	for _, name := range []string{
 		"Conns", "ConnsTotal", "Streams", "MsgsIn", "BytesIn", "BatchesIn", "MsgsOut",
-		"Dropped", "DroppedBy", "SlowConsumers", "ProtocolErrors", "MemoryBytes", "Evictions",
+		"Dropped", "DroppedBy", "SlowConsumers", "ProtocolErrors", "MemoryBytes", "Evictions", "Duplicates",
 		"Errors", "Subscriptions", "BytesOut", "ConnsClosed", "ActiveStreams",
 	} {
 		if _, ok := fields[name]; !ok {
@@ -324,6 +324,7 @@ func TestAdminMetrics(t *testing.T) {
 		{"msnode_connections_closed_total", dto.MetricType_COUNTER, map[string]string{"reason": "eof"}, st.ConnsClosed["eof"]},
 		{"msnode_buffer_bytes", dto.MetricType_GAUGE, nil, st.MemoryBytes},
 		{"msnode_evictions_total", dto.MetricType_COUNTER, nil, st.Evictions},
+		{"msnode_publish_duplicates_total", dto.MetricType_COUNTER, nil, st.Duplicates},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if f := families[tc.name]; f != nil && f.GetType() != tc.typ {

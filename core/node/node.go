@@ -120,6 +120,9 @@ type Stats struct {
 	// MemoryBytes is the buffer memory streams hold; Evictions counts
 	// buffers dropped to keep the memory budget.
 	MemoryBytes, Evictions int64
+	// Duplicates counts idempotent producers' batches acknowledged
+	// without being appended again: retries of batches the stream held.
+	Duplicates int64
 	// Plugins holds each configured plugin's rejections and panics, in
 	// chain order.
 	Plugins []plugin.Stat
@@ -209,7 +212,7 @@ func (n *Node) Stats() Stats {
 		Errors:         make(map[string]int64, numCodes-1),
 		Subscriptions:  s.subscriptions.Load(), BytesOut: s.bytesOut.Load(),
 		ConnsClosed: make(map[string]int64, numCloseReasons),
-		MemoryBytes: n.reg.MemoryBytes(), Evictions: n.reg.Evictions(),
+		MemoryBytes: n.reg.MemoryBytes(), Evictions: n.reg.Evictions(), Duplicates: n.reg.Duplicates(),
 	}
 	for _, v := range st.DroppedBy {
 		st.Dropped += v

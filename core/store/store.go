@@ -86,6 +86,10 @@ type waiter struct {
 	done        stream.Committer
 	tok         uint64
 	sync        bool // SyncAlways: commit after the fsync
+	// dup: an idempotent producer's retry of a batch the stream holds
+	// (Stream.AppendOnce); nothing of it is written, it is answered after
+	// the batches before it, first is the original's (0 when unknown).
+	dup bool
 }
 
 // streamIndex is what the store knows of one stream: where each of its
@@ -196,7 +200,13 @@ func (st *Store) Propose(s *stream.Stream, p wire.Publish, ts int64, done stream
 		done.Committed(tok, 0, err)
 		return
 	}
-	first, last := s.AppendPending(p, ts)
+	first, last, dup := s.AppendOnce(p, ts, false)
+	if dup {
+		st.mu.waiting = append(st.mu.waiting, waiter{s: s, first: first, done: done, tok: tok, sync: pol.Mode == SyncAlways, dup: true})
+		st.mu.Unlock()
+		st.signal()
+		return
+	}
 	c := &st.mu.chunks[len(st.mu.chunks)-1] // segmentForLocked made sure
 	off := seg.size
 	c.buf = appendRecordsFrame(c.buf, name, first, ts, p)
@@ -460,7 +470,7 @@ func (st *Store) flush(force bool) {
 	chunks, waiting := st.mu.chunks, st.mu.waiting
 	st.mu.chunks, st.mu.waiting = nil, nil
 	st.mu.Unlock()
-	if len(chunks) == 0 && !force && len(doomed) == 0 {
+	if len(chunks) == 0 && len(waiting) == 0 && !force && len(doomed) == 0 {
 		return
 	}
 
@@ -615,6 +625,9 @@ func (st *Store) failed(err error, bad *segment, waiting []waiter) {
 	// Roll back each stream to before its oldest failed batch.
 	oldest := make(map[*stream.Stream]uint64)
 	for _, w := range waiting {
+		if w.dup {
+			continue // wrote nothing
+		}
 		if f, ok := oldest[w.s]; !ok || w.first < f {
 			oldest[w.s] = w.first
 		}

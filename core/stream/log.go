@@ -37,13 +37,14 @@ type Committer interface {
 }
 
 // MemoryLog is the in-memory Log: Propose appends and commits at once
-// (Stream.Append) and calls done before it returns. The zero value is
+// (Stream.AppendOnce, so an idempotent producer's retry is acknowledged
+// without being appended again) and calls done before it returns. The zero value is
 // ready to use.
 type MemoryLog struct{}
 
 // Propose appends p to s, commits it and tells done.
 func (MemoryLog) Propose(s *Stream, p wire.Publish, ts int64, done Committer, token uint64) {
-	first, _ := s.Append(p, ts)
+	first, _, _ := s.AppendOnce(p, ts, true)
 	done.Committed(token, first, nil)
 }
 
@@ -84,6 +85,7 @@ func (s *Stream) Rollback(seq uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	to := max(seq, s.committed)
+	s.rollbackProducersLocked(to)
 	for r := s.ret; r != nil && s.last > to; r = s.ret {
 		seg := r.segs[len(r.segs)-1]
 		keep := 0 // records of seg to keep

@@ -104,7 +104,18 @@ type Registry struct {
 	}
 	memBytes atomic.Int64 // bytes of all live segments
 	evicted  atomic.Int64 // segments dropped to keep the budget
+	dupes    atomic.Int64 // idempotent producers' batches not appended again
 	active   atomic.Int64 // streams holding at least one segment
+
+	// prod holds, for each stream an idempotent producer has published
+	// to, the producers' latest batches (Stream.AppendOnce), so that a
+	// stream without any costs nothing. A table is read and written under
+	// its stream's lock; prod's own lock is taken inside it, only to find
+	// the table.
+	prod struct {
+		sync.Mutex
+		m map[*Stream]producerTable
+	}
 
 	// expiring serialises Expire, which reuses owners.
 	expiring sync.Mutex
@@ -218,6 +229,10 @@ func (r *Registry) Expire(now time.Time) int {
 	r.owners = owners[:0]
 	return dropped
 }
+
+// Duplicates returns how many idempotent producers' batches the streams
+// did not append because they held them already (Stream.AppendOnce).
+func (r *Registry) Duplicates() int64 { return r.dupes.Load() }
 
 // Evictions returns how many buffers the memory budget has dropped.
 func (r *Registry) Evictions() int64 { return r.evicted.Load() }

@@ -123,6 +123,15 @@ func (s *Stream) AppendPending(p wire.Publish, ts int64) (first, last uint64) {
 
 func (s *Stream) append(p wire.Publish, ts int64, commit bool) (first, last uint64) {
 	s.mu.Lock()
+	first, last = s.appendBatchLocked(p, ts, commit)
+	s.mu.Unlock()
+	s.reg.enforceBudget()
+	return first, last
+}
+
+// appendBatchLocked appends the messages of p; the caller enforces the
+// registry's budget after unlocking.
+func (s *Stream) appendBatchLocked(p wire.Publish, ts int64, commit bool) (first, last uint64) {
 	first = s.last + 1
 	it := p.Messages()
 	for msg, ok := it.Next(); ok; msg, ok = it.Next() {
@@ -134,8 +143,6 @@ func (s *Stream) append(p wire.Publish, ts int64, commit bool) (first, last uint
 	if commit {
 		s.commitLocked(last)
 	}
-	s.mu.Unlock()
-	s.reg.enforceBudget()
 	return first, last
 }
 

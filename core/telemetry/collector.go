@@ -75,6 +75,7 @@ func NewCollector(src StatsSource, build BuildInfo) *Collector {
 				func(s *Stats) int64 { return s.BytesOut }, nil),
 			m("buffer_bytes", "Buffer memory the streams hold, in bytes.", gauge, func(s *Stats) int64 { return s.BufferBytes }, nil),
 			m("evictions_total", "Stream buffers evicted to keep the memory budget.", counter, func(s *Stats) int64 { return s.Evictions }, nil),
+			m("publish_duplicates_total", "Idempotent producers' retried batches acknowledged without being appended again.", counter, func(s *Stats) int64 { return s.Duplicates }, nil),
 		},
 		storage: []metric{
 			m("storage_bytes", "Bytes of segment files on disk.", gauge, func(s *Stats) int64 { return s.Storage.Bytes }, nil),

@@ -46,6 +46,9 @@ type Stats struct {
 	// BufferBytes is the buffer memory streams hold (gauge); Evictions
 	// counts buffers dropped to keep the memory budget.
 	BufferBytes, Evictions int64
+	// Duplicates counts idempotent producers' retried batches that were
+	// acknowledged without being appended again.
+	Duplicates int64
 	// PluginRejections and PluginPanics count, keyed by plugin name, the
 	// requests each plugin's hooks refused and the panics they raised.
 	PluginRejections, PluginPanics map[string]int64

@@ -30,7 +30,7 @@ var testStats = telemetry.Stats{
 	SlowConsumers: 1, ProtocolErrors: 4, Expired: 9,
 	PluginRejections: map[string]int64{"auth": 5},
 	PluginPanics:     map[string]int64{"auth": 1},
-	BufferBytes:      4096, Evictions: 2,
+	BufferBytes:      4096, Evictions: 2, Duplicates: 4,
 	Errors:        map[string]int64{"limit_exceeded": 3, "slow_consumer": 1},
 	Subscriptions: 6, BytesOut: 4000,
 	ConnsClosed: map[string]int64{"eof": 2, "slow_consumer": 1},
@@ -94,6 +94,9 @@ msnode_protocol_errors_total 4
 # HELP msnode_publish_batches_total PUBLISH batches received.
 # TYPE msnode_publish_batches_total counter
 msnode_publish_batches_total 10
+# HELP msnode_publish_duplicates_total Idempotent producers' retried batches acknowledged without being appended again.
+# TYPE msnode_publish_duplicates_total counter
+msnode_publish_duplicates_total 4
 # HELP msnode_slow_consumers_total Connections closed as slow consumers.
 # TYPE msnode_slow_consumers_total counter
 msnode_slow_consumers_total 1

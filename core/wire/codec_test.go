@@ -356,6 +356,47 @@ func TestPublishRoundTrip(t *testing.T) {
 	}
 }
 
+func TestPublishProducerRoundTrip(t *testing.T) {
+	payloads := [][]byte{[]byte("a"), {}, []byte("ccc")}
+	frame := wire.AppendPublishProducer(nil, 3, 4, wire.FlagAck, 1<<63|5, 42, payloads)
+	if len(frame) != wire.PublishSize(3, 4)+wire.ProducerFieldsSize {
+		t.Fatalf("frame of %d bytes, want %d", len(frame), wire.PublishSize(3, 4)+wire.ProducerFieldsSize)
+	}
+	body := parseOne(t, frame, wire.TypePublish)
+	p, err := wire.DecodePublish(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Handle != 3 || p.Corr != 4 || p.Flags != wire.FlagAck|wire.FlagProducer || p.Producer != 1<<63|5 || p.PSeq != 42 || p.Count != 3 {
+		t.Fatalf("decoded %+v", p)
+	}
+	var got [][]byte
+	it := p.Messages()
+	for msg, ok := it.Next(); ok; msg, ok = it.Next() {
+		got = append(got, msg)
+	}
+	if len(got) != 3 || string(got[0]) != "a" || len(got[1]) != 0 || string(got[2]) != "ccc" {
+		t.Fatalf("messages %q", got)
+	}
+	// Producer 0, batch 0, and a body too short for the fields are malformed.
+	for name, b := range map[string][]byte{
+		"producer 0": wire.AppendPublishProducer(nil, 3, 4, 0, 0, 1, payloads),
+		"pseq 0":     wire.AppendPublishProducer(nil, 3, 4, 0, 7, 0, payloads),
+		"cut":        wire.AppendPublishProducer(nil, 3, 4, 0, 7, 1, payloads)[:wire.HeaderSize+9+12],
+	} {
+		if _, err := wire.DecodePublish(b[wire.HeaderSize:]); !errors.Is(err, wire.ErrMalformed) {
+			t.Errorf("%s: %v, want ErrMalformed", name, err)
+		}
+	}
+	// PUBLISH_MULTI carries no producer fields.
+	mb, start := wire.BeginPublishMulti(nil, 1, wire.FlagProducer)
+	mb = wire.AppendSection(mb, 3, payloads)
+	mb = wire.FinishPublishMulti(mb, start, 1)
+	if _, err := wire.DecodePublishMulti(mb[wire.HeaderSize:]); !errors.Is(err, wire.ErrMalformed) {
+		t.Errorf("PUBLISH_MULTI with FlagProducer: %v, want ErrMalformed", err)
+	}
+}
+
 func TestDeliverRoundTrip(t *testing.T) {
 	tests := []struct {
 		name    string

@@ -77,8 +77,12 @@ type Publish struct {
 	Handle uint32
 	Corr   uint32
 	Flags  uint8
-	Count  uint32
-	Data   []byte
+	// Producer and PSeq are the idempotent producer's id and the batch's
+	// number when Flags has FlagProducer; both 0 otherwise.
+	Producer uint64
+	PSeq     uint64
+	Count    uint32
+	Data     []byte
 }
 
 // PubAck is the body of a PUBACK frame.
@@ -208,7 +212,7 @@ func DecodePublishMulti(b []byte) (PublishMulti, error) {
 		Data:     b[publishMultiHeader:],
 	}
 	// Every section takes at least a header and one record header.
-	if m.Sections == 0 || uint64(m.Sections)*(sectionHeader+PublishRecordHeaderSize) > uint64(len(m.Data)) {
+	if m.Sections == 0 || m.Flags&FlagProducer != 0 || uint64(m.Sections)*(sectionHeader+PublishRecordHeaderSize) > uint64(len(m.Data)) {
 		return PublishMulti{}, ErrMalformed
 	}
 	rest := m.Data
@@ -274,9 +278,21 @@ func DecodePublish(b []byte) (Publish, error) {
 		Handle: binary.BigEndian.Uint32(b),
 		Corr:   binary.BigEndian.Uint32(b[4:]),
 		Flags:  b[8],
-		Count:  binary.BigEndian.Uint32(b[9:]),
-		Data:   b[13:],
 	}
+	b = b[9:]
+	if p.Flags&FlagProducer != 0 {
+		if len(b) < 16+4 {
+			return Publish{}, ErrMalformed
+		}
+		p.Producer = binary.BigEndian.Uint64(b)
+		p.PSeq = binary.BigEndian.Uint64(b[8:])
+		if p.Producer == 0 || p.PSeq == 0 {
+			return Publish{}, ErrMalformed
+		}
+		b = b[16:]
+	}
+	p.Count = binary.BigEndian.Uint32(b)
+	p.Data = b[4:]
 	if p.Count == 0 || !checkRecords(p.Data, p.Count, PublishRecordHeaderSize, 0) {
 		return Publish{}, ErrMalformed
 	}

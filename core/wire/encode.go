@@ -82,6 +82,29 @@ func AppendPublish(dst []byte, handle, corr uint32, flags uint8, payloads [][]by
 	return end(dst, s)
 }
 
+// ProducerFieldsSize is what FlagProducer adds to a PUBLISH frame: the
+// producer id and the batch number.
+const ProducerFieldsSize = 16
+
+// AppendPublishProducer appends a PUBLISH frame of an idempotent
+// producer's batch: flags gets FlagProducer, and the frame carries
+// producer (≠ 0) and pseq (≥ 1). Its size is PublishSize +
+// ProducerFieldsSize.
+func AppendPublishProducer(dst []byte, handle, corr uint32, flags uint8, producer, pseq uint64, payloads [][]byte) []byte {
+	dst, s := begin(dst, TypePublish)
+	dst = be.AppendUint32(dst, handle)
+	dst = be.AppendUint32(dst, corr)
+	dst = append(dst, flags|FlagProducer)
+	dst = be.AppendUint64(dst, producer)
+	dst = be.AppendUint64(dst, pseq)
+	dst = be.AppendUint32(dst, uint32(len(payloads)))
+	for _, p := range payloads {
+		dst = be.AppendUint32(dst, uint32(len(p)))
+		dst = append(dst, p...)
+	}
+	return end(dst, s)
+}
+
 // AppendPublishOne appends a PUBLISH frame carrying a single payload.
 func AppendPublishOne(dst []byte, handle, corr uint32, flags uint8, payload []byte) []byte {
 	dst, s := begin(dst, TypePublish)

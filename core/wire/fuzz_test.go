@@ -43,6 +43,7 @@ func seeds() []seed {
 		{"opened", wire.AppendOpened(nil, wire.Opened{Corr: 1, Handle: 1, FirstSeq: 1, LastSeq: 99})},
 		{"publish-one", wire.AppendPublishOne(nil, 1, 2, 0, []byte("hi"))},
 		{"publish-batch", wire.AppendPublish(nil, 1, 3, wire.FlagAck, [][]byte{[]byte("a"), nil, []byte("world")})},
+		{"publish-producer", wire.AppendPublishProducer(nil, 1, 4, wire.FlagAck, 9, 2, [][]byte{[]byte("a"), []byte("bc")})},
 		{"puback", wire.AppendPubAck(nil, wire.PubAck{Handle: 1, Corr: 3, FirstSeq: 100, Count: 3})},
 		{"subscribe-next", wire.AppendSubscribe(nil, wire.Subscribe{SubID: 1, Handle: 1, Start: wire.StartNext, Credits: 64})},
 		{"subscribe-seq", wire.AppendSubscribe(nil, wire.Subscribe{SubID: 2, Handle: 1, Start: wire.StartSeq, StartSeq: 50, Credits: 1})},
@@ -365,6 +366,19 @@ func reencodePublish(t *testing.T, p wire.Publish) []byte {
 	if uint32(len(payloads)) != p.Count || size != len(p.Data) {
 		t.Fatalf("PUBLISH of count %d, %d data bytes: iterated %d messages of %d bytes",
 			p.Count, len(p.Data), len(payloads), size)
+	}
+	if p.Flags&wire.FlagProducer != 0 {
+		if p.Producer == 0 || p.PSeq == 0 {
+			t.Fatalf("producer batch %d/%d decoded", p.Producer, p.PSeq)
+		}
+		re := wire.AppendPublishProducer(nil, p.Handle, p.Corr, p.Flags, p.Producer, p.PSeq, payloads)
+		if len(re) != wire.PublishSize(len(payloads), size-len(payloads)*wire.PublishRecordHeaderSize)+wire.ProducerFieldsSize {
+			t.Fatalf("PublishSize + ProducerFieldsSize disagrees with AppendPublishProducer's %d bytes", len(re))
+		}
+		return re
+	}
+	if p.Producer != 0 || p.PSeq != 0 {
+		t.Fatalf("producer fields %d/%d without FlagProducer", p.Producer, p.PSeq)
 	}
 	re := wire.AppendPublish(nil, p.Handle, p.Corr, p.Flags, payloads)
 	if len(re) != wire.PublishSize(len(payloads), size-len(payloads)*wire.PublishRecordHeaderSize) {

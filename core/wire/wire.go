@@ -79,6 +79,9 @@ const (
 	//	handle u32  from OPENED
 	//	corr   u32  request id, echoed in PUBACK or ERROR
 	//	flags  u8   bit 0 (FlagAck): answer with PUBACK
+	//	            bit 1 (FlagProducer): the producer fields follow
+	//	producer u64  with FlagProducer: the idempotent producer's id, ≠ 0
+	//	pseq     u64  with FlagProducer: its batch number, ≥ 1
 	//	count  u32  number of messages, ≥ 1
 	//	count × { len u32; payload [len]byte }
 	TypePublish Type = 0x05
@@ -174,8 +177,17 @@ const (
 	typeMax = TypePublishMulti
 )
 
-// FlagAck in a PUBLISH asks the node for a PUBACK.
-const FlagAck uint8 = 1
+// Flags of a PUBLISH.
+const (
+	// FlagAck asks the node for a PUBACK.
+	FlagAck uint8 = 1
+	// FlagProducer marks a batch of an idempotent producer: the frame
+	// carries the producer's id and the batch's number, and a stream
+	// appends a producer's batch at most once however often it is sent
+	// (docs/PROTOCOL.md, "Idempotent producers"). PUBLISH only; in a
+	// PUBLISH_MULTI it is malformed.
+	FlagProducer uint8 = 2
+)
 
 // Start positions of a SUBSCRIBE.
 const (

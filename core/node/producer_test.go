@@ -1,0 +1,191 @@
+package node_test
+
+import (
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/memorystreamer/memorystreamer/core/client"
+	"github.com/memorystreamer/memorystreamer/core/cluster"
+	"github.com/memorystreamer/memorystreamer/core/node"
+	"github.com/memorystreamer/memorystreamer/core/stream"
+)
+
+// TestIdempotentPublish: a batch an idempotent producer sends twice (its
+// acknowledgement lost, say) is appended once; both sends are
+// acknowledged with its sequence, the node counts the duplicate, and a
+// plain publish after it goes on with the next sequence.
+func TestIdempotentPublish(t *testing.T) {
+	ctx := testContext(t)
+	n, err := node.New(node.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	c := pipeClient(t, ctx, n)
+	defer c.Close()
+	s, err := c.Open(ctx, "idem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := [][]byte{[]byte("a"), []byte("b")}
+	for i := range 2 {
+		a, err := s.PublishAsProducer(ctx, 42, 1, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first, err := a.Wait(ctx); err != nil || first != 1 {
+			t.Fatalf("send %d: first %d, %v; want 1", i+1, first, err)
+		}
+	}
+	if first, err := s.PublishAck(ctx, []byte("c")); err != nil || first != 3 {
+		t.Fatalf("plain publish after the retry: %d %v, want 3", first, err)
+	}
+	if st := n.Stats(); st.Duplicates != 1 || st.MsgsIn != 5 {
+		t.Fatalf("stats: %d duplicates, %d messages in; want 1, 5 (the retry is counted in, not appended)", st.Duplicates, st.MsgsIn)
+	}
+	if info, _ := n.StreamInfo("idem"); info.LastSeq != 3 {
+		t.Fatalf("stream holds up to %d, want 3", info.LastSeq)
+	}
+	if _, err := s.PublishAsProducer(ctx, 0, 1, batch); err == nil {
+		t.Fatal("producer id 0 accepted")
+	}
+}
+
+// TestClusterClientFailover: three nodes over TCP, their cluster hosts
+// on an in-process network. A cluster client's producer publishes while
+// three subscriptions (one starting on each node) follow the stream; the
+// node that leads the stream is cut off and shut down mid-run. Every
+// batch is acknowledged, the stream holds each exactly once in publish
+// order, and every subscription, the one that lost its node included,
+// hands over every message once, in order.
+func TestClusterClientFailover(t *testing.T) {
+	ctx := testContext(t)
+	net0 := cluster.NewMemNetwork(2)
+	ids := []uint64{1, 2, 3}
+	lns := map[uint64]net.Listener{}
+	addrs := map[uint64]string{}
+	var addrList []string
+	for _, id := range ids {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns[id], addrs[id] = ln, ln.Addr().String()
+		addrList = append(addrList, addrs[id])
+	}
+	nodes := map[uint64]*node.Node{}
+	hosts := map[uint64]*cluster.Host{}
+	var served sync.WaitGroup
+	for _, id := range ids {
+		n, err := node.New(node.Config{Log: func(reg *stream.Registry) (stream.Log, error) {
+			h, err := cluster.New(cluster.Config{ID: id, Peers: ids, Shards: 2, Registry: reg, Transport: net0.Transport(id), Tick: time.Millisecond, ClientAddrs: addrs})
+			if err != nil {
+				return nil, err
+			}
+			net0.Attach(h)
+			h.Start()
+			hosts[id] = h
+			return h, nil
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes[id] = n
+		served.Add(1)
+		go func() {
+			defer served.Done()
+			_ = n.Serve(lns[id]) // ends with Shutdown
+		}()
+	}
+	down := map[uint64]bool{}
+	defer func() {
+		for id, n := range nodes {
+			if !down[id] {
+				if err := n.Shutdown(ctx); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+		served.Wait()
+	}()
+
+	cl, err := client.NewCluster(addrList, client.ClusterConfig{AttemptTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	const name, batches = "failover", 300
+	type got struct {
+		mu   sync.Mutex
+		msgs []client.Message
+	}
+	subs := make([]*got, 3)
+	var css []*client.ClusterSubscription
+	for i := range subs {
+		g := &got{}
+		subs[i] = g
+		cs, err := cl.Subscribe(ctx, name, client.SubscribeOptions{Start: client.StartEarliest}, func(m client.Message) {
+			g.mu.Lock()
+			g.msgs = append(g.msgs, client.Message{Seq: m.Seq, Payload: append([]byte(nil), m.Payload...)})
+			g.mu.Unlock()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		css = append(css, cs)
+	}
+	p := cl.Producer(name, 0)
+	sh := cluster.ShardOf([]byte(name), 2)
+	var want []string
+	for b := range batches {
+		if b == batches/2 {
+			lead := hosts[ids[0]].Leader(sh)
+			if lead == 0 {
+				t.Fatal("no leader known mid-run")
+			}
+			net0.Isolate(lead, ids) // what it had not replicated stays with it
+			if err := nodes[lead].Shutdown(ctx); err != nil {
+				t.Fatal(err)
+			}
+			down[lead] = true
+		}
+		batch := [][]byte{fmt.Appendf(nil, "%d.a", b), fmt.Appendf(nil, "%d.b", b)}
+		if _, err := p.Publish(ctx, batch); err != nil {
+			t.Fatalf("batch %d: %v", b, err)
+		}
+		want = append(want, string(batch[0]), string(batch[1]))
+	}
+	for i, g := range subs {
+		waitFor(t, fmt.Sprintf("subscription %d", i), func() bool {
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			return len(g.msgs) >= len(want)
+		})
+	}
+	time.Sleep(20 * time.Millisecond) // let a duplicate, if any, arrive
+	resumes := int64(0)
+	for i, cs := range css {
+		if err := cs.Close(); err != nil {
+			t.Fatal(err)
+		}
+		resumes += cs.Resumes()
+		g := subs[i]
+		g.mu.Lock()
+		if len(g.msgs) != len(want) {
+			t.Fatalf("subscription %d handed over %d messages, %d were published", i, len(g.msgs), len(want))
+		}
+		for j, m := range g.msgs {
+			if m.Seq != uint64(j+1) || string(m.Payload) != want[j] {
+				t.Fatalf("subscription %d: message %d is seq %d %q, want seq %d %q", i, j, m.Seq, m.Payload, j+1, want[j])
+			}
+		}
+		g.mu.Unlock()
+	}
+	if resumes == 0 {
+		t.Fatal("no subscription resumed: the one on the shut-down node should have")
+	}
+	t.Logf("producer retries %d, redirects %d, reconnects %d, subscription resumes %d", p.Retries(), cl.Redirects(), cl.Reconnects(), resumes)
+}
