@@ -73,6 +73,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzAdd$$' -fuzztime=$(FUZZTIME) ./internal/promtext
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeEntry$$' -fuzztime=$(FUZZTIME) ./core/cluster
 	$(GO) test -run='^$$' -fuzz='^FuzzReplayWAL$$' -fuzztime=$(FUZZTIME) ./core/cluster
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeSnapshot$$' -fuzztime=$(FUZZTIME) ./core/cluster
 
 ## cluster-kill-test: three msnode processes as a cluster, the stream's
 ## leader SIGKILLed CLUSTER_KILLS times under acknowledged publishing and

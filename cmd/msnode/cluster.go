@@ -25,6 +25,7 @@ type clusterOptions struct {
 	shards        int
 	tick          time.Duration
 	electionTicks int
+	snapEntries   int
 }
 
 func (o *clusterOptions) register(fs *flag.FlagSet) {
@@ -35,6 +36,7 @@ func (o *clusterOptions) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.shards, "shards", 16, "the `number` of shards streams are hashed onto; the same on every node")
 	fs.DurationVar(&o.tick, "raft-tick", 10*time.Millisecond, "raft's tick `duration`")
 	fs.IntVar(&o.electionTicks, "election-ticks", 20, "raft's election timeout in `ticks` (randomised up to twice it): a leader's loss is noticed after that long")
+	fs.IntVar(&o.snapEntries, "snapshot-entries", 8192, "snapshot a shard's streams and compact its raft log every this many applied `entries` (-1: never)")
 }
 
 // peer is one node of --peers.
@@ -95,6 +97,9 @@ func (o *clusterOptions) clusterLog(log *slog.Logger, dataDir string) (func(*str
 	if o.shards < 1 || o.shards > 4096 {
 		return nil, nil, fmt.Errorf("--shards %d: want 1 to 4096", o.shards)
 	}
+	if o.snapEntries == 0 || o.snapEntries < -1 {
+		return nil, nil, fmt.Errorf("--snapshot-entries %d: want a positive number, or -1 for never", o.snapEntries)
+	}
 	if o.tick <= 0 || o.electionTicks < 3 {
 		return nil, nil, fmt.Errorf("--raft-tick %v, --election-ticks %d: want a positive tick and at least 3 ticks", o.tick, o.electionTicks)
 	}
@@ -112,7 +117,7 @@ func (o *clusterOptions) clusterLog(log *slog.Logger, dataDir string) (func(*str
 		h, err := cluster.New(cluster.Config{
 			ID: o.nodeID, Peers: ids, Shards: o.shards, Registry: reg, Transport: tr,
 			Tick: o.tick, ElectionTicks: o.electionTicks, HeartbeatTicks: max(1, o.electionTicks/10),
-			ClientAddrs: clientAddrs, Logger: log, WALDir: walDir,
+			ClientAddrs: clientAddrs, Logger: log, WALDir: walDir, SnapshotEntries: o.snapEntries,
 		})
 		if err != nil {
 			return nil, err

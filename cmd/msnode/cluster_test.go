@@ -64,7 +64,7 @@ func TestClusterLeaderKilled(t *testing.T) {
 	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
 	start := func(i int) {
 		procs[i] = startProc(t, fmt.Sprintf("msnode-%d", i+1), msnode, "--addr", clientAddrs[i], "--admin-addr", adminAddrs[i],
-			"--log-format", "json", "--node-id", fmt.Sprint(i+1), "--peers", strings.Join(peers, ","), "--shards", "4",
+			"--log-format", "json", "--node-id", fmt.Sprint(i+1), "--peers", strings.Join(peers, ","), "--shards", "4", "--snapshot-entries", "40",
 			"--data-dir", dirs[i])
 	}
 	for i := range 3 {
@@ -147,6 +147,26 @@ func TestClusterLeaderKilled(t *testing.T) {
 	}
 	t.Logf("%d SIGKILLs of the leader: first acknowledgement after the kill p50 %v, p99 %v, max %v; %d messages acknowledged, each in the stream once (%d attempts retried)",
 		len(outages), q(0.5), q(0.99), outages[len(outages)-1].Round(time.Millisecond), len(acked), prod.Retries())
+	// Every node snapshotted the stream's shard (--snapshot-entries 40),
+	// the restarted ones included (from their WAL, or from a leader).
+	var sent, installed int64
+	for i, admin := range adminAddrs {
+		resp, err := hc.Get("http://" + admin + "/cluster")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st cluster.HostStatus
+		err = json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Snapshots == 0 && st.Shards[sh].Snapshot == 0 {
+			t.Fatalf("node %d: no snapshot of shard %d", i+1, sh)
+		}
+		sent, installed = sent+st.SnapshotsSent, installed+st.SnapshotsInstalled
+	}
+	t.Logf("snapshots sent to followers %d, installed %d (counted since each node's last start)", sent, installed)
 	// Every node, the restarted ones included, holds the stream.
 	for i, addr := range clientAddrs {
 		c, err := client.Dial(ctx, addr, client.Config{})

@@ -29,6 +29,7 @@ type tcluster struct {
 	regs   map[uint64]*stream.Registry
 	acked  map[string][]ackedBatch // per stream, what publishers were told is committed
 	fs     map[uint64]*vfs.Mem     // with a WAL: each host's disk
+	tweak  func(*Config)           // applied to every host's config
 }
 
 // ackedBatch is a batch a publisher was told is committed at first.
@@ -61,6 +62,9 @@ func (c *tcluster) start(id uint64, storages []*raft.MemoryStorage) {
 	cfg := Config{ID: id, Peers: c.ids, Shards: c.shards, ElectionTicks: 10, HeartbeatTicks: 1, Registry: reg, Transport: c.net.Transport(id), Storages: storages, ClientAddrs: c.addrs()}
 	if fs := c.fs[id]; fs != nil {
 		cfg.WALDir, cfg.FS = "raft", fs
+	}
+	if c.tweak != nil {
+		c.tweak(&cfg)
 	}
 	h, err := New(cfg)
 	if err != nil {

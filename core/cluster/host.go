@@ -6,10 +6,12 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/memorystreamer/memorystreamer/core/store/vfs"
@@ -90,7 +92,20 @@ type Config struct {
 	// ClientAddrs are the hosts' client addresses by id, told to a
 	// publisher that proposed to a host that does not lead its shard.
 	ClientAddrs map[uint64]string
-	Logger      *slog.Logger // nil: discard
+	// SnapshotEntries is how many entries a shard applies between two
+	// snapshots of its streams (default 8192; negative: never); it also
+	// waits until the entries applied since the last snapshot hold at
+	// least as many bytes as that snapshot, so that copying the streams
+	// costs no more than writing the log did. After a snapshot the
+	// shard's log keeps only the SnapshotKeep entries before it
+	// (default 1024), for followers a little behind; one further behind
+	// is sent the snapshot.
+	SnapshotEntries, SnapshotKeep int
+	// WALCheckpointBytes is the WAL size past which the host rewrites it
+	// from its shards' snapshots and the entries after them (default
+	// 256 MiB), once it is also twice the size of the last rewrite.
+	WALCheckpointBytes int64
+	Logger             *slog.Logger // nil: discard
 }
 
 func (c Config) withDefaults() Config {
@@ -108,6 +123,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.SnapshotEntries == 0 {
+		c.SnapshotEntries = 8192
+	}
+	if c.SnapshotKeep <= 0 {
+		c.SnapshotKeep = 1024
+	}
+	if c.WALCheckpointBytes <= 0 {
+		c.WALCheckpointBytes = 256 << 20
 	}
 	return c
 }
@@ -135,6 +159,12 @@ type Host struct {
 	nextID  uint64
 	wal     *wal // nil: raft state in memory only
 	readies []shardReady
+	// lastCkpt is the WAL's size after its last checkpoint.
+	lastCkpt int64
+
+	stats struct {
+		snapshots, snapshotsSent, snapshotsInstalled, checkpoints atomic.Int64
+	}
 }
 
 // shardReady is a Ready persisted but not yet sent and applied.
@@ -168,6 +198,24 @@ type shard struct {
 	lead    uint64
 	leader  bool
 	pending map[uint64][]waiter // by proposal id
+
+	cs        *raftpb.ConfState // as the last conf change left it
+	applied   uint64            // index of the last entry applied
+	snapIndex uint64            // index of the latest snapshot
+	snapBytes int               // its size
+	logBytes  int               // data of the entries applied since
+	install   *pendingInstall   // a received snapshot, for finish
+	// snapSent counts the ticks since a snapshot went to each follower
+	// still catching up from one.
+	snapSent map[uint64]int
+}
+
+// pendingInstall is a snapshot persisted in a round, to be installed in
+// the registry before the round applies the entries after it.
+type pendingInstall struct {
+	meta    *raftpb.SnapshotMetadata
+	size    int
+	streams []snapStream
 }
 
 // New makes a host. Drive it with Start, or with Tick and Process from
@@ -222,8 +270,12 @@ func New(cfg Config) (*Host, error) {
 		if cfg.Storages != nil {
 			st = cfg.Storages[i]
 		}
+		// A host restarting on a compacted log begins from the state of
+		// its latest snapshot; raft hands it only the entries after it.
+		snap, _ := st.Snapshot()
 		rn, err := raft.NewRawNode(&raft.Config{
 			ID:                        cfg.ID,
+			Applied:                   snap.GetMetadata().GetIndex(),
 			ElectionTick:              cfg.ElectionTicks,
 			HeartbeatTick:             cfg.HeartbeatTicks,
 			Storage:                   st,
@@ -243,9 +295,32 @@ func New(cfg Config) (*Host, error) {
 				return nil, fmt.Errorf("cluster: shard %d: %w", i, err)
 			}
 		}
-		h.shards = append(h.shards, &shard{id: uint32(i), rn: rn, st: st, pending: make(map[uint64][]waiter)})
+		s := &shard{id: uint32(i), rn: rn, st: st, pending: make(map[uint64][]waiter), snapSent: map[uint64]int{}}
+		_, s.cs, _ = st.InitialState()
+		if !raft.IsEmptySnap(snap) {
+			streams, err := decodeSnapshot(snap.GetData(), s.id, cfg.Shards)
+			if err == nil {
+				err = installSnapshot(cfg.Registry, streams)
+			}
+			if err != nil {
+				h.closeWAL()
+				return nil, fmt.Errorf("cluster: shard %d: snapshot at %d: %w", i, snap.GetMetadata().GetIndex(), err)
+			}
+			s.applied, s.snapIndex, s.snapBytes = snap.GetMetadata().GetIndex(), snap.GetMetadata().GetIndex(), len(snap.GetData())
+		}
+		h.shards = append(h.shards, s)
+	}
+	if h.wal != nil {
+		h.lastCkpt = h.wal.size
 	}
 	return h, nil
+}
+
+// closeWAL closes the WAL of a host that does not start.
+func (h *Host) closeWAL() {
+	if h.wal != nil {
+		h.wal.close()
+	}
 }
 
 // ID returns the host's id.
@@ -359,10 +434,14 @@ func (h *Host) Status(sh uint32) raft.BasicStatus {
 
 // HostStatus is what /cluster on a node's admin listener shows.
 type HostStatus struct {
-	ID     uint64
-	Peers  []uint64
-	Err    string `json:",omitempty"` // why the host stopped serving
-	Shards []ShardStatus
+	ID    uint64
+	Peers []uint64
+	Err   string `json:",omitempty"` // why the host stopped serving
+	// Snapshots counts the snapshots the host made of its shards;
+	// SnapshotsSent those it sent followers, SnapshotsInstalled those it
+	// installed from a leader; Checkpoints the rewrites of its WAL.
+	Snapshots, SnapshotsSent, SnapshotsInstalled, Checkpoints int64
+	Shards                                                    []ShardStatus
 }
 
 // ShardStatus is this host's view of one shard.
@@ -373,6 +452,9 @@ type ShardStatus struct {
 	Term    uint64
 	Commit  uint64 // raft commit index
 	Applied uint64
+	// Snapshot is the index of the latest snapshot, FirstIndex the
+	// oldest entry the log still holds.
+	Snapshot, FirstIndex uint64
 	// Lag is each follower's distance behind the leader's last index,
 	// by host id, on the leader only.
 	Lag map[uint64]uint64 `json:",omitempty"`
@@ -383,7 +465,9 @@ type ShardStatus struct {
 func (h *Host) ClusterStatus() any {
 	h.round.Lock()
 	defer h.round.Unlock()
-	st := HostStatus{ID: h.cfg.ID, Peers: h.cfg.Peers, Shards: make([]ShardStatus, len(h.shards))}
+	st := HostStatus{ID: h.cfg.ID, Peers: h.cfg.Peers, Shards: make([]ShardStatus, len(h.shards)),
+		Snapshots: h.stats.snapshots.Load(), SnapshotsSent: h.stats.snapshotsSent.Load(),
+		SnapshotsInstalled: h.stats.snapshotsInstalled.Load(), Checkpoints: h.stats.checkpoints.Load()}
 	if err := h.Err(); err != nil {
 		st.Err = err.Error()
 	}
@@ -391,6 +475,8 @@ func (h *Host) ClusterStatus() any {
 		rs := s.rn.Status()
 		ss := ShardStatus{Shard: s.id, Leader: rs.Lead, Role: strings.TrimPrefix(rs.RaftState.String(), "State"), Term: rs.HardState.GetTerm(), Commit: rs.HardState.GetCommit(), Applied: rs.Applied}
 		ss.Role = strings.ToLower(strings.ReplaceAll(ss.Role, "PreCandidate", "pre-candidate"))
+		ss.Snapshot = s.snapIndex
+		ss.FirstIndex, _ = s.st.FirstIndex()
 		if rs.RaftState == raft.StateLeader {
 			last, _ := s.st.LastIndex()
 			ss.Lag = map[uint64]uint64{}
@@ -434,6 +520,7 @@ func (h *Host) Process() bool {
 	for range ticks {
 		for _, s := range h.shards {
 			s.rn.Tick()
+			h.tickSnapshots(s)
 		}
 	}
 	for i := range in {
@@ -467,9 +554,13 @@ func (h *Host) Process() bool {
 		}
 	}
 	for i := range h.readies {
+		if h.Err() != nil {
+			break // a snapshot could not be installed: the host stopped
+		}
 		h.finish(&h.readies[i])
 	}
 	clear(h.readies)
+	h.maybeCheckpoint()
 	for to, batch := range h.out {
 		if len(batch) > 0 {
 			h.cfg.Transport.Send(to, batch)
@@ -528,9 +619,22 @@ func (h *Host) persist(s *shard) {
 		}
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
+		// A snapshot from the leader: checked whole before anything of
+		// it is kept; one that does not parse cannot be installed, and
+		// the host cannot go on without it.
+		streams, err := decodeSnapshot(rd.Snapshot.GetData(), s.id, h.cfg.Shards)
+		if err != nil {
+			h.cfg.Logger.Error("cluster: snapshot from the leader", "shard", s.id, "index", rd.Snapshot.GetMetadata().GetIndex(), "err", err)
+			h.fail(err)
+			return
+		}
 		if err := s.st.ApplySnapshot(rd.Snapshot); err != nil {
 			h.cfg.Logger.Error("cluster: apply snapshot", "shard", s.id, "err", err)
 		}
+		if h.wal != nil {
+			h.walAdd(s.id, kindSnap, rd.Snapshot)
+		}
+		s.install = &pendingInstall{meta: rd.Snapshot.GetMetadata(), size: len(rd.Snapshot.GetData()), streams: streams}
 	}
 	if !raft.IsEmptyHardState(rd.HardState) {
 		if err := s.st.SetHardState(rd.HardState); err != nil {
@@ -560,14 +664,94 @@ func (h *Host) walAdd(shard uint32, kind byte, m proto.Message) {
 // finish sends, applies and advances a persisted Ready.
 func (h *Host) finish(r *shardReady) {
 	s, rd := r.s, r.rd
+	if in := s.install; in != nil {
+		s.install = nil
+		if err := installSnapshot(h.cfg.Registry, in.streams); err != nil {
+			h.cfg.Logger.Error("cluster: install snapshot", "shard", s.id, "err", err)
+			h.fail(err)
+			return
+		}
+		s.applied, s.snapIndex, s.cs = in.meta.GetIndex(), in.meta.GetIndex(), in.meta.GetConfState()
+		s.snapBytes, s.logBytes = in.size, 0
+		h.stats.snapshotsInstalled.Add(1)
+	}
 	for _, m := range rd.Messages {
 		to := m.GetTo()
+		if m.GetType() == raftpb.MessageType_MsgSnap {
+			s.snapSent[to] = 0
+			h.stats.snapshotsSent.Add(1)
+		}
 		h.out[to] = append(h.out[to], Envelope{Shard: s.id, Msg: m})
 	}
 	for _, e := range rd.CommittedEntries {
 		h.apply(s, e)
+		s.applied = e.GetIndex()
+		s.logBytes += len(e.GetData())
 	}
 	s.rn.Advance(rd)
+	h.maybeSnapshot(s)
+}
+
+// maybeSnapshot snapshots shard s's streams once it has applied
+// SnapshotEntries entries since its last snapshot, and compacts its log
+// to the SnapshotKeep entries before the snapshot. The WAL gets the
+// snapshot with the next round's records.
+func (h *Host) maybeSnapshot(s *shard) {
+	if h.cfg.SnapshotEntries < 0 || s.applied < s.snapIndex+uint64(h.cfg.SnapshotEntries) || s.logBytes < s.snapBytes {
+		return
+	}
+	data := shardSnapshot(h.cfg.Registry, s.id, h.cfg.Shards)
+	snap, err := s.st.CreateSnapshot(s.applied, s.cs, data)
+	if err != nil {
+		h.cfg.Logger.Error("cluster: snapshot", "shard", s.id, "index", s.applied, "err", err)
+		return
+	}
+	s.snapIndex, s.snapBytes, s.logBytes = s.applied, len(data), 0
+	h.stats.snapshots.Add(1)
+	if h.wal != nil {
+		h.walAdd(s.id, kindSnap, snap)
+	}
+	if first, _ := s.st.FirstIndex(); s.applied > uint64(h.cfg.SnapshotKeep) && s.applied-uint64(h.cfg.SnapshotKeep) > first {
+		if err := s.st.Compact(s.applied - uint64(h.cfg.SnapshotKeep)); err != nil {
+			h.cfg.Logger.Error("cluster: compact", "shard", s.id, "err", err)
+		}
+	}
+}
+
+// maybeCheckpoint rewrites the WAL from the storages once it has grown
+// past WALCheckpointBytes and twice its size after the last rewrite.
+func (h *Host) maybeCheckpoint() {
+	if h.wal == nil || h.wal.size+int64(len(h.wal.buf)) < max(h.cfg.WALCheckpointBytes, 2*h.lastCkpt) {
+		return
+	}
+	if err := h.wal.checkpoint(h.Storages()); err != nil {
+		h.fail(fmt.Errorf("checkpoint: %w", err))
+		return
+	}
+	h.lastCkpt = h.wal.size
+	h.stats.checkpoints.Add(1)
+}
+
+// tickSnapshots gives up on a snapshot a follower has not caught up from
+// within three election timeouts (it was lost on the way, or the follower
+// died): raft then sends it again.
+func (h *Host) tickSnapshots(s *shard) {
+	if len(s.snapSent) == 0 {
+		return
+	}
+	st := s.rn.Status()
+	for to, n := range s.snapSent {
+		pr, ok := st.Progress[to]
+		switch {
+		case !ok || pr.State != tracker.StateSnapshot:
+			delete(s.snapSent, to)
+		case n+1 >= 3*h.cfg.ElectionTicks:
+			delete(s.snapSent, to)
+			s.rn.ReportSnapshot(to, raft.SnapshotFailure)
+		default:
+			s.snapSent[to] = n + 1
+		}
+	}
 }
 
 // apply applies one committed entry of shard s.
@@ -587,7 +771,7 @@ func (h *Host) apply(s *shard, e *raftpb.Entry) {
 			h.cfg.Logger.Error("cluster: conf change", "shard", s.id, "index", e.GetIndex(), "err", err)
 			return
 		}
-		s.rn.ApplyConfChange(cc)
+		s.cs = s.rn.ApplyConfChange(cc)
 		return
 	}
 	if len(e.GetData()) == 0 {

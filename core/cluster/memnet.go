@@ -17,6 +17,7 @@ type MemNetwork struct {
 	hosts   map[uint64]*Host
 	cut     map[[2]uint64]bool
 	loss    float64
+	snaps   int // snapshot messages still to drop
 	rng     *rand.Rand
 	sent    int64
 	dropped int64
@@ -96,6 +97,14 @@ func (n *MemNetwork) SetLoss(p float64) {
 	n.mu.Unlock()
 }
 
+// DropSnapshots makes the network drop the next n snapshot messages
+// (MsgSnap), whatever their link: a snapshot lost on the way.
+func (n *MemNetwork) DropSnapshots(k int) {
+	n.mu.Lock()
+	n.snaps = k
+	n.mu.Unlock()
+}
+
 // Counts returns the messages sent and those dropped.
 func (n *MemNetwork) Counts() (sent, dropped int64) {
 	n.mu.Lock()
@@ -116,6 +125,11 @@ func (t memTransport) Send(to uint64, batch []Envelope) {
 	for _, e := range batch {
 		n.sent++
 		if h == nil || n.cut[[2]uint64{t.from, to}] || (n.loss > 0 && n.rng.Float64() < n.loss) {
+			n.dropped++
+			continue
+		}
+		if n.snaps > 0 && e.Msg.GetType() == raftpb.MessageType_MsgSnap {
+			n.snaps--
 			n.dropped++
 			continue
 		}

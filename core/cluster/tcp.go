@@ -112,24 +112,38 @@ func (t *TCPTransport) Send(to uint64, batch []Envelope) {
 		t.dropped.Add(int64(len(batch)))
 		return
 	}
+	// One frame for the batch, or several where it would exceed the
+	// peer frame limit; a message too large for any frame is dropped
+	// (a snapshot that large cannot be sent: docs/CLUSTER.md).
+	const frameHead, msgHead = wire.HeaderSize + 4, 8
 	b, start := wire.BeginPeerRaft(p.queue)
 	n := uint32(0)
 	for _, e := range batch {
 		var err error
 		p.scratch, err = proto.MarshalOptions{}.MarshalAppend(p.scratch[:0], e.Msg)
-		if err != nil {
+		if err != nil || frameHead+msgHead+len(p.scratch) > wire.PeerMaxFrameSize {
 			t.dropped.Add(1)
 			continue
+		}
+		if n > 0 && len(b)-start+msgHead+len(p.scratch) > wire.PeerMaxFrameSize {
+			b = wire.FinishPeerRaft(b, start, n)
+			b, start = wire.BeginPeerRaft(b)
+			n = 0
 		}
 		b = wire.AppendPeerMessage(b, e.Shard, p.scratch)
 		n++
 	}
+	before := len(p.queue)
 	if n == 0 {
-		p.mu.Unlock()
+		p.queue = b[:start] // nothing in the last frame begun
+	} else {
+		p.queue = wire.FinishPeerRaft(b, start, n)
+	}
+	queued := len(p.queue) > before
+	p.mu.Unlock()
+	if !queued {
 		return
 	}
-	p.queue = wire.FinishPeerRaft(b, start, n)
-	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
 	default:

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/memorystreamer/memorystreamer/core/stream"
 	"github.com/memorystreamer/memorystreamer/core/wire"
@@ -67,7 +68,9 @@ func (c *tcpCluster) start(i int, ln net.Listener, storages []*raft.MemoryStorag
 	id := c.ids[i]
 	tr := NewTCPTransport(TCPConfig{ID: id, Cluster: 9, Peers: c.addrs, Listener: ln})
 	reg := stream.NewRegistry(stream.Config{})
-	h, err := New(Config{ID: id, Peers: c.ids, Shards: 2, Registry: reg, Transport: tr, Tick: c.tick, Storages: storages})
+	// Snapshots every 8 entries, 2 kept: a host that was down catches up
+	// from a snapshot sent over the link.
+	h, err := New(Config{ID: id, Peers: c.ids, Shards: 2, Registry: reg, Transport: tr, Tick: c.tick, Storages: storages, SnapshotEntries: 8, SnapshotKeep: 2})
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -243,6 +246,9 @@ func TestTCPLeaderKilled(t *testing.T) {
 	for _, reg := range c.regs {
 		waitApplied(t, reg, name, uint64(len(acked)))
 	}
+	if n := c.hosts[victim].stats.snapshotsInstalled.Load(); n == 0 {
+		t.Fatal("the restarted host caught up without a snapshot: the test no longer covers one over TCP")
+	}
 	// Every acknowledged message is there once, in acknowledgement order;
 	// a message there but not acknowledged must be one whose publisher
 	// was told the outcome is unknown.
@@ -271,5 +277,38 @@ func TestTCPLeaderKilled(t *testing.T) {
 		if next != len(acked) {
 			t.Fatalf("host %d: acknowledged message %q lost (%d of %d found)", i+1, acked[next], next, len(acked))
 		}
+	}
+}
+
+// TestTCPSendSplitsFrames: a batch larger than the peer frame limit
+// leaves as several frames, each within it; a message larger than any
+// frame is dropped and counted, the rest sent.
+func TestTCPSendSplitsFrames(t *testing.T) {
+	tr := NewTCPTransport(TCPConfig{ID: 1, Cluster: 7, Peers: map[uint64]string{1: "a", 2: "b"}, QueueBytes: 1 << 30})
+	big := func(n int) *raftpb.Message {
+		return &raftpb.Message{Type: raftpb.MessageType_MsgApp.Enum(), To: new(uint64(2)), From: new(uint64(1)),
+			Entries: []*raftpb.Entry{{Data: make([]byte, n)}}}
+	}
+	tr.Send(2, []Envelope{{Shard: 0, Msg: big(9 << 20)}, {Shard: 1, Msg: big(9 << 20)}, {Shard: 2, Msg: big(17 << 20)}, {Shard: 3, Msg: big(10)}})
+	q := tr.peers[2].queue
+	var frames, msgs int
+	rd := wire.NewPeerReader(bytes.NewReader(q))
+	for {
+		_, body, err := rd.Next()
+		if err != nil {
+			break
+		}
+		frames++
+		it, err := wire.DecodePeerRaft(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, _, ok := it.Next(); ok; _, _, ok = it.Next() {
+			msgs++
+		}
+	}
+	dropped, _ := tr.Counts()
+	if frames != 2 || msgs != 3 || dropped != 1 {
+		t.Fatalf("%d frames of %d messages, %d dropped; want 2, 3, 1", frames, msgs, dropped)
 	}
 }

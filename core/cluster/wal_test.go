@@ -171,7 +171,7 @@ func FuzzReplayWAL(f *testing.F) {
 	f.Add(seed)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		sts := []*raft.MemoryStorage{raft.NewMemoryStorage(), raft.NewMemoryStorage()}
-		n, err := replayWAL(b, sts)
+		n, _, err := replayWAL(b, sts)
 		if err == nil && (n < walHeader || n > int64(len(b))) {
 			t.Fatalf("accepted %d of %d bytes", n, len(b))
 		}

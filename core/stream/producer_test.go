@@ -114,3 +114,49 @@ func TestMemoryLogOnce(t *testing.T) {
 type committerFunc func(token, first uint64, err error)
 
 func (f committerFunc) Committed(token, first uint64, err error) { f(token, first, err) }
+
+// TestSkipTo: a stream told to skip drops what it holds, goes on after the
+// new last sequence, and a cursor behind counts what it skipped.
+func TestSkipTo(t *testing.T) {
+	reg := stream.NewRegistry(stream.Config{})
+	s := mustOpen(t, reg, "skip")
+	appendN(t, s, 1, 5, 8)
+	cur := s.Subscribe(wire.StartEarliest, 0, noWaker{})
+	defer cur.Close()
+	s.SkipTo(20)
+	if first, _ := s.Append(publish(t, batch(21, 2, 8)...), 1); first != 21 {
+		t.Fatalf("first after the skip %d, want 21", first)
+	}
+	recs, dropped := readAll(t, cur, 100, 1<<20)
+	if dropped != 20 {
+		t.Fatalf("cursor counted %d dropped, want 20", dropped)
+	}
+	checkSeqs(t, recs, 21, 22)
+	s.SkipTo(3) // below the last: nothing moves back
+	if info := s.Info(); info.LastSeq != 22 {
+		t.Fatalf("last %d after a skip backwards, want 22", info.LastSeq)
+	}
+}
+
+// TestProducerStatesRoundTrip: what ProducerStates reports,
+// SetProducerStates installs on another stream, which then deduplicates
+// the same retries.
+func TestProducerStatesRoundTrip(t *testing.T) {
+	reg := stream.NewRegistry(stream.Config{})
+	a, b := mustOpen(t, reg, "a"), mustOpen(t, reg, "b")
+	a.AppendOnce(idem(t, 2, 4, batch(1, 1, 8)...), 1, true)
+	a.AppendOnce(idem(t, 1, 7, batch(2, 2, 8)...), 1, true)
+	ps := a.ProducerStates()
+	if len(ps) != 2 || ps[0] != (stream.ProducerState{ID: 1, PSeq: 7, First: 2}) || ps[1] != (stream.ProducerState{ID: 2, PSeq: 4, First: 1}) {
+		t.Fatalf("states %+v", ps)
+	}
+	b.SkipTo(3)
+	b.SetProducerStates(ps)
+	if first, _, dup := b.AppendOnce(idem(t, 1, 7, batch(2, 2, 8)...), 1, true); !dup || first != 2 {
+		t.Fatalf("retry on the copy: %d %v, want 2 true", first, dup)
+	}
+	b.SetProducerStates(nil)
+	if b.Producers() != 0 {
+		t.Fatal("SetProducerStates(nil) kept producers")
+	}
+}
