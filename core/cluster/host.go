@@ -16,6 +16,7 @@ import (
 
 	"github.com/memorystreamer/memorystreamer/core/store/vfs"
 	"github.com/memorystreamer/memorystreamer/core/stream"
+	"github.com/memorystreamer/memorystreamer/core/telemetry"
 	"github.com/memorystreamer/memorystreamer/core/wire"
 )
 
@@ -164,6 +165,8 @@ type Host struct {
 
 	stats struct {
 		snapshots, snapshotsSent, snapshotsInstalled, checkpoints atomic.Int64
+		leaderChanges, proposed, refused                          atomic.Int64
+		commit                                                    telemetry.LatencyHistogram
 	}
 }
 
@@ -182,12 +185,14 @@ type proposal struct {
 	data           []byte
 	done           stream.Committer
 	tok            uint64
+	at             time.Time
 }
 
 // waiter is a publisher waiting for its batch's entry to be applied.
 type waiter struct {
 	done stream.Committer
 	tok  uint64
+	at   time.Time // when the batch was proposed
 }
 
 // shard is this host's replica of one raft group.
@@ -402,7 +407,7 @@ func (h *Host) Deliver(batch []Envelope) {
 func (h *Host) Propose(s *stream.Stream, p wire.Publish, ts int64, done stream.Committer, tok uint64) {
 	name := s.Name()
 	sh := ShardOf([]byte(name), h.cfg.Shards)
-	pr := proposal{name: []byte(name), producer: p.Producer, pseq: p.PSeq, ts: ts, count: p.Count, data: append([]byte(nil), p.Data...), done: done, tok: tok}
+	pr := proposal{name: []byte(name), producer: p.Producer, pseq: p.PSeq, ts: ts, count: p.Count, data: append([]byte(nil), p.Data...), done: done, tok: tok, at: time.Now()}
 	h.mu.Lock()
 	if h.closed || h.dead != nil {
 		err := h.dead
@@ -458,6 +463,44 @@ type ShardStatus struct {
 	// Lag is each follower's distance behind the leader's last index,
 	// by host id, on the leader only.
 	Lag map[uint64]uint64 `json:",omitempty"`
+}
+
+// Metrics are a host's counters, for the node's Prometheus metrics
+// (msnode_cluster_*, docs/OPERATIONS.md).
+type Metrics struct {
+	// LeaderChanges counts the times a shard of this host learned of a
+	// new leader; Proposed the batches it proposed as a leader, Refused
+	// those it refused as not the leader (the not-leader redirects).
+	LeaderChanges, Proposed, Refused int64
+	// Snapshots, SnapshotsSent, SnapshotsInstalled and Checkpoints are
+	// as in HostStatus.
+	Snapshots, SnapshotsSent, SnapshotsInstalled, Checkpoints int64
+	// Leading is the number of shards this host leads now; ApplyLag the
+	// committed entries of all its shards not applied yet.
+	Leading, ApplyLag int64
+	// Commit is the latency from a batch's proposal to its commit and
+	// apply on this host, for the batches it proposed.
+	Commit telemetry.Histogram
+}
+
+// ClusterMetrics returns the host's Metrics.
+func (h *Host) ClusterMetrics() Metrics {
+	m := Metrics{
+		LeaderChanges: h.stats.leaderChanges.Load(), Proposed: h.stats.proposed.Load(), Refused: h.stats.refused.Load(),
+		Snapshots: h.stats.snapshots.Load(), SnapshotsSent: h.stats.snapshotsSent.Load(),
+		SnapshotsInstalled: h.stats.snapshotsInstalled.Load(), Checkpoints: h.stats.checkpoints.Load(),
+		Commit: h.stats.commit.Snapshot(),
+	}
+	h.round.Lock()
+	defer h.round.Unlock()
+	for _, s := range h.shards {
+		st := s.rn.BasicStatus()
+		if st.RaftState == raft.StateLeader {
+			m.Leading++
+		}
+		m.ApplyLag += int64(st.HardState.GetCommit() - min(st.HardState.GetCommit(), s.applied))
+	}
+	return m
 }
 
 // ClusterStatus returns the host's status (HostStatus); the node serves
@@ -574,6 +617,7 @@ func (h *Host) Process() bool {
 // propose coalesces the batches queued for shard s into one entry.
 func (h *Host) propose(s *shard, q []proposal) {
 	if !s.leader {
+		h.stats.refused.Add(int64(len(q)))
 		err := &NotLeaderError{Shard: s.id, Leader: s.lead, Addr: h.cfg.ClientAddrs[s.lead]}
 		for _, p := range q {
 			p.done.Committed(p.tok, 0, err)
@@ -592,7 +636,7 @@ func (h *Host) propose(s *shard, q []proposal) {
 	ws := make([]waiter, len(q))
 	for i, p := range q {
 		b = appendItem(b, item{name: p.name, producer: p.producer, pseq: p.pseq, ts: p.ts, count: p.count, data: p.data})
-		ws[i] = waiter{p.done, p.tok}
+		ws[i] = waiter{p.done, p.tok, p.at}
 	}
 	putItemCount(b, uint32(len(q)))
 	if err := s.rn.Propose(b); err != nil {
@@ -602,6 +646,7 @@ func (h *Host) propose(s *shard, q []proposal) {
 		return
 	}
 	s.pending[id] = ws
+	h.stats.proposed.Add(int64(len(q)))
 }
 
 // persist takes shard s's Ready and keeps its hard state and entries
@@ -611,6 +656,9 @@ func (h *Host) propose(s *shard, q []proposal) {
 func (h *Host) persist(s *shard) {
 	rd := s.rn.Ready()
 	if rd.SoftState != nil {
+		if rd.SoftState.Lead != s.lead && rd.SoftState.Lead != 0 {
+			h.stats.leaderChanges.Add(1)
+		}
 		s.lead = rd.SoftState.Lead
 		wasLeader := s.leader
 		s.leader = rd.SoftState.RaftState == raft.StateLeader
@@ -813,6 +861,7 @@ func (h *Host) apply(s *shard, e *raftpb.Entry) {
 			h.cfg.Logger.Error("cluster: open stream", "shard", s.id, "stream", string(item.name), "err", err)
 		}
 		if n < len(ws) {
+			h.stats.commit.Observe(time.Since(ws[n].at))
 			ws[n].done.Committed(ws[n].tok, first, err)
 		}
 	}

@@ -104,6 +104,13 @@ func (n *Node) telemetryStats() telemetry.Stats {
 			Damaged: d.Damaged, RecoverySeconds: d.Recovery.Seconds(), Fsync: d.Fsync,
 		}
 	}
+	if c := s.Cluster; c != nil {
+		st.Cluster = &telemetry.ClusterStats{
+			LeaderChanges: c.LeaderChanges, Proposed: c.Proposed, Refused: c.Refused, Snapshots: c.Snapshots,
+			SnapshotsSent: c.SnapshotsSent, SnapshotsInstalled: c.SnapshotsInstalled, Checkpoints: c.Checkpoints,
+			Leading: c.Leading, ApplyLag: c.ApplyLag, Commit: c.Commit,
+		}
+	}
 	if len(s.Plugins) > 0 {
 		st.PluginRejections = make(map[string]int64, len(s.Plugins))
 		st.PluginPanics = make(map[string]int64, len(s.Plugins))

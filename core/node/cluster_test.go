@@ -129,6 +129,25 @@ func TestClusterNodes(t *testing.T) {
 			t.Fatalf("leader's /cluster shows lag of %v, want both followers", ss.Lag)
 		}
 	}
+	// The cluster's metrics: the leader proposed and committed every
+	// batch and leads the shard; the follower counted its refusal.
+	lm := scrape(t, adminServer(t, nodes[lead]))
+	if got := value(t, lm, "msnode_cluster_proposals_total", nil); got < batches {
+		t.Errorf("leader's msnode_cluster_proposals_total %v, want ≥ %d", got, batches)
+	}
+	if got := value(t, lm, "msnode_cluster_shards_led", nil); got < 1 {
+		t.Errorf("leader's msnode_cluster_shards_led %v, want ≥ 1", got)
+	}
+	if h := lm["msnode_cluster_commit_seconds"]; h == nil || h.GetMetric()[0].GetHistogram().GetSampleCount() < batches {
+		t.Errorf("leader's msnode_cluster_commit_seconds: %v, want ≥ %d samples", h, batches)
+	}
+	fm := scrape(t, adminServer(t, nodes[follower]))
+	if got := value(t, fm, "msnode_cluster_redirects_total", nil); got != 1 {
+		t.Errorf("follower's msnode_cluster_redirects_total %v, want 1", got)
+	}
+	if got := value(t, fm, "msnode_cluster_leader_changes_total", nil); got < 1 {
+		t.Errorf("follower's msnode_cluster_leader_changes_total %v, want ≥ 1", got)
+	}
 	// The follower's connection survived its refusal.
 	if _, err := ps.PublishAck(ctx, []byte("again")); !errors.As(err, &we) || we.Code != wire.CodeNotLeader {
 		t.Fatalf("second publish to the follower: %v", err)

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/memorystreamer/memorystreamer/core/cluster"
 	"github.com/memorystreamer/memorystreamer/core/internal/memconn"
 	"github.com/memorystreamer/memorystreamer/core/plugin"
 	"github.com/memorystreamer/memorystreamer/core/store"
@@ -123,6 +124,8 @@ type Stats struct {
 	// Duplicates counts idempotent producers' batches acknowledged
 	// without being appended again: retries of batches the stream held.
 	Duplicates int64
+	// Cluster is the cluster host's counters; nil on a single node.
+	Cluster *cluster.Metrics `json:",omitempty"`
 	// Plugins holds each configured plugin's rejections and panics, in
 	// chain order.
 	Plugins []plugin.Stat
@@ -223,6 +226,10 @@ func (n *Node) Stats() Stats {
 	if n.store != nil {
 		ss := n.store.Stats()
 		st.Storage = &ss
+	}
+	if h, ok := n.clog.(interface{ ClusterMetrics() cluster.Metrics }); ok {
+		m := h.ClusterMetrics()
+		st.Cluster = &m
 	}
 	for code := 1; code < numCodes; code++ {
 		st.Errors[codeLabel(wire.Code(code))] = s.errors[code].Load()

@@ -25,6 +25,10 @@ type Collector struct {
 	// is set, with its fsync histogram and recovery time.
 	storage                 []metric
 	fsyncDesc, recoveryDesc *prometheus.Desc
+	// cluster are the cluster host's metrics, collected when
+	// Stats.Cluster is set, with its commit latency histogram.
+	cluster    []metric
+	commitDesc *prometheus.Desc
 }
 
 // labelledMetric is a counter with one variable label, one sample per key
@@ -52,6 +56,21 @@ func NewCollector(src StatsSource, build BuildInfo) *Collector {
 			"Latency of one fsync of a segment file (one per segment per write round: every batch of the round shares it).", nil, nil),
 		recoveryDesc: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "storage", "recovery_seconds"),
 			"How long reading the durable log back took when the node started.", nil, nil),
+		commitDesc: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "cluster", "commit_seconds"),
+			"Latency from a batch's proposal by this node, as its shard's leader, to its commit by a quorum and apply here.", nil, nil),
+		cluster: []metric{
+			m("cluster_leader_changes_total", "Times a shard of this node learned of a new leader.", counter, func(s *Stats) int64 { return s.Cluster.LeaderChanges }, nil),
+			m("cluster_proposals_total", "Batches this node proposed as their shard's leader.", counter, func(s *Stats) int64 { return s.Cluster.Proposed }, nil),
+			m("cluster_redirects_total", "Batches refused because this node does not lead their shard (answered not leader).", counter,
+				func(s *Stats) int64 { return s.Cluster.Refused }, nil),
+			m("cluster_snapshots_total", "Snapshots this node made of its shards' streams (each compacts the raft log).", counter,
+				func(s *Stats) int64 { return s.Cluster.Snapshots }, nil),
+			m("cluster_snapshots_sent_total", "Snapshots sent to followers too far behind for the log.", counter, func(s *Stats) int64 { return s.Cluster.SnapshotsSent }, nil),
+			m("cluster_snapshots_installed_total", "Snapshots received from a leader and installed.", counter, func(s *Stats) int64 { return s.Cluster.SnapshotsInstalled }, nil),
+			m("cluster_wal_checkpoints_total", "Rewrites of the raft WAL from the snapshots.", counter, func(s *Stats) int64 { return s.Cluster.Checkpoints }, nil),
+			m("cluster_shards_led", "Shards this node leads.", gauge, func(s *Stats) int64 { return s.Cluster.Leading }, nil),
+			m("cluster_apply_lag_entries", "Committed raft entries of this node's shards not applied yet.", gauge, func(s *Stats) int64 { return s.Cluster.ApplyLag }, nil),
+		},
 		buildDesc: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", "build_info"),
 			"A metric with a constant 1 value labeled by the version of msnode and the Go release that built it.",
 			[]string{"version", "goversion"}, nil),
@@ -126,6 +145,10 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, m := range c.storage {
 		ch <- m.desc
 	}
+	for _, m := range c.cluster {
+		ch <- m.desc
+	}
+	ch <- c.commitDesc
 	ch <- c.fsyncDesc
 	ch <- c.recoveryDesc
 	ch <- c.buildDesc
@@ -151,6 +174,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(c.recoveryDesc, prometheus.GaugeValue, s.Storage.RecoverySeconds)
 		histogram(ch, c.fsyncDesc, s.Storage.Fsync)
+	}
+	if s.Cluster != nil {
+		for _, m := range c.cluster {
+			ch <- prometheus.MustNewConstMetric(m.desc, m.typ, float64(m.value(&s)))
+		}
+		histogram(ch, c.commitDesc, s.Cluster.Commit)
 	}
 }
 

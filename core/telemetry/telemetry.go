@@ -58,6 +58,22 @@ type Stats struct {
 	Enqueue Histogram
 	// Storage is the durable log's state; nil without a data directory.
 	Storage *StorageStats
+	// Cluster is the cluster host's state; nil on a single node.
+	Cluster *ClusterStats
+}
+
+// ClusterStats is a cluster host's part of Stats (core/cluster.Metrics).
+type ClusterStats struct {
+	// LeaderChanges, Proposed (batches proposed as a shard's leader),
+	// Refused (batches refused as not the leader), Snapshots,
+	// SnapshotsSent, SnapshotsInstalled and Checkpoints (WAL rewrites)
+	// are totals.
+	LeaderChanges, Proposed, Refused, Snapshots, SnapshotsSent, SnapshotsInstalled, Checkpoints int64
+	// Leading (shards led now) and ApplyLag (committed entries not yet
+	// applied) are gauges.
+	Leading, ApplyLag int64
+	// Commit is the proposal → commit and apply latency histogram.
+	Commit Histogram
 }
 
 // StorageStats is the durable log's part of Stats.

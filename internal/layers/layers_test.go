@@ -28,7 +28,7 @@ var allowed = []struct {
 	{"core/plugin", []string{"core/wire"}},
 	{"core/plugin/builtin", []string{"core/plugin", "core/wire"}},
 	{"core/store", []string{"core/store/vfs", "core/stream", "core/telemetry", "core/wire"}},
-	{"core/cluster", []string{"core/store/vfs", "core/stream", "core/wire"}},
+	{"core/cluster", []string{"core/store/vfs", "core/stream", "core/telemetry", "core/wire"}},
 	// A client never pulls the node in; the node never the client.
 	{"core/client", []string{"core/wire", "core/internal/"}},
 	{"core/node", []string{"core/cluster", "core/internal/", "core/plugin/", "core/plugin", "core/store/", "core/store", "core/stream", "core/telemetry", "core/wire"}},
