@@ -39,7 +39,8 @@ import (
 //     hands messages over one at a time, so every delivery is a batch of
 //     one.
 type jetStreamMode struct {
-	storage jetstream.StorageType
+	storage  jetstream.StorageType
+	replicas int // of each stream; 0 is 1
 }
 
 // parseJetStream returns the mode of option jetstream=: "file" or
@@ -61,9 +62,10 @@ const jetStreamMaxPending = 1 << 22
 
 // jsConn is the JetStream part of a natsConn.
 type jsConn struct {
-	js      jetstream.JetStream
-	storage jetstream.StorageType  // of the streams Open creates
-	opts    []jetstream.PublishOpt // no retries
+	js       jetstream.JetStream
+	storage  jetstream.StorageType  // of the streams Open creates
+	replicas int                    // of the streams Open creates
+	opts     []jetstream.PublishOpt // no retries
 
 	mu      sync.Mutex
 	pending map[*nats.Msg]*jsAck // published, not yet acknowledged
@@ -71,9 +73,10 @@ type jsConn struct {
 
 func newJSConn(nc *nats.Conn, mode *jetStreamMode) (*jsConn, error) {
 	c := &jsConn{
-		storage: mode.storage,
-		opts:    []jetstream.PublishOpt{jetstream.WithRetryAttempts(0)},
-		pending: map[*nats.Msg]*jsAck{},
+		storage:  mode.storage,
+		replicas: max(1, mode.replicas),
+		opts:     []jetstream.PublishOpt{jetstream.WithRetryAttempts(0)},
+		pending:  map[*nats.Msg]*jsAck{},
 	}
 	js, err := jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(jetStreamMaxPending),
@@ -121,7 +124,7 @@ func (c *natsConn) openJS(ctx context.Context, name, subject string) (Stream, er
 		Subjects:  []string{subject},
 		Storage:   c.js.storage,
 		Retention: jetstream.LimitsPolicy,
-		Replicas:  1,
+		Replicas:  c.js.replicas,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: create stream %s for %q: %w", jsName, name, err)

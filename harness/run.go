@@ -417,7 +417,7 @@ func (r *rep1) run(ctx context.Context) (_ *repOut, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if k := r.opts.Target.Kind; len(s.Node) > 0 && k != "embedded" && k != "embedded-tcp" {
+	if k := r.opts.Target.Kind; len(s.Node) > 0 && k != "embedded" && k != "embedded-tcp" && k != "cluster-local" {
 		opts := make([]string, 0, len(s.Node))
 		for _, name := range slices.Sorted(maps.Keys(s.Node)) {
 			opts = append(opts, name+"="+s.Node[name])
@@ -760,7 +760,7 @@ func (r *rep1) closeConns() {
 // node msbench starts, where the target does not set them itself, and
 // checks them.
 func withScenarioNode(t Target, node map[string]string) (Target, error) {
-	if len(node) == 0 || (t.Kind != "embedded" && t.Kind != "embedded-tcp") {
+	if len(node) == 0 || (t.Kind != "embedded" && t.Kind != "embedded-tcp" && t.Kind != "cluster-local") {
 		return t, nil
 	}
 	opts := maps.Clone(t.Options)

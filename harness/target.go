@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,6 +40,13 @@ import (
 //	fsync[?dir=PATH]                       a write and an fsync per acknowledged
 //	                                       batch in this process: the disk's
 //	                                       floor for durable acks (fsyncfloor)
+//	nats-cluster-local:N[?sync=always]      N nats-servers in this process as one
+//	                                       cluster, JetStream file storage,
+//	                                       streams of N replicas (NATSClusterLocal)
+//	cluster-local:N[?shards=S&memory=1&msnode=PATH]
+//	                                       N msnode processes on loopback as
+//	                                       one cluster (R = N), started and
+//	                                       stopped by msbench (ClusterLocal)
 type Target struct {
 	// Spec is the --target argument as given.
 	Spec string
@@ -63,6 +71,8 @@ type Target struct {
 	// Dir is the fsync floor's directory (option dir=); "" is the
 	// system's temporary directory.
 	Dir string
+	// Cluster holds a cluster-local target's options.
+	Cluster ClusterLocalOptions
 }
 
 // ParseTarget parses a --target argument; "" means embedded.
@@ -74,6 +84,30 @@ func ParseTarget(spec string) (Target, error) {
 		return t, nil
 	case "embedded-tcp", "nats-embedded", "echo", "fsync":
 		t.Kind = spec
+		return t, nil
+	}
+	if rest, ok := strings.CutPrefix(spec, "cluster-local:"); ok {
+		return parseClusterLocal(t, rest)
+	}
+	if rest, ok := strings.CutPrefix(spec, "nats-cluster-local:"); ok {
+		t.Kind = "nats-cluster-local"
+		n, q, _ := strings.Cut(rest, "?")
+		nodes, err := strconv.Atoi(n)
+		if err != nil || nodes < 1 || nodes > 9 {
+			return t, fmt.Errorf("target %q: nats-cluster-local:N wants a number of servers from 1 to 9", spec)
+		}
+		t.Cluster.Nodes = nodes
+		vals, err := url.ParseQuery(q)
+		if err != nil {
+			return t, fmt.Errorf("target %q: %w", spec, err)
+		}
+		for k, v := range vals {
+			if k != "sync" || len(v) != 1 || v[0] != "always" {
+				return t, fmt.Errorf("target %q: unknown option %s=%v (known: sync=always)", spec, k, v)
+			}
+			t.NATS.SyncAlways = true
+		}
+		t.NATS.JetStream = "file"
 		return t, nil
 	}
 	if q, ok := strings.CutPrefix(spec, "fsync?"); ok {
@@ -136,7 +170,7 @@ func ParseTarget(spec string) (Target, error) {
 	case "nats":
 		known = []string{"token", "jetstream"}
 	case "":
-		return t, fmt.Errorf("target %q: want embedded or tcp://HOST:PORT[,HOST:PORT…] (or embedded-tcp, nats-embedded, nats://HOST:PORT, echo, fsync)", spec)
+		return t, fmt.Errorf("target %q: want embedded or tcp://HOST:PORT[,HOST:PORT…] (or embedded-tcp, nats-embedded, nats://HOST:PORT, echo, fsync, cluster-local:N)", spec)
 	default:
 		return t, fmt.Errorf("target %q: unknown scheme %q (known: tcp, nats; or embedded, embedded-tcp, nats-embedded, echo, fsync)", spec, u.Scheme)
 	}
@@ -299,6 +333,15 @@ func (t Target) Open() (Driver, error) {
 			return nil, fmt.Errorf("target %s: node options apply to msnode's embedded targets only", t.Spec)
 		}
 		return fsyncfloor.New(t.Dir)
+	case "nats-cluster-local":
+		if len(t.Options) > 0 {
+			return nil, fmt.Errorf("target %s: node options apply to msnode's targets only", t.Spec)
+		}
+		return NewNATSClusterLocal(t.Cluster.Nodes, t.NATS.SyncAlways)
+	case "cluster-local":
+		o := t.Cluster
+		o.Node = t.Options // the scenario's node options, as msnode flags
+		return NewClusterLocal(o)
 	}
 	return nil, fmt.Errorf("target %q: unknown kind %q", t.Spec, t.Kind)
 }
@@ -310,6 +353,10 @@ func (t Target) Placement() string {
 		return "in-process (same address space, no sockets)"
 	case "embedded-tcp", "nats-embedded", "echo":
 		return "in-process server, clients over loopback TCP"
+	case "cluster-local":
+		return fmt.Sprintf("%d msnode processes on this host as one cluster (R = %d), loopback TCP", t.Cluster.Nodes, t.Cluster.Nodes)
+	case "nats-cluster-local":
+		return fmt.Sprintf("%d in-process nats-servers as one JetStream cluster (R = %d), loopback TCP", t.Cluster.Nodes, t.Cluster.Nodes)
 	}
 	for _, a := range t.Addrs {
 		host, _, _ := net.SplitHostPort(a)
@@ -318,4 +365,44 @@ func (t Target) Placement() string {
 		}
 	}
 	return "separate process on this host, loopback TCP"
+}
+
+// parseClusterLocal reads "N[?shards=S&memory=1&msnode=PATH]" after
+// "cluster-local:".
+func parseClusterLocal(t Target, rest string) (Target, error) {
+	t.Kind = "cluster-local"
+	n, q, _ := strings.Cut(rest, "?")
+	nodes, err := strconv.Atoi(n)
+	if err != nil || nodes < 1 || nodes > 9 {
+		return t, fmt.Errorf("target %q: cluster-local:N wants a number of nodes from 1 to 9", t.Spec)
+	}
+	t.Cluster = ClusterLocalOptions{Nodes: nodes}
+	vals, err := url.ParseQuery(q)
+	if err != nil {
+		return t, fmt.Errorf("target %q: %w", t.Spec, err)
+	}
+	for k, v := range vals {
+		if len(v) != 1 {
+			return t, fmt.Errorf("target %q: %s given %d times", t.Spec, k, len(v))
+		}
+		switch k {
+		case "shards":
+			if t.Cluster.Shards, err = strconv.Atoi(v[0]); err != nil || t.Cluster.Shards < 1 || t.Cluster.Shards > 4096 {
+				return t, fmt.Errorf("target %q: shards=%s: want 1 to 4096", t.Spec, v[0])
+			}
+		case "memory":
+			if v[0] != "1" {
+				return t, fmt.Errorf("target %q: memory=%s: want memory=1 (raft logs in memory only, no data directories)", t.Spec, v[0])
+			}
+			t.Cluster.Memory = true
+		case "msnode":
+			if v[0] == "" {
+				return t, fmt.Errorf("target %q: msnode= wants a path", t.Spec)
+			}
+			t.Cluster.MSNode = v[0]
+		default:
+			return t, fmt.Errorf("target %q: unknown option %q (known: shards, memory, msnode)", t.Spec, k)
+		}
+	}
+	return t, nil
 }

@@ -285,7 +285,8 @@ func New(cfg Config) (*Host, error) {
 			HeartbeatTick:             cfg.HeartbeatTicks,
 			Storage:                   st,
 			MaxSizePerMsg:             1 << 20,
-			MaxInflightMsgs:           256,
+			MaxInflightMsgs:           32,
+			MaxCommittedSizePerReady:  8 << 20,
 			MaxUncommittedEntriesSize: 64 << 20,
 			CheckQuorum:               true,
 			PreVote:                   true,
@@ -534,6 +535,9 @@ func (h *Host) ClusterStatus() any {
 	return st
 }
 
+// maxTicksPerRound bounds how far one round moves the shards' clocks.
+const maxTicksPerRound = 2
+
 // Process runs one round: ticks, the peers' messages, the queued
 // proposals, then every shard's Ready (persist, send, apply). It reports
 // whether there was anything to do. Only a host that was not Started is
@@ -560,12 +564,12 @@ func (h *Host) Process() bool {
 	h.mu.Unlock()
 
 	worked := ticks > 0 || len(in) > 0 || queued != nil
-	for range ticks {
-		for _, s := range h.shards {
-			s.rn.Tick()
-			h.tickSnapshots(s)
-		}
-	}
+	// What peers sent is stepped before the clock moves: a loop that was
+	// held up (a busy machine, a long fsync) finds its peers' heartbeat
+	// answers waiting, and must not count the stall against them — a
+	// leader would step down (CheckQuorum) with the proof of its quorum
+	// in its inbox. For the same reason a stall advances the clock by at
+	// most maxTicksPerRound ticks.
 	for i := range in {
 		e := &in[i]
 		if int(e.Shard) >= len(h.shards) {
@@ -575,6 +579,12 @@ func (h *Host) Process() bool {
 		// Errors are messages raft ignores (a local message type or a
 		// response from a peer it does not know): nothing to do.
 		_ = h.shards[e.Shard].rn.Step(e.Msg)
+	}
+	for range min(ticks, maxTicksPerRound) {
+		for _, s := range h.shards {
+			s.rn.Tick()
+			h.tickSnapshots(s)
+		}
 	}
 	for i, q := range queued {
 		if len(q) > 0 {
@@ -656,8 +666,11 @@ func (h *Host) propose(s *shard, q []proposal) {
 func (h *Host) persist(s *shard) {
 	rd := s.rn.Ready()
 	if rd.SoftState != nil {
-		if rd.SoftState.Lead != s.lead && rd.SoftState.Lead != 0 {
-			h.stats.leaderChanges.Add(1)
+		if rd.SoftState.Lead != s.lead {
+			if rd.SoftState.Lead != 0 {
+				h.stats.leaderChanges.Add(1)
+			}
+			h.cfg.Logger.Info("cluster: shard leader", "shard", s.id, "leader", rd.SoftState.Lead, "was", s.lead, "term", s.rn.BasicStatus().Term)
 		}
 		s.lead = rd.SoftState.Lead
 		wasLeader := s.leader
