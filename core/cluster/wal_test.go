@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/memorystreamer/memorystreamer/core/store/vfs"
 	"github.com/memorystreamer/memorystreamer/core/stream"
@@ -176,4 +177,49 @@ func FuzzReplayWAL(f *testing.F) {
 			t.Fatalf("accepted %d of %d bytes", n, len(b))
 		}
 	})
+}
+
+// TestSnapshotRecovered: a snapshot record compacts the entries the log
+// holds up to it, replaces a log it is past or disagrees with, and an
+// older one than the storage's is ignored.
+func TestSnapshotRecovered(t *testing.T) {
+	ents := func(st *raft.MemoryStorage, from, to, term uint64) {
+		for i := from; i <= to; i++ {
+			if err := st.Append([]*raftpb.Entry{{Index: new(i), Term: new(term)}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	snap := func(idx, term uint64) *raftpb.Snapshot {
+		return &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{Index: new(idx), Term: new(term), ConfState: &raftpb.ConfState{Voters: []uint64{1}}}, Data: []byte("d")}
+	}
+	st := raft.NewMemoryStorage()
+	ents(st, 1, 5, 1)
+	if err := snapshotRecovered(st, snap(3, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if first, _ := st.FirstIndex(); first != 4 {
+		t.Fatalf("after a snapshot at 3 the log begins at %d, want 4", first)
+	}
+	if last, _ := st.LastIndex(); last != 5 {
+		t.Fatalf("entries after the snapshot lost: last %d", last)
+	}
+	if err := snapshotRecovered(st, snap(2, 1)); err != nil {
+		t.Fatalf("an older snapshot: %v, want it ignored", err)
+	}
+	if err := snapshotRecovered(st, snap(4, 2)); err != nil { // our entry 4 is of term 1
+		t.Fatal(err)
+	}
+	if first, _ := st.FirstIndex(); first != 5 {
+		t.Fatalf("after a snapshot the log disagrees with, first %d, want 5", first)
+	}
+	if err := snapshotRecovered(st, snap(10, 3)); err != nil {
+		t.Fatal(err)
+	}
+	if last, _ := st.LastIndex(); last != 10 {
+		t.Fatalf("a snapshot past the log: last %d, want 10", last)
+	}
+	if err := snapshotRecovered(st, snap(0, 0)); err == nil {
+		t.Fatal("a snapshot at index 0 accepted")
+	}
 }

@@ -1,6 +1,8 @@
 package node_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -188,4 +190,93 @@ func TestClusterClientFailover(t *testing.T) {
 		t.Fatal("no subscription resumed: the one on the shut-down node should have")
 	}
 	t.Logf("producer retries %d, redirects %d, reconnects %d, subscription resumes %d", p.Retries(), cl.Redirects(), cl.Reconnects(), resumes)
+}
+
+// TestClusterClientAlone: the cluster client against one plain node and
+// addresses nobody serves: it skips a dead node, refuses what it must
+// not retry at once, gives up when its context ends, resumes nothing it
+// need not, and refuses calls after Close.
+func TestClusterClientAlone(t *testing.T) {
+	ctx := testContext(t)
+	if _, err := client.NewCluster(nil, client.ClusterConfig{}); err == nil {
+		t.Fatal("a cluster of no nodes accepted")
+	}
+	n, err := node.New(node.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- n.Serve(ln) }()
+	defer func() {
+		n.Shutdown(ctx)
+		<-served
+	}()
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := dead.Addr().String()
+	dead.Close() // nobody serves it now
+
+	cl, err := client.NewCluster([]string{deadAddr, ln.Addr().String()}, client.ClusterConfig{DialTimeout: 200 * time.Millisecond, RetryBackoff: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cl.Producer("alone", 7)
+	if p.ID() != 7 {
+		t.Fatalf("ID %d, want 7", p.ID())
+	}
+	for i := range 3 {
+		first, err := p.Publish(ctx, [][]byte{fmt.Appendf(nil, "m%d", i)})
+		if err != nil || first != uint64(i+1) {
+			t.Fatalf("publish %d: %d %v", i, first, err)
+		}
+	}
+	if cl.Reconnects() == 0 {
+		t.Error("the dead node was never tried")
+	}
+	if _, err := p.Publish(ctx, [][]byte{make([]byte, 2<<20)}); !errors.Is(err, client.ErrTooLarge) {
+		t.Fatalf("a batch larger than a frame: %v, want ErrTooLarge at once", err)
+	}
+	var mu sync.Mutex
+	var got []uint64
+	cs, err := cl.Subscribe(ctx, "alone", client.SubscribeOptions{Start: client.StartEarliest}, func(m client.Message) {
+		mu.Lock()
+		got = append(got, m.Seq)
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the subscription", func() bool { return cs.Last() == 3 })
+	cs.Close()
+	<-cs.Done()
+	if !errors.Is(cs.Err(), context.Canceled) || len(got) != 3 {
+		t.Fatalf("after Close: err %v, %d messages", cs.Err(), len(got))
+	}
+	if _, err := cl.Subscribe(ctx, "", client.SubscribeOptions{}, func(client.Message) {}); err == nil {
+		t.Error("a subscription to an invalid name accepted")
+	}
+	if _, err := cl.Subscribe(ctx, "alone", client.SubscribeOptions{}, nil); err == nil {
+		t.Error("a subscription without a handler accepted")
+	}
+
+	// Nobody serves any address: Publish gives up with its context.
+	none, _ := client.NewCluster([]string{deadAddr}, client.ClusterConfig{DialTimeout: 50 * time.Millisecond, RetryBackoff: time.Millisecond})
+	defer none.Close()
+	sctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	_, err = none.Producer("x", 0).Publish(sctx, [][]byte{[]byte("m")})
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("publish to no node: %v, want the context's deadline", err)
+	}
+
+	cl.Close()
+	if _, err := p.Publish(ctx, [][]byte{[]byte("late")}); !errors.Is(err, client.ErrClosed) {
+		t.Fatalf("publish after Close: %v, want ErrClosed", err)
+	}
 }
