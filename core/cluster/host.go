@@ -165,7 +165,7 @@ type Host struct {
 
 	stats struct {
 		snapshots, snapshotsSent, snapshotsInstalled, checkpoints atomic.Int64
-		leaderChanges, proposed, refused                          atomic.Int64
+		leaderChanges, proposed, refused, slowRounds              atomic.Int64
 		commit                                                    telemetry.LatencyHistogram
 	}
 }
@@ -544,6 +544,7 @@ const maxTicksPerRound = 2
 func (h *Host) Process() bool {
 	h.round.Lock()
 	defer h.round.Unlock()
+	start := time.Now()
 	h.mu.Lock()
 	if h.closed || h.dead != nil {
 		h.mu.Unlock()
@@ -599,12 +600,14 @@ func (h *Host) Process() bool {
 	}
 	// Nothing leaves and nothing is applied before the round's raft
 	// state is on disk.
+	persisted := time.Now()
 	if h.wal != nil {
 		if err := h.wal.flush(); err != nil {
 			h.fail(err)
 			return false
 		}
 	}
+	synced := time.Now()
 	for i := range h.readies {
 		if h.Err() != nil {
 			break // a snapshot could not be installed: the host stopped
@@ -619,6 +622,14 @@ func (h *Host) Process() bool {
 			clear(batch)
 			h.out[to] = batch[:0]
 		}
+	}
+	// A round as long as a tenth of the election timeout delays every
+	// shard's heartbeats by as much: say so, with where the time went.
+	if d := time.Since(start); d >= h.cfg.Tick*time.Duration(h.cfg.ElectionTicks)/10 && h.cfg.Tick > 0 {
+		h.stats.slowRounds.Add(1)
+		h.cfg.Logger.Warn("cluster: slow round", "took", d.Round(time.Millisecond), "steps", len(in), "ticks", ticks,
+			"persist", persisted.Sub(start).Round(time.Millisecond), "fsync", synced.Sub(persisted).Round(time.Millisecond),
+			"apply_send", time.Since(synced).Round(time.Millisecond))
 	}
 	return worked
 }
@@ -778,18 +789,43 @@ func (h *Host) maybeSnapshot(s *shard) {
 	}
 }
 
-// maybeCheckpoint rewrites the WAL from the storages once it has grown
-// past WALCheckpointBytes and twice its size after the last rewrite.
+// maybeCheckpoint moves the WAL to a checkpoint that has caught up, or
+// starts one once the WAL has grown past WALCheckpointBytes and twice
+// its size after the last one (the writing happens beside the rounds:
+// wal.startCheckpoint).
 func (h *Host) maybeCheckpoint() {
-	if h.wal == nil || h.wal.size+int64(len(h.wal.buf)) < max(h.cfg.WALCheckpointBytes, 2*h.lastCkpt) {
+	w := h.wal
+	if w == nil {
 		return
 	}
-	if err := h.wal.checkpoint(h.Storages()); err != nil {
-		h.fail(fmt.Errorf("checkpoint: %w", err))
+	if w.checkpointing() {
+		moved, err := w.finishCheckpoint()
+		if err != nil && !moved {
+			// Not again before the WAL has doubled: a disk that fails
+			// writes must not cost a copy of the state every round.
+			h.lastCkpt = w.size
+			h.cfg.Logger.Error("cluster: raft WAL checkpoint failed; the current generation goes on", "err", err)
+		} else if err != nil {
+			h.cfg.Logger.Error("cluster: raft WAL checkpoint: removing the old generation", "err", err)
+		}
+		if moved {
+			h.lastCkpt = w.size
+			h.stats.checkpoints.Add(1)
+		}
 		return
 	}
-	h.lastCkpt = h.wal.size
-	h.stats.checkpoints.Add(1)
+	if w.size+int64(len(w.buf)) < max(h.cfg.WALCheckpointBytes, 2*h.lastCkpt) {
+		return
+	}
+	// The round's records first: the checkpoint starts from storages
+	// whose every record is in the current generation.
+	if err := w.flush(); err != nil {
+		h.fail(err)
+		return
+	}
+	if err := w.startCheckpoint(h.Storages()); err != nil {
+		h.cfg.Logger.Error("cluster: raft WAL checkpoint", "err", err)
+	}
 }
 
 // tickSnapshots gives up on a snapshot a follower has not caught up from

@@ -7,6 +7,7 @@ import (
 	"path"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/memorystreamer/memorystreamer/core/store/vfs"
 	"github.com/memorystreamer/memorystreamer/core/stream"
@@ -138,8 +139,28 @@ func TestSnapshotWALCheckpoint(t *testing.T) {
 	name := streamOn(1, 2, "ckpt")
 	rec := newRecorder()
 	tok := uint64(0)
+	// Host 3's first checkpoint fails to write: it goes on with its
+	// current generation and checkpoints later.
+	c.fs[3].FailWrites(walFile(1), 1)
 	c.sendAcked(c.leader(1), name, rec, &tok, 150)
-	c.tick(5)
+	// Host 3 failed its first checkpoint and waits for its WAL to double
+	// before the next: more load.
+	for i := 0; c.hosts[3].stats.checkpoints.Load() == 0 && i < 20; i++ {
+		c.sendAcked(c.leader(1), name, rec, &tok, 50)
+	}
+	// A checkpoint is written beside the rounds and taken up at the end
+	// of one: tick until every host has moved to its new generation.
+	for range 500 {
+		done := true
+		for _, id := range c.ids {
+			done = done && c.hosts[id].stats.checkpoints.Load() > 0 && !c.hosts[id].wal.checkpointing()
+		}
+		if done {
+			break
+		}
+		c.tick(1)
+		time.Sleep(time.Millisecond)
+	}
 	for _, id := range c.ids {
 		if c.hosts[id].stats.checkpoints.Load() == 0 {
 			t.Fatalf("host %d never rewrote its WAL", id)

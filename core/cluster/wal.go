@@ -9,6 +9,7 @@ import (
 	"math"
 	"path"
 	"slices"
+	"sync"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -69,6 +70,7 @@ type wal struct {
 	gen  int    // 0: raft.wal
 	size int64  // bytes in the file
 	buf  []byte // the round's records, not yet written
+	job  *ckptJob
 }
 
 func walFile(gen int) string {
@@ -157,6 +159,7 @@ func (w *wal) create(gen int, body []byte) (vfs.File, error) {
 	}
 	if err != nil {
 		f.Close()
+		w.fs.Remove(path.Join(w.dir, walFile(gen))) // half a header is no generation
 		return nil, err
 	}
 	return f, nil
@@ -306,20 +309,28 @@ func appendRecovered(st *raft.MemoryStorage, e *raftpb.Entry) error {
 
 // add appends one record to the round's buffer.
 func (w *wal) add(shard uint32, kind byte, m proto.Message) error {
-	start := len(w.buf)
-	w.buf = append(w.buf, make([]byte, walRecHdr+walBodyHead)...)
-	binary.BigEndian.PutUint32(w.buf[start+walRecHdr:], shard)
-	w.buf[start+walRecHdr+4] = kind
 	var err error
-	w.buf, err = proto.MarshalOptions{}.MarshalAppend(w.buf, m)
-	if err != nil {
-		w.buf = w.buf[:start]
-		return err
+	w.buf, err = appendRecord(w.buf, shard, kind, m)
+	return err
+}
+
+// appendRecord appends one record (m may be nil: no payload).
+func appendRecord(dst []byte, shard uint32, kind byte, m proto.Message) ([]byte, error) {
+	start := len(dst)
+	dst = append(dst, make([]byte, walRecHdr+walBodyHead)...)
+	binary.BigEndian.PutUint32(dst[start+walRecHdr:], shard)
+	dst[start+walRecHdr+4] = kind
+	if m != nil {
+		var err error
+		dst, err = proto.MarshalOptions{}.MarshalAppend(dst, m)
+		if err != nil {
+			return dst[:start], err
+		}
 	}
-	body := w.buf[start+walRecHdr:]
-	binary.BigEndian.PutUint32(w.buf[start:], uint32(len(body)))
-	binary.BigEndian.PutUint32(w.buf[start+4:], crc32.Checksum(body, castagnoli))
-	return nil
+	body := dst[start+walRecHdr:]
+	binary.BigEndian.PutUint32(dst[start:], uint32(len(body)))
+	binary.BigEndian.PutUint32(dst[start+4:], crc32.Checksum(body, castagnoli))
+	return dst, nil
 }
 
 // flush writes and syncs the round's records.
@@ -332,71 +343,231 @@ func (w *wal) flush() error {
 	if err == nil {
 		err = w.f.Sync()
 	}
+	if j := w.job; j != nil && err == nil {
+		j.mu.Lock()
+		j.tail = append(j.tail, w.buf...)
+		j.mu.Unlock()
+		select {
+		case j.wake <- struct{}{}:
+		default:
+		}
+	}
 	w.buf = w.buf[:0]
 	return err
 }
 
-// checkpoint writes the next generation from the storages (each shard's
-// snapshot, hard state and the entries after the snapshot), makes it
-// durable, and removes the current one. The round's buffer must be
-// flushed (the storages hold everything it held).
-func (w *wal) checkpoint(sts []*raft.MemoryStorage) error {
-	w.buf = w.buf[:0]
+// A checkpoint writes the next generation from the storages without
+// holding up the host's rounds: startCheckpoint takes what it needs from
+// the storages (each shard's snapshot, hard state and the entries after
+// the snapshot: raft's stored entries are immutable), and a goroutine of
+// the WAL's writes and syncs it into generation N+1, then every record
+// the rounds flush to generation N meanwhile (the job's tail), as they
+// come. Once it has caught up, finishCheckpoint — at a round's end —
+// writes the last of the tail and the kind 4 record, syncs, and only
+// then switches to N+1 and removes N. Records written twice (in the
+// state and again in the tail) replay to the same storage.
+type ckptJob struct {
+	gen  int
+	wake chan struct{} // the tail grew
+	stop chan struct{}
+	done chan struct{}
+
+	mu   sync.Mutex
+	f    vfs.File // generation gen, once created
+	tail []byte   // records flushed to the current generation, not yet in f
+	idle bool     // the goroutine wrote everything it was given and waits
+	err  error
+}
+
+// ckptShard is what a checkpoint writes of one shard.
+type ckptShard struct {
+	snap *raftpb.Snapshot
+	hs   *raftpb.HardState
+	ents []*raftpb.Entry
+}
+
+// checkpointing reports whether a checkpoint is being written.
+func (w *wal) checkpointing() bool { return w.job != nil }
+
+// startCheckpoint begins writing the next generation. The round's
+// buffer must have been flushed.
+func (w *wal) startCheckpoint(sts []*raft.MemoryStorage) error {
+	state := make([]ckptShard, len(sts))
 	for i, st := range sts {
-		sh := uint32(i)
-		snap, _ := st.Snapshot()
-		if !raft.IsEmptySnap(snap) {
-			if err := w.add(sh, kindSnap, snap); err != nil {
-				return err
-			}
-		}
+		snap, _ := st.Snapshot() // a copy
 		hs, _, _ := st.InitialState()
-		if !raft.IsEmptyHardState(hs) {
-			if err := w.add(sh, kindHard, hs); err != nil {
-				return err
-			}
-		}
+		c := ckptShard{snap: snap, hs: proto.Clone(hs).(*raftpb.HardState)}
 		first := snap.GetMetadata().GetIndex() + 1
-		last, _ := st.LastIndex()
 		if fi, _ := st.FirstIndex(); fi > first {
 			first = fi
 		}
-		if first <= last {
+		if last, _ := st.LastIndex(); first <= last {
 			ents, err := st.Entries(first, last+1, math.MaxUint64)
 			if err != nil {
 				return err
 			}
-			for _, e := range ents {
-				if err := w.add(sh, kindEntry, e); err != nil {
-					return err
-				}
+			c.ents = ents
+		}
+		state[i] = c
+	}
+	j := &ckptJob{gen: w.gen + 1, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	w.job = j
+	go w.writeCheckpoint(j, state)
+	return nil
+}
+
+// writeCheckpoint is the job's goroutine.
+func (w *wal) writeCheckpoint(j *ckptJob, state []ckptShard) {
+	defer close(j.done)
+	fail := func(err error) {
+		j.mu.Lock()
+		j.err, j.idle = err, true
+		j.mu.Unlock()
+	}
+	f, err := w.create(j.gen, nil)
+	if err != nil {
+		fail(err)
+		return
+	}
+	j.mu.Lock()
+	j.f = f
+	j.mu.Unlock()
+	var buf []byte
+	write := func(force bool) error {
+		if len(buf) == 0 || (!force && len(buf) < 4<<20) {
+			return nil
+		}
+		_, err := f.Write(buf)
+		buf = buf[:0]
+		return err
+	}
+	for i, c := range state {
+		sh := uint32(i)
+		if !raft.IsEmptySnap(c.snap) {
+			if buf, err = appendRecord(buf, sh, kindSnap, c.snap); err == nil {
+				err = write(false)
 			}
 		}
+		if err == nil && !raft.IsEmptyHardState(c.hs) {
+			buf, err = appendRecord(buf, sh, kindHard, c.hs)
+		}
+		for _, e := range c.ents {
+			if err != nil {
+				break
+			}
+			if buf, err = appendRecord(buf, sh, kindEntry, e); err == nil {
+				err = write(false)
+			}
+		}
+		if err != nil {
+			fail(err)
+			return
+		}
 	}
-	w.addEnd()
-	body := w.buf
-	w.buf = nil
-	f, err := w.create(w.gen+1, body)
+	if err := write(true); err != nil {
+		fail(err)
+		return
+	}
+	if err := f.Sync(); err != nil {
+		fail(err)
+		return
+	}
+	for {
+		j.mu.Lock()
+		tail := j.tail
+		j.tail = nil
+		j.idle = len(tail) == 0
+		j.mu.Unlock()
+		if len(tail) == 0 {
+			select {
+			case <-j.stop:
+				return
+			case <-j.wake:
+				continue
+			}
+		}
+		_, err := f.Write(tail)
+		if err == nil {
+			err = f.Sync()
+		}
+		if err != nil {
+			fail(err)
+			return
+		}
+	}
+}
+
+// finishCheckpoint completes a checkpoint whose goroutine has caught up:
+// it reports whether the WAL moved to the new generation. A failed
+// checkpoint is dropped (its file, without its end record, is removed
+// at the next start) and its error returned; the current generation
+// goes on.
+func (w *wal) finishCheckpoint() (bool, error) {
+	j := w.job
+	j.mu.Lock()
+	idle, jerr, tail := j.idle, j.err, j.tail
+	if idle {
+		j.tail = nil
+	}
+	j.mu.Unlock()
+	if !idle {
+		return false, nil
+	}
+	close(j.stop)
+	<-j.done
+	w.job = nil
+	name := path.Join(w.dir, walFile(j.gen))
+	drop := func(err error) (bool, error) {
+		if j.f != nil {
+			j.f.Close()
+		}
+		w.fs.Remove(name) // if it is there: recovery would drop it too, it has no end record
+		return false, err
+	}
+	if jerr != nil {
+		return drop(jerr)
+	}
+	_, err := j.f.Write(appendEnd(tail))
+	if err == nil {
+		err = j.f.Sync()
+	}
+	var size int64
+	if err == nil {
+		size, err = j.f.Size()
+	}
 	if err != nil {
-		return err
+		return drop(err)
 	}
 	old := path.Join(w.dir, walFile(w.gen))
 	w.f.Close()
-	w.f, w.gen, w.size = f, w.gen+1, int64(walHeader+len(body))
+	w.f, w.gen, w.size = j.f, j.gen, size
 	if err := w.fs.Remove(old); err != nil {
-		return err
+		return true, err
 	}
-	return w.fs.SyncDir(w.dir)
+	return true, w.fs.SyncDir(w.dir)
 }
 
-// addEnd appends the record that ends a checkpoint.
-func (w *wal) addEnd() {
-	start := len(w.buf)
-	w.buf = append(w.buf, make([]byte, walRecHdr+walBodyHead)...)
-	w.buf[start+walRecHdr+4] = kindCkptEnd
-	body := w.buf[start+walRecHdr:]
-	binary.BigEndian.PutUint32(w.buf[start:], uint32(len(body)))
-	binary.BigEndian.PutUint32(w.buf[start+4:], crc32.Checksum(body, castagnoli))
+// stopCheckpoint abandons a checkpoint being written (Close).
+func (w *wal) stopCheckpoint() {
+	j := w.job
+	if j == nil {
+		return
+	}
+	close(j.stop)
+	<-j.done
+	if j.f != nil {
+		j.f.Close()
+	}
+	w.job = nil
 }
 
-func (w *wal) close() error { return w.f.Close() }
+// appendEnd appends the record that ends a checkpoint.
+func appendEnd(dst []byte) []byte {
+	dst, _ = appendRecord(dst, 0, kindCkptEnd, nil) // no payload: cannot fail
+	return dst
+}
+
+func (w *wal) close() error {
+	w.stopCheckpoint()
+	return w.f.Close()
+}
