@@ -478,6 +478,9 @@ type Metrics struct {
 	// Leading is the number of shards this host leads now; ApplyLag the
 	// committed entries of all its shards not applied yet.
 	Leading, ApplyLag int64
+	// SlowRounds counts the rounds of the host's loop that took a tenth
+	// of the election timeout or more (each logged).
+	SlowRounds int64
 	// Commit is the latency from a batch's proposal to its commit and
 	// apply on this host, for the batches it proposed.
 	Commit telemetry.Histogram
@@ -489,7 +492,7 @@ func (h *Host) ClusterMetrics() Metrics {
 		LeaderChanges: h.stats.leaderChanges.Load(), Proposed: h.stats.proposed.Load(), Refused: h.stats.refused.Load(),
 		Snapshots: h.stats.snapshots.Load(), SnapshotsSent: h.stats.snapshotsSent.Load(),
 		SnapshotsInstalled: h.stats.snapshotsInstalled.Load(), Checkpoints: h.stats.checkpoints.Load(),
-		Commit: h.stats.commit.Snapshot(),
+		Commit: h.stats.commit.Snapshot(), SlowRounds: h.stats.slowRounds.Load(),
 	}
 	h.round.Lock()
 	defer h.round.Unlock()

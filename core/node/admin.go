@@ -108,7 +108,7 @@ func (n *Node) telemetryStats() telemetry.Stats {
 		st.Cluster = &telemetry.ClusterStats{
 			LeaderChanges: c.LeaderChanges, Proposed: c.Proposed, Refused: c.Refused, Snapshots: c.Snapshots,
 			SnapshotsSent: c.SnapshotsSent, SnapshotsInstalled: c.SnapshotsInstalled, Checkpoints: c.Checkpoints,
-			Leading: c.Leading, ApplyLag: c.ApplyLag, Commit: c.Commit,
+			Leading: c.Leading, ApplyLag: c.ApplyLag, SlowRounds: c.SlowRounds, Commit: c.Commit,
 		}
 	}
 	if len(s.Plugins) > 0 {

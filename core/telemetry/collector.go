@@ -70,6 +70,8 @@ func NewCollector(src StatsSource, build BuildInfo) *Collector {
 			m("cluster_wal_checkpoints_total", "Rewrites of the raft WAL from the snapshots.", counter, func(s *Stats) int64 { return s.Cluster.Checkpoints }, nil),
 			m("cluster_shards_led", "Shards this node leads.", gauge, func(s *Stats) int64 { return s.Cluster.Leading }, nil),
 			m("cluster_apply_lag_entries", "Committed raft entries of this node's shards not applied yet.", gauge, func(s *Stats) int64 { return s.Cluster.ApplyLag }, nil),
+			m("cluster_slow_rounds_total", "Rounds of this node's raft loop that took a tenth of the election timeout or more (each delays every shard's heartbeats).", counter,
+				func(s *Stats) int64 { return s.Cluster.SlowRounds }, nil),
 		},
 		buildDesc: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", "build_info"),
 			"A metric with a constant 1 value labeled by the version of msnode and the Go release that built it.",

@@ -70,8 +70,9 @@ type ClusterStats struct {
 	// are totals.
 	LeaderChanges, Proposed, Refused, Snapshots, SnapshotsSent, SnapshotsInstalled, Checkpoints int64
 	// Leading (shards led now) and ApplyLag (committed entries not yet
-	// applied) are gauges.
-	Leading, ApplyLag int64
+	// applied) are gauges; SlowRounds (loop rounds of a tenth of the
+	// election timeout or more) a total.
+	Leading, ApplyLag, SlowRounds int64
 	// Commit is the proposal → commit and apply latency histogram.
 	Commit Histogram
 }
