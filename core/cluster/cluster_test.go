@@ -40,9 +40,19 @@ type ackedBatch struct {
 
 func newTCluster(t *testing.T, n, shards int, seed uint64) *tcluster {
 	t.Helper()
-	c := &tcluster{t: t, net: NewMemNetwork(seed), shards: shards, hosts: map[uint64]*Host{}, regs: map[uint64]*stream.Registry{}, acked: map[string][]ackedBatch{}}
+	return newClusterWith(t, n, shards, seed, false, nil)
+}
+
+// newClusterWith starts n hosts, each with a WAL on a disk of its own
+// when wal is set, tweak applied to every host's config.
+func newClusterWith(t *testing.T, n, shards int, seed uint64, wal bool, tweak func(*Config)) *tcluster {
+	t.Helper()
+	c := &tcluster{t: t, net: NewMemNetwork(seed), shards: shards, hosts: map[uint64]*Host{}, regs: map[uint64]*stream.Registry{}, acked: map[string][]ackedBatch{}, fs: map[uint64]*vfs.Mem{}, tweak: tweak}
 	for i := range n {
 		c.ids = append(c.ids, uint64(i+1))
+		if wal {
+			c.fs[uint64(i+1)] = vfs.NewMem()
+		}
 	}
 	for _, id := range c.ids {
 		c.start(id, nil)

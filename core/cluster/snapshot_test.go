@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/memorystreamer/memorystreamer/core/store/vfs"
 	"github.com/memorystreamer/memorystreamer/core/stream"
 	"github.com/memorystreamer/memorystreamer/core/wire"
 )
@@ -19,25 +18,9 @@ import (
 // disk of its own, rewritten past 8 KiB.
 func newSnapCluster(t *testing.T, n, shards int, seed uint64, wal bool) *tcluster {
 	t.Helper()
-	c := &tcluster{t: t, net: NewMemNetwork(seed), shards: shards, hosts: map[uint64]*Host{}, regs: map[uint64]*stream.Registry{}, acked: map[string][]ackedBatch{}, fs: map[uint64]*vfs.Mem{}}
-	c.tweak = func(cfg *Config) {
+	return newClusterWith(t, n, shards, seed, wal, func(cfg *Config) {
 		cfg.SnapshotEntries, cfg.SnapshotKeep, cfg.WALCheckpointBytes = 10, 4, 8<<10
-	}
-	for i := range n {
-		c.ids = append(c.ids, uint64(i+1))
-		if wal {
-			c.fs[uint64(i+1)] = vfs.NewMem()
-		}
-	}
-	for _, id := range c.ids {
-		c.start(id, nil)
-	}
-	t.Cleanup(func() {
-		for _, h := range c.hosts {
-			h.Close()
-		}
 	})
-	return c
 }
 
 // TestSnapshotCompacts: every replica snapshots its streams and drops the

@@ -15,20 +15,7 @@ import (
 // a disk of its own.
 func newWALCluster(t *testing.T, n, shards int, seed uint64) *tcluster {
 	t.Helper()
-	c := &tcluster{t: t, net: NewMemNetwork(seed), shards: shards, hosts: map[uint64]*Host{}, regs: map[uint64]*stream.Registry{}, acked: map[string][]ackedBatch{}, fs: map[uint64]*vfs.Mem{}}
-	for i := range n {
-		c.ids = append(c.ids, uint64(i+1))
-		c.fs[uint64(i+1)] = vfs.NewMem()
-	}
-	for _, id := range c.ids {
-		c.start(id, nil)
-	}
-	t.Cleanup(func() {
-		for _, h := range c.hosts {
-			h.Close()
-		}
-	})
-	return c
+	return newClusterWith(t, n, shards, seed, true, nil)
 }
 
 // crash stops host id as a power cut would: what its disk had not synced

@@ -28,24 +28,7 @@ func TestClusterNodes(t *testing.T) {
 	net := cluster.NewMemNetwork(1)
 	ids := []uint64{1, 2, 3}
 	addrs := map[uint64]string{1: "node-1:7001", 2: "node-2:7001", 3: "node-3:7001"}
-	nodes := map[uint64]*node.Node{}
-	hosts := map[uint64]*cluster.Host{}
-	for _, id := range ids {
-		n, err := node.New(node.Config{Log: func(reg *stream.Registry) (stream.Log, error) {
-			h, err := cluster.New(cluster.Config{ID: id, Peers: ids, Shards: 4, Registry: reg, Transport: net.Transport(id), Tick: time.Millisecond, ClientAddrs: addrs})
-			if err != nil {
-				return nil, err
-			}
-			net.Attach(h)
-			h.Start()
-			hosts[id] = h
-			return h, nil
-		}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		nodes[id] = n
-	}
+	nodes, hosts := clusterNodes(t, net, ids, 4, addrs)
 	defer func() {
 		for _, n := range nodes {
 			if err := n.Shutdown(ctx); err != nil {
@@ -169,6 +152,32 @@ func TestClusterNodes(t *testing.T) {
 	if len(got) != 2*batches {
 		t.Fatalf("follower delivered %d messages, %d were acknowledged", len(got), 2*batches)
 	}
+}
+
+// clusterNodes makes a node per id whose Log is a cluster host on net
+// with shards shards, ticking every millisecond; addrs are the hosts'
+// client addresses.
+func clusterNodes(t *testing.T, net *cluster.MemNetwork, ids []uint64, shards int, addrs map[uint64]string) (map[uint64]*node.Node, map[uint64]*cluster.Host) {
+	t.Helper()
+	nodes := map[uint64]*node.Node{}
+	hosts := map[uint64]*cluster.Host{}
+	for _, id := range ids {
+		n, err := node.New(node.Config{Log: func(reg *stream.Registry) (stream.Log, error) {
+			h, err := cluster.New(cluster.Config{ID: id, Peers: ids, Shards: shards, Registry: reg, Transport: net.Transport(id), Tick: time.Millisecond, ClientAddrs: addrs})
+			if err != nil {
+				return nil, err
+			}
+			net.Attach(h)
+			h.Start()
+			hosts[id] = h
+			return h, nil
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes[id] = n
+	}
+	return nodes, hosts
 }
 
 // TestClusterLogWithDataDirRefused: a cluster's log on disk is not built,

@@ -12,7 +12,6 @@ import (
 	"github.com/memorystreamer/memorystreamer/core/client"
 	"github.com/memorystreamer/memorystreamer/core/cluster"
 	"github.com/memorystreamer/memorystreamer/core/node"
-	"github.com/memorystreamer/memorystreamer/core/stream"
 )
 
 // TestIdempotentPublish: a batch an idempotent producer sends twice (its
@@ -78,24 +77,10 @@ func TestClusterClientFailover(t *testing.T) {
 		lns[id], addrs[id] = ln, ln.Addr().String()
 		addrList = append(addrList, addrs[id])
 	}
-	nodes := map[uint64]*node.Node{}
-	hosts := map[uint64]*cluster.Host{}
+	nodes, hosts := clusterNodes(t, net0, ids, 2, addrs)
 	var served sync.WaitGroup
 	for _, id := range ids {
-		n, err := node.New(node.Config{Log: func(reg *stream.Registry) (stream.Log, error) {
-			h, err := cluster.New(cluster.Config{ID: id, Peers: ids, Shards: 2, Registry: reg, Transport: net0.Transport(id), Tick: time.Millisecond, ClientAddrs: addrs})
-			if err != nil {
-				return nil, err
-			}
-			net0.Attach(h)
-			h.Start()
-			hosts[id] = h
-			return h, nil
-		}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		nodes[id] = n
+		n := nodes[id]
 		served.Add(1)
 		go func() {
 			defer served.Done()
