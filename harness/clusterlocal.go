@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -56,11 +57,21 @@ type ClusterLocal struct {
 	*TCPAdmin
 	opts    ClusterLocalOptions
 	dir     string
+	addrs   []string // the nodes' client addresses
 	procs   []*exec.Cmd
 	exited  []chan struct{}
-	leaders []int // by shard, the index of the node that leads it
+	initial []int // by shard, the node that led it when the cluster was ready: Route
 	closeMu sync.Mutex
 	closed  bool
+
+	// leaders is, by shard, the node that leads it as last read
+	// (clusterroute.go); refresh reads it again on a goroutine of wg.
+	leaderMu   sync.Mutex
+	leaders    []int
+	refreshing bool
+	stopping   bool
+	wg         sync.WaitGroup
+	moves      atomic.Int64 // leader tables read after a not-leader answer
 }
 
 // NewClusterLocal starts the cluster and waits until it is ready.
@@ -127,6 +138,7 @@ func NewClusterLocal(o ClusterLocalOptions) (_ *ClusterLocal, err error) {
 		go func() { cmd.Wait(); close(done) }()
 		c.procs, c.exited = append(c.procs, cmd), append(c.exited, done)
 	}
+	c.addrs = clients
 	d, err := NewTCP(clients, admins, "")
 	if err != nil {
 		return nil, err
@@ -199,7 +211,7 @@ func (c *ClusterLocal) waitReady(limit time.Duration) error {
 		}
 		leaders, err := c.readLeaders(hc)
 		if err == nil {
-			c.leaders = leaders
+			c.leaders, c.initial = leaders, slices.Clone(leaders)
 			return nil
 		}
 		last = err
@@ -252,10 +264,15 @@ func (c *ClusterLocal) logTail(i int) string {
 func (c *ClusterLocal) Name() string { return "cluster-local" }
 
 // Route returns the node that led the stream's shard when the cluster
-// became ready (leaders do not move in a run without faults).
+// became ready: where the harness connects; publishes follow the leader
+// from there (Connect).
 func (c *ClusterLocal) Route(name string) int {
-	return c.leaders[cluster.ShardOf([]byte(name), c.opts.Shards)]
+	return c.initial[cluster.ShardOf([]byte(name), c.opts.Shards)]
 }
+
+// LeaderReads returns how many times the driver read the leaders again
+// after a not-leader answer.
+func (c *ClusterLocal) LeaderReads() int64 { return c.moves.Load() }
 
 // Close stops every node (SIGTERM; SIGKILL after 10 s) and removes the
 // cluster's directory.
@@ -266,6 +283,10 @@ func (c *ClusterLocal) Close() error {
 		return nil
 	}
 	c.closed = true
+	c.leaderMu.Lock()
+	c.stopping = true
+	c.leaderMu.Unlock()
+	c.wg.Wait()
 	if c.TCPAdmin != nil {
 		c.TCPAdmin.Close()
 	}

@@ -162,6 +162,10 @@ type Host struct {
 	readies []shardReady
 	// lastCkpt is the WAL's size after its last checkpoint.
 	lastCkpt int64
+	// snapped is set once a round has snapshotted a shard: one a round,
+	// so that shards that come due together do not hold one round for
+	// the sum of their copies.
+	snapped bool
 
 	stats struct {
 		snapshots, snapshotsSent, snapshotsInstalled, checkpoints atomic.Int64
@@ -213,6 +217,9 @@ type shard struct {
 	// snapSent counts the ticks since a snapshot went to each follower
 	// still catching up from one.
 	snapSent map[uint64]int
+	// written holds the streams the shard's entries and snapshots wrote:
+	// what its snapshots carry.
+	written map[*stream.Stream]struct{}
 }
 
 // pendingInstall is a snapshot persisted in a round, to be installed in
@@ -300,12 +307,12 @@ func New(cfg Config) (*Host, error) {
 				return nil, fmt.Errorf("cluster: shard %d: %w", i, err)
 			}
 		}
-		s := &shard{id: uint32(i), rn: rn, st: st, pending: make(map[uint64][]waiter), snapSent: map[uint64]int{}}
+		s := &shard{id: uint32(i), rn: rn, st: st, pending: make(map[uint64][]waiter), snapSent: map[uint64]int{}, written: map[*stream.Stream]struct{}{}}
 		_, s.cs, _ = st.InitialState()
 		if !raft.IsEmptySnap(snap) {
 			streams, err := decodeSnapshot(snap.GetData(), s.id, cfg.Shards)
 			if err == nil {
-				err = installSnapshot(cfg.Registry, streams)
+				err = installSnapshot(cfg.Registry, streams, s.written)
 			}
 			if err != nil {
 				h.closeWAL()
@@ -595,6 +602,7 @@ func (h *Host) Process() bool {
 		}
 	}
 	h.readies = h.readies[:0]
+	h.snapped = false
 	for _, s := range h.shards {
 		if s.rn.HasReady() {
 			worked = true
@@ -740,7 +748,7 @@ func (h *Host) finish(r *shardReady) {
 	s, rd := r.s, r.rd
 	if in := s.install; in != nil {
 		s.install = nil
-		if err := installSnapshot(h.cfg.Registry, in.streams); err != nil {
+		if err := installSnapshot(h.cfg.Registry, in.streams, s.written); err != nil {
 			h.cfg.Logger.Error("cluster: install snapshot", "shard", s.id, "err", err)
 			h.fail(err)
 			return
@@ -771,10 +779,11 @@ func (h *Host) finish(r *shardReady) {
 // to the SnapshotKeep entries before the snapshot. The WAL gets the
 // snapshot with the next round's records.
 func (h *Host) maybeSnapshot(s *shard) {
-	if h.cfg.SnapshotEntries < 0 || s.applied < s.snapIndex+uint64(h.cfg.SnapshotEntries) || s.logBytes < s.snapBytes {
+	if h.snapped || h.cfg.SnapshotEntries < 0 || s.applied < s.snapIndex+uint64(h.cfg.SnapshotEntries) || s.logBytes < s.snapBytes {
 		return
 	}
-	data := shardSnapshot(h.cfg.Registry, s.id, h.cfg.Shards)
+	h.snapped = true
+	data := shardSnapshot(s.written, s.id)
 	snap, err := s.st.CreateSnapshot(s.applied, s.cs, data)
 	if err != nil {
 		h.cfg.Logger.Error("cluster: snapshot", "shard", s.id, "index", s.applied, "err", err)
@@ -903,6 +912,7 @@ func (h *Host) apply(s *shard, e *raftpb.Entry) {
 		st, _, err := h.cfg.Registry.Open(item.name)
 		var first uint64
 		if err == nil {
+			s.written[st] = struct{}{}
 			// An idempotent producer's retry of a batch the stream holds
 			// is answered with the batch's sequence and not appended
 			// again: the same on every replica, so the dedup state is

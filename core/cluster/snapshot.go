@@ -35,19 +35,17 @@ const (
 	snapProducer  = 8 + 8 + 8
 )
 
-// shardSnapshot encodes the state of every stream of shard sh in reg.
-// Only the host's loop may call it: it alone appends to a cluster's
-// streams, so the state is the one at the last applied index.
-func shardSnapshot(reg *stream.Registry, sh uint32, shards int) []byte {
+// shardSnapshot encodes the state of the streams of shard sh: those the
+// shard's entries or snapshots wrote (a stream only opened has nothing
+// to carry). Only the host's loop may call it: it alone appends to a
+// cluster's streams, so the state is the one at the last applied index.
+func shardSnapshot(streams map[*stream.Stream]struct{}, sh uint32) []byte {
 	b := append([]byte(snapMagic), snapVersion)
 	b = binary.BigEndian.AppendUint32(b, sh)
 	b = binary.BigEndian.AppendUint32(b, 0)
 	n := uint32(0)
-	for _, s := range reg.List("", "", 0) {
+	for s := range streams {
 		name := s.Name()
-		if ShardOf([]byte(name), shards) != sh {
-			continue
-		}
 		info := s.Info()
 		if info.LastSeq == 0 && s.Producers() == 0 {
 			continue // opened, never written: nothing to carry
@@ -185,17 +183,19 @@ func checkSnapRecords(ss snapStream) error {
 	return nil
 }
 
-// installSnapshot brings the streams of reg to a decoded snapshot's state.
-// A replica's streams are a prefix of the snapshot's (both come from the
-// same committed log), so each stream keeps what it holds and appends the
-// records after it; one that holds less than the snapshot's oldest record
-// skips to it, as retention would have dropped the rest.
-func installSnapshot(reg *stream.Registry, streams []snapStream) error {
+// installSnapshot brings the streams of reg to a decoded snapshot's state
+// and adds them to written (the shard's streams). A replica's streams are
+// a prefix of the snapshot's (both come from the same committed log), so
+// each stream keeps what it holds and appends the records after it; one
+// that holds less than the snapshot's oldest record skips to it, as
+// retention would have dropped the rest.
+func installSnapshot(reg *stream.Registry, streams []snapStream, written map[*stream.Stream]struct{}) error {
 	for _, ss := range streams {
 		s, _, err := reg.Open(ss.name)
 		if err != nil {
 			return fmt.Errorf("cluster: snapshot: open %q: %w", ss.name, err)
 		}
+		written[s] = struct{}{}
 		if have := s.LastAssigned(); have < ss.last {
 			// The records after what the replica holds.
 			recs := ss.records
