@@ -321,10 +321,11 @@ func (p *Producer) Publish(ctx context.Context, payloads [][]byte) (uint64, erro
 			return 0, err
 		}
 		var we *wire.Error
-		if errors.As(err, &we) {
+		if errors.As(err, &we) || (errors.Is(err, context.DeadlineExceeded) && c.Err() == nil) {
 			// The node is there but could not commit (it lost its
-			// leadership meanwhile, or its storage failed): ask again
-			// where the stream is led.
+			// leadership meanwhile, or its storage failed), or did not
+			// answer in time on a connection that still works (others
+			// share it): ask again where the stream is led.
 			cl.forget(p.name, addr)
 			if err := cl.pause(ctx); err != nil {
 				return 0, fmt.Errorf("client: publish to %q: %w", p.name, err)
@@ -357,6 +358,7 @@ type ClusterSubscription struct {
 	done    chan struct{}
 	err     error // set before done closes
 	last    atomic.Uint64
+	next    uint64 // before any message: where the first subscription began
 	resumes atomic.Int64
 }
 
@@ -411,6 +413,10 @@ func (cs *ClusterSubscription) run(ctx context.Context, cl *Cluster, at int, nam
 		o := opts
 		if last := cs.last.Load(); last > 0 {
 			o = SubscribeOptions{Start: StartAt, Seq: last + 1, Credits: opts.Credits}
+		} else if cs.next > 0 {
+			// Nothing handed over yet: resume where the first
+			// subscription began, not at the new node's tail.
+			o = SubscribeOptions{Start: StartAt, Seq: cs.next, Credits: opts.Credits}
 		}
 		sctx, scancel := context.WithTimeout(ctx, cl.cfg.AttemptTimeout)
 		var sub *Subscription
@@ -431,10 +437,18 @@ func (cs *ClusterSubscription) run(ctx context.Context, cl *Cluster, at int, nam
 			}
 			continue
 		}
+		if cs.next == 0 && cs.last.Load() == 0 {
+			cs.next = sub.FirstSeq()
+		}
 		select {
 		case <-ctx.Done():
 			uctx, ucancel := context.WithTimeout(context.Background(), cl.cfg.AttemptTimeout)
-			_ = sub.Unsubscribe(uctx) // the connection may be gone: nothing to do then
+			if sub.Unsubscribe(uctx) != nil {
+				// Not confirmed: only closing the connection (which
+				// waits for its reader) guarantees no handler call
+				// follows Close.
+				cl.drop(addr, "", c)
+			}
 			ucancel()
 			cs.err = ctx.Err()
 			return
@@ -443,6 +457,12 @@ func (cs *ClusterSubscription) run(ctx context.Context, cl *Cluster, at int, nam
 		cs.resumes.Add(1)
 		if c.Err() != nil {
 			cl.drop(addr, "", c)
+		}
+		// A node that ends subscriptions at once must not be asked again
+		// in a tight loop.
+		if err := cl.pause(ctx); err != nil {
+			cs.err = err
+			return
 		}
 		tries = 0
 	}

@@ -300,10 +300,12 @@ func New(cfg Config) (*Host, error) {
 			Logger:                    logger,
 		})
 		if err != nil {
+			h.closeWAL()
 			return nil, fmt.Errorf("cluster: shard %d: %w", i, err)
 		}
 		if last, _ := st.LastIndex(); last == 0 {
 			if err := rn.Bootstrap(peers); err != nil {
+				h.closeWAL()
 				return nil, fmt.Errorf("cluster: shard %d: %w", i, err)
 			}
 		}
@@ -784,6 +786,13 @@ func (h *Host) maybeSnapshot(s *shard) {
 	}
 	h.snapped = true
 	data := shardSnapshot(s.written, s.id)
+	if len(data) > walMaxSnap-1024 {
+		// The WAL could not read it back: keep the log instead (its
+		// entries stay, uncompacted).
+		h.cfg.Logger.Error("cluster: shard snapshot too large to keep; the log is not compacted", "shard", s.id, "bytes", len(data), "limit", walMaxSnap)
+		s.snapBytes, s.logBytes = len(data), 0 // not again before the log has grown as much
+		return
+	}
 	snap, err := s.st.CreateSnapshot(s.applied, s.cs, data)
 	if err != nil {
 		h.cfg.Logger.Error("cluster: snapshot", "shard", s.id, "index", s.applied, "err", err)
@@ -812,6 +821,10 @@ func (h *Host) maybeCheckpoint() {
 	}
 	if w.checkpointing() {
 		moved, err := w.finishCheckpoint()
+		if errors.Is(err, errCheckpointEnd) {
+			h.fail(err)
+			return
+		}
 		if err != nil && !moved {
 			// Not again before the WAL has doubled: a disk that fails
 			// writes must not cost a copy of the state every round.

@@ -497,11 +497,18 @@ func (w *wal) writeCheckpoint(j *ckptJob, state []ckptShard) {
 	}
 }
 
+// errCheckpointEnd wraps a failure after a checkpoint's end record was
+// written: the new generation may be on disk whole and win at the next
+// start over the records the current one would get, so the host must
+// stop.
+var errCheckpointEnd = errors.New("checkpoint end record written, not synced")
+
 // finishCheckpoint completes a checkpoint whose goroutine has caught up:
-// it reports whether the WAL moved to the new generation. A failed
-// checkpoint is dropped (its file, without its end record, is removed
-// at the next start) and its error returned; the current generation
-// goes on.
+// it reports whether the WAL moved to the new generation. A checkpoint
+// that failed before its end record is dropped (its file is removed, and
+// would be ignored at the next start) and its error returned; the
+// current generation goes on. A failure after the end record was written
+// wraps errCheckpointEnd.
 func (w *wal) finishCheckpoint() (bool, error) {
 	j := w.job
 	j.mu.Lock()
@@ -527,17 +534,20 @@ func (w *wal) finishCheckpoint() (bool, error) {
 	if jerr != nil {
 		return drop(jerr)
 	}
-	_, err := j.f.Write(appendEnd(tail))
-	if err == nil {
-		err = j.f.Sync()
-	}
-	var size int64
-	if err == nil {
-		size, err = j.f.Size()
-	}
+	size, err := j.f.Size()
 	if err != nil {
 		return drop(err)
 	}
+	end := appendEnd(tail)
+	if _, err := j.f.Write(end); err != nil {
+		j.f.Close()
+		return false, fmt.Errorf("%w: %v", errCheckpointEnd, err) // a part may have reached the disk
+	}
+	if err := j.f.Sync(); err != nil {
+		j.f.Close()
+		return false, fmt.Errorf("%w: %v", errCheckpointEnd, err)
+	}
+	size += int64(len(end))
 	old := path.Join(w.dir, walFile(w.gen))
 	w.f.Close()
 	w.f, w.gen, w.size = j.f, j.gen, size

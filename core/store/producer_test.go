@@ -52,3 +52,28 @@ func TestIdempotentRetries(t *testing.T) {
 	recs, _ = n.readAll("p")
 	checkSeqs(t, recs, 1, 5)
 }
+
+// TestFailedSyncAnswersOnce: batches that do not wait for the disk are
+// answered when written; a sync that then fails in the same round fails
+// only the batches that wait for it: each publisher is answered once.
+func TestFailedSyncAnswersOnce(t *testing.T) {
+	mem := vfs.NewMem()
+	n := open(t, mem, store.Config{Overrides: []store.Override{{Prefix: "fast.", Policy: store.Policy{Mode: store.SyncNone}}}}, stream.Config{})
+	n.publishOK("slow", 1, 1) // the segment exists
+	mem.FailSyncs("*.seg", 1000)
+	var fast, slow []uint64
+	for i := range 50 {
+		fast = append(fast, n.propose("fast.x", uint64(i+1), 1))
+		slow = append(slow, n.propose("slow", uint64(i+2), 1))
+	}
+	// acks panics on a second answer. A fast batch may fail: one queued
+	// behind a failed round is never written.
+	for _, tok := range fast {
+		n.acks.wait(t, tok)
+	}
+	for _, tok := range slow {
+		if o := n.acks.wait(t, tok); o.err == nil {
+			t.Fatalf("a batch waiting for a failing fsync was acknowledged at %d", o.first)
+		}
+	}
+}

@@ -494,13 +494,19 @@ func (st *Store) flush(force bool) {
 	}
 	if err == nil {
 		// Batches whose policy does not wait for the disk are committed
-		// now; the others after the sync.
+		// now; the others after the sync, and only those are left to
+		// fail if it fails (a publisher is answered once).
+		pending := waiting[:0:0]
 		for _, w := range waiting {
 			if !w.sync {
 				w.s.Commit(w.last)
 				w.done.Committed(w.tok, w.first, nil)
+			} else {
+				pending = append(pending, w)
 			}
 		}
+		st.stats.batches.Add(int64(len(waiting) - len(pending)))
+		waiting = pending
 	}
 	if err == nil && needSync {
 		st.mu.Lock()
