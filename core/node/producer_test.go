@@ -64,40 +64,10 @@ func TestIdempotentPublish(t *testing.T) {
 // hands over every message once, in order.
 func TestClusterClientFailover(t *testing.T) {
 	ctx := testContext(t)
-	net0 := cluster.NewMemNetwork(2)
 	ids := []uint64{1, 2, 3}
-	lns := map[uint64]net.Listener{}
-	addrs := map[uint64]string{}
-	var addrList []string
-	for _, id := range ids {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns[id], addrs[id] = ln, ln.Addr().String()
-		addrList = append(addrList, addrs[id])
-	}
-	nodes, hosts := clusterNodes(t, net0, ids, 2, addrs)
-	var served sync.WaitGroup
-	for _, id := range ids {
-		n := nodes[id]
-		served.Add(1)
-		go func() {
-			defer served.Done()
-			_ = n.Serve(lns[id]) // ends with Shutdown
-		}()
-	}
-	down := map[uint64]bool{}
-	defer func() {
-		for id, n := range nodes {
-			if !down[id] {
-				if err := n.Shutdown(ctx); err != nil {
-					t.Error(err)
-				}
-			}
-		}
-		served.Wait()
-	}()
+	tc := newTCPClusterNodes(t, ctx, ids, 2)
+	nodes, hosts, net0, addrList := tc.nodes, tc.hosts, tc.net, tc.addrList
+	down := tc.down
 
 	cl, err := client.NewCluster(addrList, client.ClusterConfig{AttemptTimeout: time.Second})
 	if err != nil {
@@ -175,6 +145,120 @@ func TestClusterClientFailover(t *testing.T) {
 		t.Fatal("no subscription resumed: the one on the shut-down node should have")
 	}
 	t.Logf("producer retries %d, redirects %d, reconnects %d, subscription resumes %d", p.Retries(), cl.Redirects(), cl.Reconnects(), resumes)
+}
+
+// tcpClusterNodes is three nodes over TCP whose cluster hosts share an
+// in-process network; shut down at the test's end unless down.
+type tcpClusterNodes struct {
+	net      *cluster.MemNetwork
+	nodes    map[uint64]*node.Node
+	hosts    map[uint64]*cluster.Host
+	addrList []string
+	down     map[uint64]bool
+}
+
+func newTCPClusterNodes(t *testing.T, ctx context.Context, ids []uint64, shards int) *tcpClusterNodes {
+	t.Helper()
+	tc := &tcpClusterNodes{net: cluster.NewMemNetwork(2), down: map[uint64]bool{}}
+	lns := map[uint64]net.Listener{}
+	addrs := map[uint64]string{}
+	for _, id := range ids {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns[id], addrs[id] = ln, ln.Addr().String()
+		tc.addrList = append(tc.addrList, addrs[id])
+	}
+	tc.nodes, tc.hosts = clusterNodes(t, tc.net, ids, shards, addrs)
+	var served sync.WaitGroup
+	for _, id := range ids {
+		n := tc.nodes[id]
+		served.Add(1)
+		go func() {
+			defer served.Done()
+			_ = n.Serve(lns[id]) // ends with Shutdown
+		}()
+	}
+	t.Cleanup(func() {
+		for id, n := range tc.nodes {
+			if !tc.down[id] {
+				if err := n.Shutdown(ctx); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+		served.Wait()
+	})
+	return tc
+}
+
+// TestClusterSubscriptionResumesAtItsStart: a subscription from the
+// next message whose node goes away before any message came resumes on
+// another node where it began, not at that node's tail: messages
+// published while it was away are delivered.
+func TestClusterSubscriptionResumesAtItsStart(t *testing.T) {
+	ctx := testContext(t)
+	ids := []uint64{1, 2, 3}
+	tc := newTCPClusterNodes(t, ctx, ids, 1)
+	var lead uint64
+	waitFor(t, "a leader", func() bool { lead = tc.hosts[1].Leader(0); return lead != 0 })
+	follower := ids[0]
+	if follower == lead {
+		follower = ids[1]
+	}
+	// The subscription's client tries the follower first, and waits
+	// long before resubscribing: the publishes below happen meanwhile.
+	order := []string{tc.addrList[follower-1]}
+	for _, id := range ids {
+		if id != follower {
+			order = append(order, tc.addrList[id-1])
+		}
+	}
+	subs, err := client.NewCluster(order, client.ClusterConfig{RetryBackoff: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer subs.Close()
+	var mu sync.Mutex
+	var got []uint64
+	cs, err := subs.Subscribe(ctx, "resume", client.SubscribeOptions{Start: client.StartNext}, func(m client.Message) {
+		mu.Lock()
+		got = append(got, m.Seq)
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	waitFor(t, "the subscription", func() bool { return tc.nodes[follower].Stats().Subscriptions == 1 })
+	tc.net.Isolate(follower, ids)
+	if err := tc.nodes[follower].Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tc.down[follower] = true
+	pubs, err := client.NewCluster(tc.addrList, client.ClusterConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pubs.Close()
+	p := pubs.Producer("resume", 0)
+	for i := range 5 {
+		if _, err := p.Publish(ctx, [][]byte{fmt.Appendf(nil, "m%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the resumed subscription", func() bool { return cs.Last() == 5 })
+	mu.Lock()
+	defer mu.Unlock()
+	for i, seq := range got {
+		if seq != uint64(i+1) {
+			t.Fatalf("delivered %v, want 1 … 5", got)
+		}
+	}
+	if cs.Resumes() != 1 {
+		t.Fatalf("%d resumes, want 1", cs.Resumes())
+	}
 }
 
 // TestClusterClientAlone: the cluster client against one plain node and
