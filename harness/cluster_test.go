@@ -24,6 +24,8 @@ func TestParseClusterTargets(t *testing.T) {
 		{spec: "cluster-local:3?memory=yes", wantErr: "memory=yes"},
 		{spec: "cluster-local:3?colour=blue", wantErr: `unknown option "colour"`},
 		{spec: "nats-cluster-local:3?sync=never", wantErr: "known: sync=always"},
+		{spec: "cluster://a:1,b:2", wantErr: "needs admin="},
+		{spec: "cluster://a:1,b:2?admin=c:3", wantErr: "1 admin addresses for 2 nodes"},
 	} {
 		t.Run(tc.spec, func(t *testing.T) {
 			got, err := harness.ParseTarget(tc.spec)
@@ -35,6 +37,9 @@ func TestParseClusterTargets(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatal(err)
+			}
+			if got.Kind == "cluster" {
+				return
 			}
 			if got.Cluster.Nodes != tc.want.Nodes || got.Cluster.Shards != tc.want.Shards || got.Cluster.Memory != tc.want.Memory || got.Cluster.MSNode != tc.want.MSNode || got.NATS.SyncAlways != tc.sync {
 				t.Errorf("ParseTarget(%q) = %+v", tc.spec, got)
@@ -78,6 +83,29 @@ func TestQuickClusterLocal(t *testing.T) {
 	}
 	if after := len(dirs()); after > before {
 		t.Errorf("%d cluster directories left behind", after-before)
+	}
+}
+
+// TestQuickClusterTarget drives a cluster msbench did not start, through
+// cluster://…?admin=…: a cluster-local one started beside it.
+func TestQuickClusterTarget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds msnode and runs three of them")
+	}
+	local, err := harness.NewClusterLocal(harness.ClusterLocalOptions{Nodes: 3, Shards: 4, Memory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	clients, admins := local.Endpoints()
+	tgt, err := harness.ParseTarget("cluster://" + strings.Join(clients, ",") + "?admin=" + strings.Join(admins, ","))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := run(t, builtin(t, "quick", "duration=1s", "warmup=200ms", "producers.acks=true", "targets.throughput=0"), harness.Options{Target: tgt})
+	r := res.Runs[0]
+	if r.Sent == 0 || r.Delivered != r.Sent || !res.Pass {
+		t.Errorf("sent %d, delivered %d, integrity %+v, pass %v, errors %q", r.Sent, r.Delivered, r.Integrity, res.Pass, r.Errors)
 	}
 }
 

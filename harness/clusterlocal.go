@@ -55,14 +55,17 @@ type ClusterLocalOptions struct {
 // directory (the go command must be on PATH, run from the module).
 type ClusterLocal struct {
 	*TCPAdmin
-	opts    ClusterLocalOptions
-	dir     string
-	addrs   []string // the nodes' client addresses
-	procs   []*exec.Cmd
-	exited  []chan struct{}
-	initial []int // by shard, the node that led it when the cluster was ready: Route
-	closeMu sync.Mutex
-	closed  bool
+	opts     ClusterLocalOptions
+	existing bool   // cluster://: nodes msbench did not start
+	token    string // for nodes started with an auth token
+	dir      string
+	addrs    []string // the nodes' client addresses
+	admins   []string
+	procs    []*exec.Cmd
+	exited   []chan struct{}
+	initial  []int // by shard, the node that led it when the cluster was ready: Route
+	closeMu  sync.Mutex
+	closed   bool
 
 	// leaders is, by shard, the node that leads it as last read
 	// (clusterroute.go); refresh reads it again on a goroutine of wg.
@@ -138,7 +141,7 @@ func NewClusterLocal(o ClusterLocalOptions) (_ *ClusterLocal, err error) {
 		go func() { cmd.Wait(); close(done) }()
 		c.procs, c.exited = append(c.procs, cmd), append(c.exited, done)
 	}
-	c.addrs = clients
+	c.addrs, c.admins = clients, admins
 	d, err := NewTCP(clients, admins, "")
 	if err != nil {
 		return nil, err
@@ -148,6 +151,33 @@ func NewClusterLocal(o ClusterLocalOptions) (_ *ClusterLocal, err error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// NewClusterTCP drives an existing msnode cluster (target
+// cluster://HOST:PORT,…?admin=HOST:PORT,…): the nodes' client addresses
+// and, in the same order, their admin listeners, whose /cluster pages say
+// how many shards there are and who leads each. It routes and follows
+// leaders as ClusterLocal does; Close starts and stops nothing.
+func NewClusterTCP(addrs, admins []string, token string) (*ClusterLocal, error) {
+	if len(admins) != len(addrs) {
+		return nil, fmt.Errorf("cluster target: %d admin addresses for %d nodes: the admin listeners say who leads each shard", len(admins), len(addrs))
+	}
+	c := &ClusterLocal{opts: ClusterLocalOptions{Nodes: len(addrs)}, existing: true, token: token, addrs: addrs, admins: admins}
+	d, err := NewTCP(addrs, admins, token)
+	if err != nil {
+		return nil, err
+	}
+	c.TCPAdmin = d.(*TCPAdmin)
+	if err := c.waitReady(15 * time.Second); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Endpoints returns the nodes' client and admin addresses, in node order.
+func (c *ClusterLocal) Endpoints() (clients, admins []string) {
+	return slices.Clone(c.addrs), slices.Clone(c.admins)
 }
 
 // findMSNode returns the msnode binary to run.
@@ -210,6 +240,11 @@ func (c *ClusterLocal) waitReady(limit time.Duration) error {
 			}
 		}
 		leaders, err := c.readLeaders(hc)
+		var sc errShardCount
+		if errors.As(err, &sc) {
+			c.opts.Shards = sc.n
+			continue
+		}
 		if err == nil {
 			c.leaders, c.initial = leaders, slices.Clone(leaders)
 			return nil
@@ -237,6 +272,9 @@ func (c *ClusterLocal) readLeaders(hc *http.Client) ([]int, error) {
 		if err != nil {
 			return nil, fmt.Errorf("node %d /cluster: %w", i+1, err)
 		}
+		if c.opts.Shards == 0 && len(st.Shards) > 0 {
+			return nil, errShardCount{len(st.Shards)} // an existing cluster: learn its shards first
+		}
 		if len(st.Shards) != c.opts.Shards {
 			return nil, fmt.Errorf("node %d has %d shards, want %d", i+1, len(st.Shards), c.opts.Shards)
 		}
@@ -260,8 +298,18 @@ func (c *ClusterLocal) logTail(i int) string {
 	return strings.TrimSpace(string(b))
 }
 
-// Name returns "cluster-local".
-func (c *ClusterLocal) Name() string { return "cluster-local" }
+// errShardCount tells waitReady how many shards an existing cluster has.
+type errShardCount struct{ n int }
+
+func (e errShardCount) Error() string { return fmt.Sprintf("the cluster has %d shards", e.n) }
+
+// Name returns "cluster-local", or "cluster" for an existing cluster.
+func (c *ClusterLocal) Name() string {
+	if c.existing {
+		return "cluster"
+	}
+	return "cluster-local"
+}
 
 // Route returns the node that led the stream's shard when the cluster
 // became ready: where the harness connects; publishes follow the leader

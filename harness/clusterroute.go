@@ -65,7 +65,7 @@ func (c *ClusterLocal) refresh() {
 // dial connects to node i with a client that reports not-leader answers
 // to unacknowledged batches.
 func (c *ClusterLocal) dial(ctx context.Context, i int) (clientConn, error) {
-	cl, err := client.Dial(ctx, c.addrs[i], client.Config{OnError: func(e *wire.Error) {
+	cl, err := client.Dial(ctx, c.addrs[i], client.Config{Token: c.token, OnError: func(e *wire.Error) {
 		if e.Code == wire.CodeNotLeader {
 			c.refresh()
 		}

@@ -43,6 +43,10 @@ import (
 //	nats-cluster-local:N[?sync=always]      N nats-servers in this process as one
 //	                                       cluster, JetStream file storage,
 //	                                       streams of N replicas (NATSClusterLocal)
+//	cluster://HOST:PORT,…?admin=HOST:PORT,…[&token=T]
+//	                                       an existing msnode cluster, streams
+//	                                       routed to their shard's leader as its
+//	                                       /cluster pages say (NewClusterTCP)
 //	cluster-local:N[?shards=S&memory=1&msnode=PATH]
 //	                                       N msnode processes on loopback as
 //	                                       one cluster (R = N), started and
@@ -167,12 +171,14 @@ func ParseTarget(spec string) (Target, error) {
 	known := []string{"admin", "scrape", "token"}
 	switch u.Scheme {
 	case "tcp":
+	case "cluster":
+		known = []string{"admin", "token"}
 	case "nats":
 		known = []string{"token", "jetstream"}
 	case "":
 		return t, fmt.Errorf("target %q: want embedded or tcp://HOST:PORT[,HOST:PORT…] (or embedded-tcp, nats-embedded, nats://HOST:PORT, echo, fsync, cluster-local:N)", spec)
 	default:
-		return t, fmt.Errorf("target %q: unknown scheme %q (known: tcp, nats; or embedded, embedded-tcp, nats-embedded, echo, fsync)", spec, u.Scheme)
+		return t, fmt.Errorf("target %q: unknown scheme %q (known: tcp, nats, cluster; or embedded, embedded-tcp, nats-embedded, echo, fsync, cluster-local:N, nats-cluster-local:N)", spec, u.Scheme)
 	}
 	t.Kind = u.Scheme
 	if u.User != nil {
@@ -204,6 +210,9 @@ func ParseTarget(spec string) (Target, error) {
 		}
 	}
 	t.Token = q.Get("token")
+	if t.Kind == "cluster" && len(t.Admins) == 0 {
+		return t, fmt.Errorf("target %q: a cluster target needs admin=HOST:PORT,… (one per node, same order): the nodes' /cluster pages say who leads each shard", spec)
+	}
 	if t.Kind == "nats" {
 		q.Del("token")
 		if t.NATS, err = parseNATSOptions(q, false); err != nil {
@@ -333,6 +342,11 @@ func (t Target) Open() (Driver, error) {
 			return nil, fmt.Errorf("target %s: node options apply to msnode's embedded targets only", t.Spec)
 		}
 		return fsyncfloor.New(t.Dir)
+	case "cluster":
+		if len(t.Options) > 0 {
+			return nil, fmt.Errorf("target %s: node options apply to the nodes msbench starts; configure the cluster's nodes themselves", t.Spec)
+		}
+		return NewClusterTCP(t.Addrs, t.Admins, t.Token)
 	case "nats-cluster-local":
 		if len(t.Options) > 0 {
 			return nil, fmt.Errorf("target %s: node options apply to msnode's targets only", t.Spec)

@@ -182,7 +182,7 @@ Flags:
 		fs.PrintDefaults()
 	}
 	var (
-		target   = fs.String("target", "embedded", "what to drive: `embedded` (an msnode in this process), embedded-tcp[?scrape=D], tcp://HOST:PORT[,HOST:PORT…][?admin=HOST:PORT[,…]&token=T&scrape=D], nats-embedded[?jetstream=file&sync=always], nats://HOST:PORT[?jetstream=file], echo (a TCP echo in this process: the loopback floor), fsync[?dir=PATH] (a write and an fsync per acknowledged batch: the disk's floor), cluster-local:N[?shards=S&memory=1&msnode=PATH] (N msnode processes as one cluster, started and stopped by msbench) or nats-cluster-local:N[?sync=always] (a JetStream cluster of N servers in this process, streams of N replicas); scrape=D GETs the nodes' /metrics every D during the load")
+		target   = fs.String("target", "embedded", "what to drive: `embedded` (an msnode in this process), embedded-tcp[?scrape=D], tcp://HOST:PORT[,HOST:PORT…][?admin=HOST:PORT[,…]&token=T&scrape=D], nats-embedded[?jetstream=file&sync=always], nats://HOST:PORT[?jetstream=file], echo (a TCP echo in this process: the loopback floor), fsync[?dir=PATH] (a write and an fsync per acknowledged batch: the disk's floor), cluster-local:N[?shards=S&memory=1&msnode=PATH] (N msnode processes as one cluster, started and stopped by msbench), cluster://HOST:PORT,…?admin=HOST:PORT,… (an existing msnode cluster) or nats-cluster-local:N[?sync=always] (a JetStream cluster of N servers in this process, streams of N replicas); scrape=D GETs the nodes' /metrics every D during the load")
 		duration = fs.Duration("duration", 0, "override the measured phase's length")
 		warmup   = fs.Duration("warmup", -1, "override the warm-up's length")
 		rate     = fs.Float64("rate", -1, "override the total offered rate, in msgs/s (0: as fast as possible)")
