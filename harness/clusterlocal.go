@@ -64,11 +64,10 @@ type ClusterLocal struct {
 	procs    []*exec.Cmd
 	exited   []chan struct{}
 	initial  []int // by shard, the node that led it when the cluster was ready: Route
-	closeMu  sync.Mutex
-	closed   bool
 
 	// leaders is, by shard, the node that leads it as last read
 	// (clusterroute.go); refresh reads it again on a goroutine of wg.
+	// stopping is set by the first Close.
 	leaderMu   sync.Mutex
 	leaders    []int
 	refreshing bool
@@ -325,13 +324,11 @@ func (c *ClusterLocal) LeaderReads() int64 { return c.moves.Load() }
 // Close stops every node (SIGTERM; SIGKILL after 10 s) and removes the
 // cluster's directory.
 func (c *ClusterLocal) Close() error {
-	c.closeMu.Lock()
-	defer c.closeMu.Unlock()
-	if c.closed {
+	c.leaderMu.Lock()
+	if c.stopping {
+		c.leaderMu.Unlock()
 		return nil
 	}
-	c.closed = true
-	c.leaderMu.Lock()
 	c.stopping = true
 	c.leaderMu.Unlock()
 	c.wg.Wait()

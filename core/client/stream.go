@@ -152,8 +152,8 @@ func (s *Stream) PublishAsProducer(ctx context.Context, id, pseq uint64, payload
 	if id == 0 || pseq == 0 {
 		return nil, fmt.Errorf("client: publish to %q: producer %d batch %d: both must be ≥ 1", s.name, id, pseq)
 	}
-	if len(payloads) == 0 {
-		return nil, ErrEmptyBatch
+	if err := s.checkPayloads(payloads); err != nil {
+		return nil, fmt.Errorf("client: publish to %q: %w", s.name, err)
 	}
 	size := wire.PublishSize(0, 0) + wire.ProducerFieldsSize
 	for _, p := range payloads {
@@ -161,9 +161,6 @@ func (s *Stream) PublishAsProducer(ctx context.Context, id, pseq uint64, payload
 	}
 	if size > s.c.maxFrame {
 		return nil, fmt.Errorf("client: publish to %q: %w: a producer's batch of %d bytes must fit one frame of %d", s.name, ErrTooLarge, size, s.c.maxFrame)
-	}
-	if err := s.eachFrame(payloads, func([][]byte) error { return nil }); err != nil {
-		return nil, fmt.Errorf("client: publish to %q: %w", s.name, err) // a message over the payload limit
 	}
 	corr := s.c.nextCorr()
 	ch, err := s.c.register(corr)
@@ -243,18 +240,28 @@ func (a *Ack) Ready() bool {
 // without having waited at once.
 func (a *Ack) Answered() time.Time { return a.at }
 
-// eachFrame splits payloads into runs that each fit one PUBLISH frame.
-func (s *Stream) eachFrame(payloads [][]byte, send func([][]byte) error) error {
+// checkPayloads refuses an empty batch and a message over the payload
+// limit.
+func (s *Stream) checkPayloads(payloads [][]byte) error {
 	if len(payloads) == 0 {
 		return ErrEmptyBatch
 	}
-	limit, maxPayload := s.c.maxFrame, s.c.MaxPayload()
-	// Refuse the batch before any of its frames goes out.
+	maxPayload := s.c.MaxPayload()
 	for i, p := range payloads {
 		if len(p) > maxPayload {
 			return fmt.Errorf("%w: message %d has %d bytes, limit %d", ErrTooLarge, i, len(p), maxPayload)
 		}
 	}
+	return nil
+}
+
+// eachFrame splits payloads into runs that each fit one PUBLISH frame.
+func (s *Stream) eachFrame(payloads [][]byte, send func([][]byte) error) error {
+	// Refuse the batch before any of its frames goes out.
+	if err := s.checkPayloads(payloads); err != nil {
+		return err
+	}
+	limit := s.c.maxFrame
 	start, size := 0, wire.PublishSize(0, 0)
 	for i, p := range payloads {
 		rec := wire.PublishRecordHeaderSize + len(p)

@@ -189,14 +189,13 @@ type proposal struct {
 	data           []byte
 	done           stream.Committer
 	tok            uint64
-	at             time.Time
 }
 
 // waiter is a publisher waiting for its batch's entry to be applied.
 type waiter struct {
 	done stream.Committer
 	tok  uint64
-	at   time.Time // when the batch was proposed
+	ts   int64 // the batch's timestamp: when it was published
 }
 
 // shard is this host's replica of one raft group.
@@ -416,7 +415,7 @@ func (h *Host) Deliver(batch []Envelope) {
 func (h *Host) Propose(s *stream.Stream, p wire.Publish, ts int64, done stream.Committer, tok uint64) {
 	name := s.Name()
 	sh := ShardOf([]byte(name), h.cfg.Shards)
-	pr := proposal{name: []byte(name), producer: p.Producer, pseq: p.PSeq, ts: ts, count: p.Count, data: append([]byte(nil), p.Data...), done: done, tok: tok, at: time.Now()}
+	pr := proposal{name: []byte(name), producer: p.Producer, pseq: p.PSeq, ts: ts, count: p.Count, data: append([]byte(nil), p.Data...), done: done, tok: tok}
 	h.mu.Lock()
 	if h.closed || h.dead != nil {
 		err := h.dead
@@ -669,7 +668,7 @@ func (h *Host) propose(s *shard, q []proposal) {
 	ws := make([]waiter, len(q))
 	for i, p := range q {
 		b = appendItem(b, item{name: p.name, producer: p.producer, pseq: p.pseq, ts: p.ts, count: p.count, data: p.data})
-		ws[i] = waiter{p.done, p.tok, p.at}
+		ws[i] = waiter{p.done, p.tok, p.ts}
 	}
 	putItemCount(b, uint32(len(q)))
 	if err := s.rn.Propose(b); err != nil {
@@ -935,7 +934,7 @@ func (h *Host) apply(s *shard, e *raftpb.Entry) {
 			h.cfg.Logger.Error("cluster: open stream", "shard", s.id, "stream", string(item.name), "err", err)
 		}
 		if n < len(ws) {
-			h.stats.commit.Observe(time.Since(ws[n].at))
+			h.stats.commit.Observe(time.Duration(time.Now().UnixNano() - ws[n].ts))
 			ws[n].done.Committed(ws[n].tok, first, err)
 		}
 	}

@@ -97,12 +97,7 @@ func TestIdempotentStateSurvivesRestart(t *testing.T) {
 		t.Fatalf("first copy: %+v %v", res, ok)
 	}
 	c.acked[name] = append(c.acked[name], ackedBatch{1, b})
-	for _, id := range c.ids {
-		c.crash(id)
-	}
-	for _, id := range c.ids {
-		c.start(id, nil)
-	}
+	c.crashAll()
 	lead = c.leader(0)
 	c.tick(5)
 	c.proposeAs(lead, name, 5, 9, b, rec, 2)

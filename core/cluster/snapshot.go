@@ -47,9 +47,6 @@ func shardSnapshot(streams map[*stream.Stream]struct{}, sh uint32) []byte {
 	for s := range streams {
 		name := s.Name()
 		info := s.Info()
-		if info.LastSeq == 0 && s.Producers() == 0 {
-			continue // opened, never written: nothing to carry
-		}
 		b = slices.Grow(b, snapStreamFix+len(name)+int(info.Bytes))
 		n++
 		b = binary.BigEndian.AppendUint16(b, uint16(len(name)))

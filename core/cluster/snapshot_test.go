@@ -168,12 +168,7 @@ func TestSnapshotWALCheckpoint(t *testing.T) {
 	f.Write(cur[:len(cur)/2])
 	f.Sync()
 	f.Close()
-	for _, id := range c.ids {
-		c.crash(id)
-	}
-	for _, id := range c.ids {
-		c.start(id, nil)
-	}
+	c.crashAll()
 	lead := c.leader(1)
 	c.tick(5)
 	c.check()

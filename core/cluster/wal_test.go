@@ -18,6 +18,18 @@ func newWALCluster(t *testing.T, n, shards int, seed uint64) *tcluster {
 	return newClusterWith(t, n, shards, seed, true, nil)
 }
 
+// crashAll cuts every host's power at once and restarts them all from
+// their disks.
+func (c *tcluster) crashAll() {
+	c.t.Helper()
+	for _, id := range c.ids {
+		c.crash(id)
+	}
+	for _, id := range c.ids {
+		c.start(id, nil)
+	}
+}
+
 // crash stops host id as a power cut would: what its disk had not synced
 // is gone.
 func (c *tcluster) crash(id uint64) {
@@ -35,12 +47,7 @@ func TestWALWholeClusterCrash(t *testing.T) {
 	rec := newRecorder()
 	tok := uint64(0)
 	c.sendAcked(c.leader(0), name, rec, &tok, 10)
-	for _, id := range c.ids {
-		c.crash(id)
-	}
-	for _, id := range c.ids {
-		c.start(id, nil)
-	}
+	c.crashAll()
 	lead := c.leader(0)
 	c.tick(5)
 	c.check()

@@ -273,20 +273,7 @@ func TestClusterClientAlone(t *testing.T) {
 	if _, err := client.NewCluster(nil, client.ClusterConfig{}); err == nil {
 		t.Fatal("a cluster of no nodes accepted")
 	}
-	n, err := node.New(node.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- n.Serve(ln) }()
-	defer func() {
-		n.Shutdown(ctx)
-		<-served
-	}()
+	h := newHarness(t, node.Config{})
 	dead, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -294,7 +281,7 @@ func TestClusterClientAlone(t *testing.T) {
 	deadAddr := dead.Addr().String()
 	dead.Close() // nobody serves it now
 
-	cl, err := client.NewCluster([]string{deadAddr, ln.Addr().String()}, client.ClusterConfig{DialTimeout: 200 * time.Millisecond, RetryBackoff: time.Millisecond})
+	cl, err := client.NewCluster([]string{deadAddr, h.addr}, client.ClusterConfig{DialTimeout: 200 * time.Millisecond, RetryBackoff: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,17 +15,14 @@ type producerTable map[uint64]*producerState
 // producersLocked returns the producers of s, making the table when create
 // is set (nil otherwise when s has none).
 func (s *Stream) producersLocked(create bool) producerTable {
-	r := s.reg
-	r.prod.Lock()
-	defer r.prod.Unlock()
-	t := r.prod.m[s]
-	if t == nil && create {
-		if r.prod.m == nil {
-			r.prod.m = make(map[*Stream]producerTable)
-		}
-		t = make(producerTable)
-		r.prod.m[s] = t
+	if t, ok := s.reg.prod.Load(s); ok {
+		return t.(producerTable)
 	}
+	if !create {
+		return nil
+	}
+	t := make(producerTable)
+	s.reg.prod.Store(s, t) // under the stream's lock: no other Store for s
 	return t
 }
 

@@ -109,13 +109,10 @@ type Registry struct {
 
 	// prod holds, for each stream an idempotent producer has published
 	// to, the producers' latest batches (Stream.AppendOnce), so that a
-	// stream without any costs nothing. A table is read and written under
-	// its stream's lock; prod's own lock is taken inside it, only to find
-	// the table.
-	prod struct {
-		sync.Mutex
-		m map[*Stream]producerTable
-	}
+	// stream without any costs nothing: *Stream → producerTable. A table
+	// is read and written under its stream's lock; finding it takes no
+	// lock shared between streams.
+	prod sync.Map
 
 	// expiring serialises Expire, which reuses owners.
 	expiring sync.Mutex
