@@ -40,7 +40,9 @@ func ParseWith(filename string, data []byte, sets ...string) (*Scenario, error) 
 			continue
 		}
 		if root.Kind == yaml.MappingNode {
-			o.apply(root)
+			if p := o.apply(root); p != nil {
+				ps.add(*p)
+			}
 		}
 	}
 	d := decoder{file: filename, problems: ps, given: map[string]int{}, bad: map[string]bool{}}
@@ -236,6 +238,26 @@ func (d *decoder) stringMap(n *yaml.Node, v reflect.Value, path string) {
 	}
 }
 
+// list decodes sequence node n into v, a slice of structs: item i's
+// path is path[i].
+func (d *decoder) list(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.SequenceNode {
+		d.problem(n, path, "want a list, got %s", describe(n))
+		d.bad[path] = true
+		return
+	}
+	out := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+	for i, item := range n.Content {
+		if item.Kind == yaml.AliasNode && item.Alias != nil {
+			item = item.Alias
+		}
+		p := fmt.Sprintf("%s[%d]", path, i)
+		d.given[p] = item.Line
+		d.mapping(item, out.Index(i), p)
+	}
+	v.Set(out)
+}
+
 // value decodes n into v, whose path is path. A null value leaves v as it
 // is, to take its default.
 func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
@@ -253,6 +275,11 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 	if v.Kind() == reflect.Map {
 		d.given[path] = n.Line
 		d.stringMap(n, v, path)
+		return
+	}
+	if isList(v.Type()) {
+		d.given[path] = n.Line
+		d.list(n, v, path)
 		return
 	}
 	if n.Kind != yaml.ScalarNode {

@@ -1,6 +1,9 @@
 package scenarios
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Defaults, as documented on each field and in docs/SCENARIOS.md.
 const (
@@ -20,6 +23,12 @@ const (
 	briefThroughput = 10_000_000 // msgs/s
 	briefStreams    = 1_000_000
 	briefIdleBytes  = 1024 // bytes per idle stream
+	briefAvailable  = 0.9999
+
+	defaultFaultSeed     = 1
+	defaultFaultDeadline = Duration(time.Second)
+	defaultFaultTarget   = TargetLeader
+	defaultFaultFor      = Duration(5 * time.Second)
 )
 
 // SetDefaults fills every zero field of a Scenario built in Go with its
@@ -90,4 +99,15 @@ func (s *Scenario) fill(given func(field string) bool) {
 	def("targets.throughput", func() { t.Throughput = briefThroughput })
 	def("targets.streams", func() { t.Streams = briefStreams })
 	def("targets.bytes_per_idle_stream", func() { t.BytesPerIdleStream = briefIdleBytes })
+	def("targets.availability", func() { t.Availability = briefAvailable })
+
+	f := &s.Faults
+	def("faults.seed", func() { f.Seed = defaultFaultSeed })
+	def("faults.deadline", func() { f.Deadline = defaultFaultDeadline })
+	for i := range f.Actions {
+		a := &f.Actions[i]
+		at := fmt.Sprintf("faults.actions[%d].", i)
+		def(at+"target", func() { a.Target = defaultFaultTarget })
+		def(at+"for", func() { a.For = defaultFaultFor })
+	}
 }

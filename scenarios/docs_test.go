@@ -43,9 +43,12 @@ func leafPaths(t reflect.Type, prefix string) []string {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		p := join(prefix, key(f))
-		if isMapping(f.Type) {
+		switch {
+		case isMapping(f.Type):
 			paths = append(paths, leafPaths(f.Type, p)...)
-		} else {
+		case isList(f.Type):
+			paths = append(paths, leafPaths(f.Type.Elem(), p+"[]")...)
+		default:
 			paths = append(paths, p)
 		}
 	}

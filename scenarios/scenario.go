@@ -35,6 +35,11 @@ type Scenario struct {
 	// are still counted and reported).
 	AllowLoss bool `yaml:"allow_loss" json:"allow_loss,omitempty"`
 
+	// Faults is what msbench does to the target's nodes during the run
+	// (kill, pause, restart), and how availability is judged. Absent: no
+	// faults.
+	Faults Faults `yaml:"faults" json:"faults,omitzero"`
+
 	// Targets are the figures the run is judged against (PASS/FAIL).
 	Targets Targets `yaml:"targets" json:"targets"`
 
@@ -211,6 +216,86 @@ type Targets struct {
 	// reference phase's. It needs an open-loop rate, subscribers and no
 	// acks. Default 0 (off).
 	P99VsSingleStream float64 `yaml:"p99_vs_single_stream" json:"p99_vs_single_stream,omitempty"`
+	// Availability is the smallest acceptable availability, a fraction
+	// (0.9999 is 99.99 %): the share of stream-time in which publishes
+	// were acknowledged within faults.deadline. Judged only in runs with
+	// faults. Default 0.9999.
+	Availability float64 `yaml:"availability" json:"availability,omitempty"`
+}
+
+// Faults is a seeded schedule of actions on the target's nodes. Each
+// action happens at its times, counted from the start of the measured
+// phase; the target must be one whose processes msbench started
+// (cluster-local). With faults, producers survive errors (retrying each
+// batch until it is acknowledged) and the run reports availability,
+// unavailability windows and acknowledged loss (docs/MSBENCH.md).
+type Faults struct {
+	// Seed seeds the random choices: jittered times and the node an
+	// "any" or "follower" target picks. Default 1.
+	Seed int `yaml:"seed" json:"seed,omitempty"`
+	// Deadline is how soon after it was sent a publish must be
+	// acknowledged for its stream to count as available. Default 1s.
+	Deadline Duration `yaml:"deadline" json:"deadline,omitempty"`
+	// Actions are the faults.
+	Actions []Fault `yaml:"actions,omitempty" json:"actions,omitempty"`
+}
+
+// FaultAction names what a fault does to a node.
+type FaultAction string
+
+// Fault actions.
+const (
+	// FaultKill kills the node's process (SIGKILL) and starts it again,
+	// on the same data, For later.
+	FaultKill FaultAction = "kill"
+	// FaultPause stops the process (SIGSTOP) and lets it go on
+	// (SIGCONT) For later: a node that hangs, then wakes up.
+	FaultPause FaultAction = "pause"
+	// FaultRestart stops the node gracefully (SIGTERM) and starts it
+	// again For later.
+	FaultRestart FaultAction = "restart"
+)
+
+// FaultTarget says which node an action hits, read from the cluster's
+// admin API when the action happens.
+type FaultTarget string
+
+// Fault targets.
+const (
+	// TargetLeader is the node that leads the shard of stream Stream.
+	TargetLeader FaultTarget = "leader"
+	// TargetFollower is one of the other nodes replicating it (chosen
+	// with the seed).
+	TargetFollower FaultTarget = "follower"
+	// TargetAny is any node that is up (chosen with the seed).
+	TargetAny FaultTarget = "any"
+	// TargetNode is node Node (1 … nodes).
+	TargetNode FaultTarget = "node"
+)
+
+// Fault is one action of a fault schedule: it happens At, then every
+// Every (± Jitter) until the measured phase ends, and each time it is
+// undone For later.
+type Fault struct {
+	// Action is kill, pause or restart.
+	Action FaultAction `yaml:"action" json:"action"`
+	// Target is leader, follower, any or node. Default leader.
+	Target FaultTarget `yaml:"target" json:"target"`
+	// Stream is the index of the stream whose shard's leader or
+	// follower the action hits. Default 0.
+	Stream int `yaml:"stream" json:"stream,omitempty"`
+	// Node is the node hit when Target is node, from 1.
+	Node int `yaml:"node" json:"node,omitempty"`
+	// At is the first time, after the measured phase begins. Default 0s.
+	At Duration `yaml:"at" json:"at,omitempty"`
+	// Every repeats the action at this interval; 0 means once.
+	Every Duration `yaml:"every" json:"every,omitempty"`
+	// Jitter moves each time after the first by a uniform random amount
+	// in [-Jitter, +Jitter]. Default 0s.
+	Jitter Duration `yaml:"jitter" json:"jitter,omitempty"`
+	// For is how long the node stays killed, paused or stopped. Default
+	// 5s.
+	For Duration `yaml:"for" json:"for"`
 }
 
 // Duration is a time.Duration written in YAML and JSON as a Go duration

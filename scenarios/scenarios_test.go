@@ -77,6 +77,9 @@ func TestBuiltinFigures(t *testing.T) {
 			}
 			got := figures{s.Streams.Count, s.Producers.Count, s.Producers.Batch, s.Producers.Payload.Size,
 				s.Consumers.Subscribers(), s.Producers.Rate, s.Warmup.Std(), s.Duration.Std(), s.Targets}
+			if tc.want.targets.Availability == 0 {
+				tc.want.targets.Availability = 0.9999 // the default, judged only with faults
+			}
 			if got != tc.want {
 				t.Errorf("got  %+v\nwant %+v", got, tc.want)
 			}
@@ -170,8 +173,9 @@ func TestDefaults(t *testing.T) {
 		Warmup:      scenarios.Duration(time.Second),
 		Duration:    scenarios.Duration(10 * time.Second),
 		Repetitions: 1,
+		Faults:      scenarios.Faults{Seed: 1, Deadline: scenarios.Duration(time.Second)},
 		Targets: scenarios.Targets{P99: scenarios.Duration(10 * time.Microsecond), Throughput: 1e7,
-			Streams: 1e6, BytesPerIdleStream: 1024},
+			Streams: 1e6, BytesPerIdleStream: 1024, Availability: 0.9999},
 	}
 	if !reflect.DeepEqual(*s, want) {
 		t.Errorf("defaults:\ngot  %+v\nwant %+v", *s, want)
@@ -277,7 +281,7 @@ func TestSet(t *testing.T) {
 func TestSetErrors(t *testing.T) {
 	tests := []struct{ kv, want string }{
 		{"producers.bogus=1", `override: unknown key "producers.bogus"; the keys of producers are count, rate, rate_per_producer, batch, payload, acks, in_flight`},
-		{"bogus=1", `override: unknown key "bogus"; the keys are name, description, streams, producers, consumers, connections, warmup, duration, repetitions, allow_loss, targets, node`},
+		{"bogus=1", `override: unknown key "bogus"; the keys are name, description, streams, producers, consumers, connections, warmup, duration, repetitions, allow_loss, faults, targets, node`},
 		{"name.x=1", `override: unknown key "name.x": name is a single value`},
 		{"producers=1", `override: producers is not a single value; set one of its keys: producers.count, producers.rate, producers.rate_per_producer, producers.batch, producers.payload, producers.acks, producers.in_flight`},
 		{"duration", `override "duration": want key=value, such as producers.rate=100000`},
@@ -356,7 +360,7 @@ targets:
 		t.Errorf("payload %+v", s.Producers.Payload)
 	case s.Connections.Subscribe != 2:
 		t.Errorf("subscribe %d", s.Connections.Subscribe)
-	case s.Targets != (scenarios.Targets{Throughput: 5e6, Streams: 1e6, BytesPerIdleStream: 1024}):
+	case s.Targets != (scenarios.Targets{Throughput: 5e6, Streams: 1e6, BytesPerIdleStream: 1024, Availability: 0.9999}):
 		t.Errorf("targets %+v", s.Targets)
 	case s.Warmup != 0:
 		t.Errorf("warmup %s", s.Warmup)
@@ -367,7 +371,7 @@ targets:
 	_, err = scenarios.ParseWith("b.yaml", []byte("name: b\nproducers:\n  batch: 0\nduration: x\n"),
 		"producers.count=0", "duration=1s", "nope=1")
 	want := `b.yaml:3: producers.batch: must be at least 1, got 0
-override: unknown key "nope"; the keys are name, description, streams, producers, consumers, connections, warmup, duration, repetitions, allow_loss, targets, node
+override: unknown key "nope"; the keys are name, description, streams, producers, consumers, connections, warmup, duration, repetitions, allow_loss, faults, targets, node
 producers.count: must be at least 1, got 0`
 	if err == nil || err.Error() != want {
 		t.Errorf("got\n%v\nwant\n%s", err, want)

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 )
 
@@ -44,12 +45,26 @@ func isMapping(t reflect.Type) bool {
 	return t.Kind() == reflect.Struct && t != durationType
 }
 
+// isList reports whether values of type t are YAML lists of mappings.
+func isList(t reflect.Type) bool {
+	return t.Kind() == reflect.Slice && isMapping(t.Elem())
+}
+
 // leaf returns the field of *s at the dotted path, which must name a
-// single value (not a mapping).
+// single value (not a mapping). An element of a list is named by its
+// index: faults.actions[0].every.
 func leaf(s *Scenario, path string) (reflect.Value, error) {
 	v := reflect.ValueOf(s).Elem()
 	parent := ""
 	for k := range strings.SplitSeq(path, ".") {
+		idx := -1
+		if name, rest, ok := strings.Cut(k, "["); ok {
+			n, err := strconv.Atoi(strings.TrimSuffix(rest, "]"))
+			if err != nil || !strings.HasSuffix(rest, "]") || n < 0 {
+				return reflect.Value{}, fmt.Errorf("unknown key %q: %s is not an index", path, k)
+			}
+			k, idx = name, n
+		}
 		if !isMapping(v.Type()) {
 			return reflect.Value{}, fmt.Errorf("unknown key %q: %s is a single value", path, parent)
 		}
@@ -63,6 +78,19 @@ func leaf(s *Scenario, path string) (reflect.Value, error) {
 		}
 		v = v.Field(i)
 		parent = join(parent, k)
+		if idx >= 0 {
+			if !isList(v.Type()) {
+				return reflect.Value{}, fmt.Errorf("unknown key %q: %s is not a list", path, parent)
+			}
+			if idx >= v.Len() {
+				return reflect.Value{}, fmt.Errorf("unknown key %q: %s has %d items", path, parent, v.Len())
+			}
+			v = v.Index(idx)
+			parent = fmt.Sprintf("%s[%d]", parent, idx)
+		}
+	}
+	if isList(v.Type()) {
+		return reflect.Value{}, fmt.Errorf("%s is a list: write it in the scenario file", path)
 	}
 	if isMapping(v.Type()) {
 		return reflect.Value{}, fmt.Errorf("%s is not a single value; set one of its keys: %s", path, prefixed(path, keys(v.Type())))

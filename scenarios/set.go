@@ -2,7 +2,9 @@ package scenarios
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -26,8 +28,8 @@ func (s *Scenario) Set(kv string) error {
 		return &Error{Problems: []Problem{*p}}
 	}
 	v, err := leaf(s, o.path)
-	if err != nil { // parseOverride checked the path
-		panic(err)
+	if err != nil { // parseOverride checked the path, not a list's length
+		return &Error{Problems: []Problem{{Msg: "override: " + err.Error()}}}
 	}
 	d := decoder{given: map[string]int{}, bad: map[string]bool{}}
 	d.value(o.value, v, o.path)
@@ -47,7 +49,7 @@ func parseOverride(kv string) (override, *Problem) {
 	if !ok || k == "" {
 		return override{}, &Problem{Msg: fmt.Sprintf("override %s: want key=value, such as producers.rate=100000", quote(kv))}
 	}
-	if _, err := leaf(new(Scenario), k); err != nil {
+	if err := checkPath(k); err != nil {
 		return override{}, &Problem{Msg: "override: " + err.Error()}
 	}
 	var doc yaml.Node
@@ -76,15 +78,49 @@ func clearLines(n *yaml.Node) {
 // root, creating the mappings on its path as needed. Mappings on the path
 // are copied, not changed in place, so that an anchor used elsewhere
 // keeps its value.
-func (o override) apply(root *yaml.Node) {
+func (o override) apply(root *yaml.Node) *Problem {
 	n := root
 	ks := strings.Split(o.path, ".")
 	for i, k := range ks {
+		item := -1
+		if name, rest, ok := strings.Cut(k, "["); ok {
+			k = name
+			item, _ = strconv.Atoi(strings.TrimSuffix(rest, "]")) // checkPath checked it
+		}
 		idx := -1
 		for j := 0; j+1 < len(n.Content); j += 2 {
 			if c := n.Content[j]; c.Kind == yaml.ScalarNode && c.Value == k {
 				idx = j + 1
 			}
+		}
+		if item >= 0 {
+			// An item of a list the document already has.
+			var seq *yaml.Node
+			if idx >= 0 {
+				seq = n.Content[idx]
+				if seq.Kind == yaml.AliasNode && seq.Alias != nil {
+					seq = seq.Alias
+				}
+			}
+			if seq == nil || seq.Kind != yaml.SequenceNode || item >= len(seq.Content) {
+				return &Problem{Field: o.path, Msg: fmt.Sprintf("override: the scenario has no item %d in %s", item, k)}
+			}
+			cp := *seq
+			cp.Content = slices.Clone(seq.Content)
+			n.Content[idx] = &cp
+			old := cp.Content[item]
+			if old.Kind == yaml.AliasNode && old.Alias != nil {
+				old = old.Alias
+			}
+			child := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: old.Line, Column: old.Column}
+			if old.Kind == yaml.MappingNode {
+				c := *old
+				c.Content = slices.Clone(old.Content)
+				child = &c
+			}
+			cp.Content[item] = child
+			n = child
+			continue
 		}
 		if i == len(ks)-1 {
 			if idx < 0 {
@@ -92,7 +128,7 @@ func (o override) apply(root *yaml.Node) {
 			} else {
 				n.Content[idx] = o.value
 			}
-			return
+			return nil
 		}
 		child := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
 		if idx < 0 {
@@ -112,4 +148,46 @@ func (o override) apply(root *yaml.Node) {
 		}
 		n = child
 	}
+	return nil
+}
+
+// checkPath checks that path names a single field of the schema; an
+// item of a list is named by its index (faults.actions[0].for), which
+// only the scenario can say exists.
+func checkPath(path string) error {
+	var s Scenario
+	v := reflect.ValueOf(&s).Elem()
+	parts := strings.Split(path, ".")
+	var walked []string
+	for _, k := range parts {
+		if name, rest, ok := strings.Cut(k, "["); ok {
+			n, err := strconv.Atoi(strings.TrimSuffix(rest, "]"))
+			if err != nil || n < 0 || !strings.HasSuffix(rest, "]") {
+				return fmt.Errorf("unknown key %q: %s is not an index", path, k)
+			}
+			if _, err := leaf(&s, strings.Join(append(walked, name), ".")); err == nil || !strings.Contains(err.Error(), "is a list") {
+				return fmt.Errorf("unknown key %q: %s is not a list", path, strings.Join(append(walked, name), "."))
+			}
+			// An empty item stands for every item: the rest of the
+			// path is checked against it.
+			lv := leafList(v, append(walked, name))
+			lv.Set(reflect.MakeSlice(lv.Type(), n+1, n+1))
+		}
+		walked = append(walked, k)
+	}
+	_, err := leaf(&s, path)
+	return err
+}
+
+// leafList returns the list field at the path's keys under v.
+func leafList(v reflect.Value, keys []string) reflect.Value {
+	for _, k := range keys {
+		if name, rest, ok := strings.Cut(k, "["); ok {
+			n, _ := strconv.Atoi(strings.TrimSuffix(rest, "]"))
+			v = v.Field(fieldIndex(v.Type(), name)).Index(n)
+			continue
+		}
+		v = v.Field(fieldIndex(v.Type(), k))
+	}
+	return v
 }

@@ -116,7 +116,65 @@ func (s *Scenario) Validate() error {
 		}
 	}
 
+	if t.Availability < 0 || t.Availability > 1 || math.IsNaN(t.Availability) {
+		c.add("targets.availability", "must be a fraction from 0 to 1 (0.9999 is 99.99 %%; 0 turns it off), got %s", ftoa(t.Availability))
+	}
+	c.faults(s, countOK)
+
 	return c.ps.err()
+}
+
+var (
+	validFaultActions = []string{string(FaultKill), string(FaultPause), string(FaultRestart)}
+	validFaultTargets = []string{string(TargetLeader), string(TargetFollower), string(TargetAny), string(TargetNode)}
+)
+
+// maxFaultNode bounds faults.actions[].node: cluster-local starts at
+// most 9 nodes.
+const maxFaultNode = 9
+
+// faults checks the fault schedule.
+func (c *checker) faults(s *Scenario, countOK bool) {
+	f := s.Faults
+	if f.Deadline <= 0 {
+		c.add("faults.deadline", "must be greater than 0s, got %s", f.Deadline)
+	}
+	if len(f.Actions) == 0 {
+		return
+	}
+	if !s.Producers.Acks {
+		c.add("faults.actions", "need producers.acks: true: availability is measured by acknowledged publishes")
+	}
+	if s.Targets.P99VsSingleStream > 0 {
+		c.add("faults.actions", "cannot be combined with targets.p99_vs_single_stream: the reference phase runs without faults")
+	}
+	for i, a := range f.Actions {
+		at := fmt.Sprintf("faults.actions[%d].", i)
+		c.oneOf(at+"action", string(a.Action), validFaultActions)
+		c.oneOf(at+"target", string(a.Target), validFaultTargets)
+		if a.Target == TargetNode {
+			c.intIn(at+"node", a.Node, 1, maxFaultNode)
+		} else if a.Node != 0 {
+			c.add(at+"node", "is for target: node; target is %s", quote(string(a.Target)))
+		}
+		if countOK {
+			c.intIn(at+"stream", a.Stream, 0, s.Streams.Count-1)
+		}
+		c.durationIn(at+"at", a.At, 0)
+		c.durationIn(at+"every", a.Every, 0)
+		c.durationIn(at+"for", a.For, 1)
+		switch {
+		case a.Jitter < 0:
+			c.add(at+"jitter", "must be at least 0s, got %s", a.Jitter)
+		case a.Jitter > 0 && a.Every == 0:
+			c.add(at+"jitter", "moves repeated actions: set every, or leave jitter out")
+		case a.Every > 0 && a.Jitter >= a.Every/2:
+			c.add(at+"jitter", "must be less than half of every (%s), got %s: the times must stay in order", a.Every, a.Jitter)
+		}
+		if a.Every > 0 && a.For+a.Jitter*2 >= a.Every {
+			c.add(at+"for", "must end before the next action (every %s, jitter %s), got %s", a.Every, a.Jitter, a.For)
+		}
+	}
 }
 
 // checker collects Validate's problems.
