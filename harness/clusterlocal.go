@@ -61,9 +61,21 @@ type ClusterLocal struct {
 	dir      string
 	addrs    []string // the nodes' client addresses
 	admins   []string
-	procs    []*exec.Cmd
-	exited   []chan struct{}
+	bin      string
 	initial  []int // by shard, the node that led it when the cluster was ready: Route
+
+	// The processes: node i runs procs[i] with args[i]; exited[i]
+	// closes when it has exited. down[i] says it was killed, stopped or
+	// paused by a fault (clusterfaults.go) and not yet undone. procMu
+	// guards them against the fault scheduler's goroutine.
+	procMu sync.Mutex
+	args   [][]string
+	procs  []*exec.Cmd
+	exited []chan struct{}
+	down   []string
+	// failover makes Connect hand out Conns that survive faults
+	// (Resilient).
+	failover bool
 
 	// leaders is, by shard, the node that leads it as last read
 	// (clusterroute.go); refresh reads it again on a goroutine of wg.
@@ -89,12 +101,13 @@ func NewClusterLocal(o ClusterLocalOptions) (_ *ClusterLocal, err error) {
 		return nil, fmt.Errorf("cluster-local: %w", err)
 	}
 	c := &ClusterLocal{opts: o, dir: dir}
+	c.down = make([]string, o.Nodes)
 	defer func() {
 		if err != nil {
 			c.Close()
 		}
 	}()
-	bin, err := findMSNode(o.MSNode, dir)
+	c.bin, err = findMSNode(o.MSNode, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -124,21 +137,11 @@ func NewClusterLocal(o ClusterLocalOptions) (_ *ClusterLocal, err error) {
 		if !memory {
 			args = append(args, "--data-dir", filepath.Join(dir, fmt.Sprintf("node-%d", i+1)))
 		}
-		logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("node-%d.log", i+1)))
-		if err != nil {
-			return nil, fmt.Errorf("cluster-local: %w", err)
+		c.args = append(c.args, args)
+		c.procs, c.exited = append(c.procs, nil), append(c.exited, nil)
+		if err := c.startLocked(i); err != nil {
+			return nil, err
 		}
-		cmd := exec.Command(bin, args...)
-		cmd.Stdout, cmd.Stderr = logf, logf
-		cmd.SysProcAttr = childProcAttr()
-		if err := cmd.Start(); err != nil {
-			logf.Close()
-			return nil, fmt.Errorf("cluster-local: start %s: %w", bin, err)
-		}
-		logf.Close() // the child has its own descriptor
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		c.procs, c.exited = append(c.procs, cmd), append(c.exited, done)
 	}
 	c.addrs, c.admins = clients, admins
 	d, err := NewTCP(clients, admins, "")
@@ -150,6 +153,26 @@ func NewClusterLocal(o ClusterLocalOptions) (_ *ClusterLocal, err error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// startLocked starts node i's process with its arguments, its output
+// appended to its log. The caller holds procMu (or is NewClusterLocal).
+func (c *ClusterLocal) startLocked(i int) error {
+	logf, err := os.OpenFile(filepath.Join(c.dir, fmt.Sprintf("node-%d.log", i+1)), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("cluster-local: %w", err)
+	}
+	defer logf.Close() // the child has its own descriptor
+	cmd := exec.Command(c.bin, c.args[i]...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = childProcAttr()
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("cluster-local: start %s: %w", c.bin, err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	c.procs[i], c.exited[i] = cmd, done
+	return nil
 }
 
 // NewClusterTCP drives an existing msnode cluster (target
@@ -232,6 +255,9 @@ func (c *ClusterLocal) waitReady(limit time.Duration) error {
 	var last error
 	for time.Now().Before(deadline) {
 		for i, done := range c.exited {
+			if done == nil {
+				continue
+			}
 			select {
 			case <-done:
 				return fmt.Errorf("cluster-local: node %d exited: %s", i+1, c.logTail(i))
@@ -335,11 +361,19 @@ func (c *ClusterLocal) Close() error {
 	if c.TCPAdmin != nil {
 		c.TCPAdmin.Close()
 	}
+	c.procMu.Lock()
+	defer c.procMu.Unlock()
 	for _, p := range c.procs {
-		p.Process.Signal(syscall.SIGTERM)
+		if p != nil {
+			p.Process.Signal(syscall.SIGCONT) // a paused node must be able to stop
+			p.Process.Signal(syscall.SIGTERM)
+		}
 	}
 	var errs []error
 	for i, done := range c.exited {
+		if done == nil {
+			continue
+		}
 		select {
 		case <-done:
 		case <-time.After(10 * time.Second):

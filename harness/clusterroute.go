@@ -77,7 +77,11 @@ func (c *ClusterLocal) dial(ctx context.Context, i int) (clientConn, error) {
 }
 
 // Connect dials node i; the Conn follows the leaders of its streams.
+// After Resilient it returns a Conn that survives faults instead.
 func (c *ClusterLocal) Connect(ctx context.Context, i int) (Conn, error) {
+	if c.failover {
+		return c.connectResilient()
+	}
 	home, err := c.dial(ctx, i)
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/memorystreamer/memorystreamer/harness/faults"
 	"github.com/memorystreamer/memorystreamer/reports"
 )
 
@@ -101,7 +102,15 @@ func (r *rep1) load(ctx context.Context, out *reports.Run, main bool) (*loadResu
 			r.warnf("scrape=%s: the %s driver has no /metrics to GET; not scraped", every, r.drv.Name())
 		}
 	}
+	var sched *faults.Scheduler
+	stopFaults := func() {}
+	if len(s.Faults.Actions) > 0 && main {
+		sched, stopFaults = r.startFaults(loadCtx)
+	}
 	next := r.monitor(ctx, done)
+	// Every node is up again before the drain (the scheduler undoes what
+	// is still undone when stopped).
+	stopFaults()
 	stopScrapes()
 	profWG.Wait()
 	if res.scrapes.errors > 0 {
@@ -122,9 +131,14 @@ func (r *rep1) load(ctx context.Context, out *reports.Run, main bool) (*loadResu
 		backlog += p.backlog
 	}
 
-	// Drain: wait for every sent message to reach every subscriber.
+	// Drain: wait for every sent message to reach every subscriber (in
+	// a run with faults, every acknowledged one).
 	expected := res.sent * int64(s.Consumers.Subscribers())
-	r.drain(ctx, expected, next)
+	drainFor := expected
+	if sched != nil {
+		drainFor = (res.sent - r.unknownMessages()) * int64(s.Consumers.Subscribers())
+	}
+	r.drain(ctx, drainFor, next)
 	r.interval(r.clock.now())
 
 	// Figures.
@@ -158,6 +172,9 @@ func (r *rep1) load(ctx context.Context, out *reports.Run, main bool) (*loadResu
 		Duplicates: c.duplicates,
 		Reordered:  c.reordered,
 		Corrupt:    c.corrupt,
+	}
+	if sched != nil {
+		out.Faults = r.faultFigures(out, sched)
 	}
 	res.hists = map[string]*hdrhistogram.Histogram{}
 	for _, name := range latencies {

@@ -210,6 +210,11 @@ func summarize(res *reports.Result, hists, refHists map[string][]*hdrhistogram.H
 		sum.NodeView = reports.MergeNodeViews(views...)
 		sum.Profiles = last.Profiles
 		sum.TopCPU = last.TopCPU
+		fs := make([]*reports.Faults, len(res.Runs))
+		for i := range res.Runs {
+			fs[i] = res.Runs[i].Faults
+		}
+		sum.Faults = reports.MergeFaults(fs)
 		var mems []*reports.Memory
 		for _, r := range res.Runs {
 			if r.Memory != nil {
@@ -303,6 +308,8 @@ func addIntegrity(a *reports.Integrity, b reports.Integrity) {
 	a.Duplicates += b.Duplicates
 	a.Reordered += b.Reordered
 	a.Corrupt += b.Corrupt
+	a.Unacknowledged += b.Unacknowledged
+	a.UnackedDelivered += b.UnackedDelivered
 }
 
 func median(v []float64) float64 {
@@ -338,8 +345,10 @@ type rep1 struct {
 	// measured phase, in clock time.
 	loadStart, mStart, mEnd int64
 
-	pubConns  []Conn
-	subConns  []Conn
+	pubConns []Conn
+	subConns []Conn
+	// assigns lists the subscriptions (runs with faults: faultrun.go).
+	assigns   []subAssign
 	producers []*producer
 	workers   []*subWorker // one per subscriber Conn
 
@@ -430,6 +439,11 @@ func (r *rep1) run(ctx context.Context) (_ *repOut, err error) {
 			err = cerr
 		}
 	}()
+	if len(s.Faults.Actions) > 0 {
+		if err := r.prepareFaults(); err != nil {
+			return nil, err
+		}
+	}
 	r.clock.epoch = time.Now()
 	r.clock.fake = r.opts.clock
 	r.phase.start.Store(1 << 62)
@@ -580,8 +594,13 @@ func (r *rep1) setup(ctx context.Context) error {
 		}
 		r.producers = append(r.producers, p)
 	}
+	faulty := len(s.Faults.Actions) > 0
 	for range r.subConns {
-		r.workers = append(r.workers, newSubWorker(&r.clock, &r.phase, r.delivered))
+		w := newSubWorker(&r.clock, &r.phase, r.delivered)
+		if faulty {
+			w.exact = []seqSet{}
+		}
+		r.workers = append(r.workers, w)
 	}
 
 	// Stream i belongs to producer i mod P, whose connection is p mod
@@ -596,6 +615,9 @@ func (r *rep1) setup(ctx context.Context) error {
 	}
 	for _, p := range r.producers {
 		p.seqs = make([]uint32, len(p.streams))
+		if faulty {
+			p.fs = newFaultState(len(p.streams))
+		}
 	}
 	// Subscription k of stream i uses subscriber connection
 	// (i×fanout + k) mod Subscribe and counts its deliveries in the
@@ -611,6 +633,11 @@ func (r *rep1) setup(ctx context.Context) error {
 		for k := range fanout {
 			wi := ((i*fanout+k)%s.Connections.Subscribe)*nodes + r.drv.Route(names[i])
 			as = append(as, assign{i, wi, r.workers[wi].add((i%P)*stride + k)})
+		}
+	}
+	if faulty {
+		for _, a := range as {
+			r.assigns = append(r.assigns, subAssign(a))
 		}
 	}
 	// msbench's handler of each subscription, made now for the same

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/memorystreamer/memorystreamer/reports"
 	"github.com/memorystreamer/memorystreamer/scenarios"
 )
 
@@ -54,6 +55,9 @@ type subWorker struct {
 
 	subs []subState // by subscription index on this worker
 	c    subCounts
+	// exact, in runs with faults, holds each subscription's received
+	// sequence numbers (faultrun.go).
+	exact []seqSet
 
 	// delivered counts deliveries by (producer, fan-out index), shared
 	// by every worker (see rep1.delivered).
@@ -68,6 +72,9 @@ func newSubWorker(c *clock, p *phase, delivered []atomic.Int64) *subWorker {
 // delivered[counter] and returns its index.
 func (w *subWorker) add(counter int) int {
 	w.subs = append(w.subs, subState{delivered: int32(counter)})
+	if w.exact != nil {
+		w.exact = append(w.exact, seqSet{})
+	}
 	return len(w.subs) - 1
 }
 
@@ -90,6 +97,9 @@ func (w *subWorker) deliver(idx int, ds []Delivery) {
 		if !ok {
 			c.corrupt++
 			continue
+		}
+		if w.exact != nil {
+			w.exact[idx].add(seq)
 		}
 		if seq == st.highest+1 && st.win == nil {
 			// check's in-order path, inlined.
@@ -191,6 +201,10 @@ type producer struct {
 	// returns.
 	backlog int64
 	err     error
+	// fs, in runs with faults, records every publish and the batches of
+	// unknown outcome (faultrun.go); a failed publish then does not end
+	// the producer.
+	fs *faultState
 }
 
 // ackWindow holds a producer's acknowledged publishes still outstanding
@@ -508,6 +522,21 @@ func (p *producer) run(ctx context.Context, loadStart int64) {
 			if a, err = asyncs[si].PublishAckAsync(ctx, batch[:cnt]); err == nil {
 				win.q = append(win.q, outstandingAck{a, sent, cnt, inPhase})
 				win.msgs += cnt
+			}
+		case sc.Producers.Acks && p.fs != nil:
+			// With faults: the publish may outlast the phase by the
+			// drain timeout; one that fails leaves its batch's outcome
+			// unknown and the producer goes on.
+			actx, cancel := context.WithTimeout(ctx, time.Duration(end-p.clock.now())+p.ackDrain)
+			perr := p.streams[si].PublishAck(actx, batch[:cnt])
+			cancel()
+			now := p.clock.now()
+			if perr == nil {
+				p.ack.record(now-sent, 1, inPhase)
+				p.fs.attempts[si] = append(p.fs.attempts[si], reports.Attempt{Sent: sent, Acked: now})
+			} else if ctx.Err() == nil {
+				p.fs.attempts[si] = append(p.fs.attempts[si], reports.Attempt{Sent: sent, Acked: -1})
+				p.fs.failed(si, *seq-uint32(cnt)+1, *seq, perr)
 			}
 		case sc.Producers.Acks:
 			err = p.streams[si].PublishAck(ctx, batch[:cnt])

@@ -321,6 +321,7 @@ var metricGroups = []struct {
 	{"Cost per message", []string{MetricCPUPerMsg, MetricAllocsPerMsg}},
 	{"Memory", []string{MetricBytesPerIdleStream}},
 	{"Integrity", []string{MetricLost}},
+	{"Faults", []string{MetricAvailability, MetricUnavailableP99, MetricUnavailableMax}},
 }
 
 // WriteComparison writes c for people: a header (scenario, variants,
@@ -416,6 +417,8 @@ func formatStats(unit string, v VariantStats) string {
 			return scaled(x, 1000, []string{"", "k", "M", "G", "T"}, "")
 		case "bytes":
 			return FormatBytes(x)
+		case "fraction":
+			return formatAvailability(x)
 		}
 		if x == math.Trunc(x) && math.Abs(x) < 1e15 {
 			return formatCount(int64(x))

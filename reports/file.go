@@ -128,6 +128,10 @@ func parse(name string, data []byte) (*Result, error) {
 // and measures memory.bytes_per_idle_subscription against heap_opened
 // instead of heap_idle (msbench never wrote it before version 3; a
 // version 2 file's is kept as it is).
+//
+// Version 3 → 4: version 4 added fault runs: the scenario's faults and
+// targets.availability, Run.Faults (faults) and the integrity fields
+// unacknowledged and unacknowledged_delivered.
 func upgrade(name string, data []byte, version int) (*Result, error) {
 	var r Result
 	if err := decodeVersioned(name, data, version, &r); err != nil {
@@ -141,13 +145,17 @@ func upgrade(name string, data []byte, version int) (*Result, error) {
 		field string
 		set   bool
 	}{
-		{"bytes_per_idle_subscription", t.BytesPerIdleSubscription != 0},
-		{"open_time", t.OpenTime != 0},
-		{"p99_vs_single_stream", t.P99VsSingleStream != 0},
+		{"bytes_per_idle_subscription", t.BytesPerIdleSubscription != 0 && version < 3},
+		{"open_time", t.OpenTime != 0 && version < 3},
+		{"p99_vs_single_stream", t.P99VsSingleStream != 0 && version < 3},
+		{"availability", t.Availability != 0},
 	} {
 		if f.set {
 			return nil, later("scenario.targets", f.field)
 		}
+	}
+	if f := r.Scenario.Faults; f.Seed != 0 || f.Deadline != 0 || len(f.Actions) > 0 {
+		return nil, later("scenario", "faults")
 	}
 	runs := append([]*Run{&r.Summary}, pointers(r.Runs)...)
 	for i, run := range runs {
@@ -158,14 +166,18 @@ func upgrade(name string, data []byte, version int) (*Result, error) {
 		switch {
 		case version < 2 && run.NodeView != nil:
 			return nil, later(where, "node_view")
-		case run.OpenSeconds != 0:
+		case version < 3 && run.OpenSeconds != 0:
 			return nil, later(where, "open_seconds")
-		case run.Reference != nil:
+		case version < 3 && run.Reference != nil:
 			return nil, later(where, "reference")
-		case run.Memory != nil && run.Memory.HeapOpened != 0:
+		case version < 3 && run.Memory != nil && run.Memory.HeapOpened != 0:
 			return nil, later(where+".memory", "heap_opened")
+		case run.Faults != nil:
+			return nil, later(where, "faults")
+		case run.Integrity.Unacknowledged != 0 || run.Integrity.UnackedDelivered != 0:
+			return nil, later(where+".integrity", "unacknowledged")
 		}
-		if run.Memory != nil {
+		if version < 3 && run.Memory != nil {
 			run.OpenSeconds = run.Memory.OpenSeconds
 		}
 	}

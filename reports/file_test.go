@@ -153,10 +153,10 @@ func TestReadSchemaVersions(t *testing.T) {
 		found  int
 		want   string
 	}{
-		{"newer", 4, 4, "result.json: schema version 4 is newer than this msbench supports (3): upgrade msbench"},
-		{"older", -1, -1, "result.json: schema version -1 is older than this msbench supports (it reads versions 1 to 3)"},
-		{"zero", 0, 0, "result.json: no schema version: not an msbench result (this msbench reads version 3)"},
-		{"missing", nil, 0, "result.json: no schema version: not an msbench result (this msbench reads version 3)"},
+		{"newer", 5, 5, "result.json: schema version 5 is newer than this msbench supports (4): upgrade msbench"},
+		{"older", -1, -1, "result.json: schema version -1 is older than this msbench supports (it reads versions 1 to 4)"},
+		{"zero", 0, 0, "result.json: no schema version: not an msbench result (this msbench reads version 4)"},
+		{"missing", nil, 0, "result.json: no schema version: not an msbench result (this msbench reads version 4)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := resultJSON(t)

@@ -49,6 +49,8 @@ const (
 //     Targets.P99VsSingleStream times that of Summary.Reference (P99Ratio);
 //     not measured without a reference phase or either p99. A scenario
 //     p99 beyond the histogram's range (as for p99) fails.
+//   - availability (runs with faults): Summary.Faults.Availability must be
+//     at least Targets.Availability; not measured without fault figures.
 //   - integrity (always judged): summed over the runs (Summary when there
 //     are none), their reference phases included, no message may be lost,
 //     duplicated, reordered or corrupt. With the scenario's allow_loss,
@@ -82,6 +84,9 @@ func Judge(r *Result) {
 	}
 	if t.P99VsSingleStream > 0 {
 		r.Verdicts = append(r.Verdicts, judgeP99VsSingleStream(r, t.P99VsSingleStream))
+	}
+	if t.Availability > 0 && len(r.Scenario.Faults.Actions) > 0 {
+		r.Verdicts = append(r.Verdicts, judgeAvailability(r, t.Availability))
 	}
 	r.Verdicts = append(r.Verdicts, judgeIntegrity(r), judgeErrors(r))
 
@@ -290,7 +295,12 @@ func judgeIntegrity(r *Result) Verdict {
 	}
 	v := Verdict{Target: TargetIntegrity, Measured: true, Want: "none lost, duplicated, reordered or corrupt"}
 	faults := in.Duplicates + in.Reordered + in.Corrupt
-	if r.Scenario.AllowLoss {
+	withFaults := len(r.Scenario.Faults.Actions) > 0
+	if withFaults {
+		// Loss then means acknowledged, then lost: never allowed.
+		v.Want = "no acknowledged message lost; none duplicated, reordered or corrupt"
+	}
+	if r.Scenario.AllowLoss && !withFaults {
 		v.Want = "none duplicated, reordered or corrupt (loss allowed)"
 	} else {
 		faults += in.Lost

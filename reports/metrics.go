@@ -7,7 +7,7 @@ type Metric struct {
 	// "delivered_rate", "e2e_p99" … (the Metric… constants).
 	Name string `json:"name"`
 	// Unit is the unit of its values: "msgs/s", "ns", "allocs/msg",
-	// "bytes" or "msgs". Rates and durations ("msgs/s", "ns") are
+	// "bytes", "msgs" or "fraction" (0–1). Rates and durations ("msgs/s", "ns") are
 	// speeds: a comparison calls a change of them faster or slower;
 	// other metrics get better or worse.
 	Unit string `json:"unit"`
@@ -33,6 +33,11 @@ const (
 	MetricAllocsPerMsg       = "allocs_per_msg"
 	MetricBytesPerIdleStream = "bytes_per_idle_stream"
 	MetricLost               = "lost"
+	// MetricAvailability and the window metrics are measured in runs
+	// with faults.
+	MetricAvailability   = "availability"
+	MetricUnavailableP99 = "unavailable_p99"
+	MetricUnavailableMax = "unavailable_max"
 )
 
 // Metrics lists every metric MetricsOf extracts, in the order reports
@@ -50,6 +55,9 @@ var Metrics = []Metric{
 	{Name: MetricAllocsPerMsg, Unit: "allocs/msg", Stable: true},
 	{Name: MetricBytesPerIdleStream, Unit: "bytes", Stable: true},
 	{Name: MetricLost, Unit: "msgs", Stable: true},
+	{Name: MetricAvailability, Unit: "fraction", HigherIsBetter: true},
+	{Name: MetricUnavailableP99, Unit: "ns"},
+	{Name: MetricUnavailableMax, Unit: "ns"},
 }
 
 // LookupMetric returns the metric of Metrics called name.
@@ -83,7 +91,10 @@ func (m Metric) speed() bool {
 //   - bytes_per_idle_stream: Memory.BytesPerIdleStream, when memory was
 //     measured;
 //   - lost: lost + duplicated + reordered + corrupt messages, when the
-//     run had subscribers to check them (or found any).
+//     run had subscribers to check them (or found any);
+//   - availability, unavailable_p99, unavailable_max: Faults.Availability
+//     and its unavailability windows' p99 and max (in ns; the windows'
+//     only when there were any), in runs with faults.
 func MetricsOf(r *Run) map[string]float64 {
 	m := map[string]float64{}
 	if r.Seconds > 0 {
@@ -119,6 +130,13 @@ func MetricsOf(r *Run) map[string]float64 {
 	in := r.Integrity
 	if faults := in.Lost + in.Duplicates + in.Reordered + in.Corrupt; in.Expected > 0 || faults > 0 {
 		m[MetricLost] = float64(faults)
+	}
+	if f := r.Faults; f != nil {
+		m[MetricAvailability] = f.Availability
+		if f.Windows.Count > 0 {
+			m[MetricUnavailableP99] = f.Windows.P99 * 1e9
+			m[MetricUnavailableMax] = f.Windows.Max * 1e9
+		}
 	}
 	return m
 }

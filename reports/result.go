@@ -11,7 +11,7 @@ import (
 // writes. Read upgrades a result of an older version it knows
 // (OldestSchemaVersion on) and refuses any other with a clear error;
 // docs/RESULTS.md documents every field and each version's changes.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // OldestSchemaVersion is the oldest result.json schema Read upgrades.
 const OldestSchemaVersion = 1
@@ -141,6 +141,10 @@ type Run struct {
 	// Memory is the target's memory per stream, where measured.
 	Memory *Memory `json:"memory,omitempty"`
 
+	// Faults holds the fault schedule's events and the availability
+	// figures, in runs with faults.
+	Faults *Faults `json:"faults,omitempty"`
+
 	// Reference is the single-stream reference phase, in scenarios that
 	// judge targets.p99_vs_single_stream.
 	Reference *Reference `json:"reference,omitempty"`
@@ -217,6 +221,12 @@ type Integrity struct {
 	Duplicates int64 `json:"duplicates"`
 	Reordered  int64 `json:"reordered"`
 	Corrupt    int64 `json:"corrupt"`
+	// In runs with faults, Lost counts only acknowledged messages never
+	// delivered; Unacknowledged counts the messages whose publish was
+	// never acknowledged (outcome unknown: they may or may not be in
+	// the stream), UnackedDelivered those of them a subscriber got.
+	Unacknowledged   int64 `json:"unacknowledged,omitempty"`
+	UnackedDelivered int64 `json:"unacknowledged_delivered,omitempty"`
 }
 
 // Memory is the target's memory cost per stream.

@@ -41,6 +41,7 @@ func WriteSummary(w io.Writer, r *Result, md bool) error {
 	s.latency(r)
 	s.reference(r)
 	s.integrity(r)
+	s.faults(r)
 	s.nodeView(r)
 	s.memory(r)
 	s.topCPU(r)

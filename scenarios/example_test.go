@@ -51,6 +51,7 @@ func ExampleBuiltins() {
 	}
 	// Output:
 	// durable
+	// failover
 	// fanout
 	// latency
 	// million-streams

@@ -22,7 +22,7 @@ func TestBuiltins(t *testing.T) {
 			t.Errorf("%s: no description", info.Name)
 		}
 	}
-	want := []string{"durable", "fanout", "latency", "million-streams", "mixed", "quick", "throughput"}
+	want := []string{"durable", "failover", "fanout", "latency", "million-streams", "mixed", "quick", "throughput"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("Builtins() = %v, want %v", names, want)
 	}
@@ -61,6 +61,8 @@ func TestBuiltinFigures(t *testing.T) {
 			scenarios.Targets{Throughput: 1e7}}},
 		{"durable", figures{1, 1, 256, 16, 1, 0, time.Second, 10 * time.Second,
 			scenarios.Targets{Throughput: 5e6}}},
+		{"failover", figures{16, 4, 64, 16, 1, 20000, 2 * time.Second, 60 * time.Second,
+			scenarios.Targets{Availability: 0.99}}},
 		{"fanout", figures{1, 1, 64, 128, 4, 0, time.Second, 10 * time.Second,
 			scenarios.Targets{}}},
 		{"million-streams", figures{1000000, 4, 64, 16, 1, 100000, 2 * time.Second, 10 * time.Second,
@@ -113,7 +115,7 @@ func TestBuiltinUnknown(t *testing.T) {
 			t.Errorf("Builtin(%q) error = %v, want ErrUnknownBuiltin", name, err)
 			continue
 		}
-		if !strings.Contains(err.Error(), "durable, fanout, latency, million-streams, mixed, quick, throughput") {
+		if !strings.Contains(err.Error(), "durable, failover, fanout, latency, million-streams, mixed, quick, throughput") {
 			t.Errorf("Builtin(%q) error does not list the built-ins: %v", name, err)
 		}
 	}

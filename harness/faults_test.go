@@ -1,0 +1,84 @@
+package harness_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/memorystreamer/memorystreamer/harness"
+	"github.com/memorystreamer/memorystreamer/reports"
+)
+
+// TestFailoverClusterLocal is the failover scenario, cut short, against
+// three msnode processes: the leader of stream 0's shard is SIGKILLed 1 s
+// into the measured phase and restarted 1.5 s later, under acknowledged
+// load. Nothing acknowledged may be lost, duplicated or reordered; the
+// run must see the kill, its restart, the streams it led become
+// unavailable and recover, and the producers go on.
+func TestFailoverClusterLocal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds msnode and runs three of them")
+	}
+	tgt, err := harness.ParseTarget("cluster-local:3?shards=4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := builtin(t, "failover", "duration=5s", "warmup=500ms", "streams.count=8", "producers.rate=4000",
+		"faults.actions[0].at=1s", "faults.actions[0].every=0s", "faults.actions[0].for=1500ms", "faults.deadline=50ms",
+		"targets.availability=0.5")
+	res := run(t, s, harness.Options{Target: tgt})
+	r := res.Runs[0]
+	f := r.Faults
+	if f == nil {
+		t.Fatalf("no fault figures; errors %q, warnings %q", r.Errors, r.Warnings)
+	}
+	if len(f.Events) != 2 || f.Events[0].Action != "kill" || f.Events[0].Err != "" || f.Events[1].Action != "start" ||
+		f.Events[0].Node != f.Events[1].Node || f.Events[0].Led == 0 {
+		t.Fatalf("events %+v", f.Events)
+	}
+	in := r.Integrity
+	if in.Lost != 0 || in.Duplicates != 0 || in.Reordered != 0 || in.Corrupt != 0 {
+		t.Errorf("integrity %+v", in)
+	}
+	if r.Sent == 0 || r.Delivered == 0 {
+		t.Errorf("sent %d, delivered %d", r.Sent, r.Delivered)
+	}
+	// The kill made the streams its node led unavailable for an
+	// election's worth of time (well beyond the 50 ms deadline), and they
+	// came back.
+	if f.Windows.Count != f.Events[0].Led || f.Windows.Unrecovered != 0 || f.Windows.Max <= 0 || f.Windows.Max > 4 {
+		t.Errorf("windows %+v for %d streams led", f.Windows, f.Events[0].Led)
+	}
+	if f.Availability >= 1 || f.Availability < 0.5 || f.UnavailableSeconds <= 0 || len(f.PerStream) != 8 {
+		t.Errorf("availability %v, unavailable %vs, per stream %v", f.Availability, f.UnavailableSeconds, f.PerStream)
+	}
+	t.Logf("availability %.4f, windows %+v, retries %d, resumes %d, ack p99 %v", f.Availability, f.Windows, f.Retries, f.Resumes, r.Latency["publish_ack"])
+	if f.Retries == 0 {
+		t.Error("no publish was retried across the kill")
+	}
+	if !res.Pass {
+		t.Errorf("failed: verdicts %+v, errors %q", res.Verdicts, r.Errors)
+	}
+	var av *reports.Verdict
+	for i := range res.Verdicts {
+		if res.Verdicts[i].Target == reports.TargetAvailability {
+			av = &res.Verdicts[i]
+		}
+	}
+	if av == nil || !av.Measured {
+		t.Errorf("no measured availability verdict: %+v", res.Verdicts)
+	}
+}
+
+// TestFaultsNeedProcesses: a target whose nodes msbench did not start
+// cannot take faults, and says so.
+func TestFaultsNeedProcesses(t *testing.T) {
+	tgt, err := harness.ParseTarget("embedded")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := builtin(t, "failover", "duration=1s", "warmup=0s")
+	_, err = harness.Run(t.Context(), s, harness.Options{Target: tgt})
+	if err == nil || !strings.Contains(err.Error(), "cannot take faults") {
+		t.Errorf("Run on embedded with faults: %v", err)
+	}
+}
