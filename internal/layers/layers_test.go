@@ -38,6 +38,9 @@ var allowed = []struct {
 	// A target's driver package knows the contract and what it drives,
 	// never the load engine.
 	{"harness/", []string{"core/", "internal/", "harness/driver"}},
+	// The fault scheduler reads the scenario's schedule; it knows
+	// neither the drivers nor the load engine (its Target is its own).
+	{"harness/faults", []string{"scenarios"}},
 	{"ci", []string{"reports", "scenarios", "internal/"}},
 	{"cmd/", []string{"core/", "harness", "reports", "scenarios", "ci", "internal/"}},
 	{"examples/", []string{"core/"}},
