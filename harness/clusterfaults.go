@@ -259,3 +259,88 @@ func (s *failoverStream) Subscribe(_ context.Context, opts SubscribeOptions, han
 type failoverSub struct{ cs *client.ClusterSubscription }
 
 func (s failoverSub) Close(context.Context) error { return s.cs.Close() }
+
+// status reads node i's /cluster.
+func (c *ClusterLocal) status(ctx context.Context, hc *http.Client, i int) (cluster.HostStatus, error) {
+	var st cluster.HostStatus
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.admin.bases[i]+"/cluster", nil)
+	if err != nil {
+		return st, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return st, fmt.Errorf("node %d /cluster: %w", i+1, err)
+	}
+	return st, nil
+}
+
+// CatchUp waits until node i, just started, has applied in every shard
+// what the other nodes that are up had committed when it was called, and
+// returns how long that took.
+func (c *ClusterLocal) CatchUp(ctx context.Context, i int) (time.Duration, error) {
+	start := time.Now()
+	hc := &http.Client{Timeout: 500 * time.Millisecond}
+	defer hc.CloseIdleConnections()
+	c.procMu.Lock()
+	down := append([]string(nil), c.down...)
+	c.procMu.Unlock()
+	target := make([]uint64, c.opts.Shards)
+	for j := range c.admin.bases {
+		if j == i || down[j] != "" {
+			continue
+		}
+		st, err := c.status(ctx, hc, j)
+		if err != nil {
+			continue
+		}
+		for _, sh := range st.Shards {
+			if int(sh.Shard) < len(target) {
+				target[sh.Shard] = max(target[sh.Shard], sh.Commit)
+			}
+		}
+	}
+	for {
+		if st, err := c.status(ctx, hc, i); err == nil && len(st.Shards) == len(target) {
+			behind := false
+			for _, sh := range st.Shards {
+				if sh.Applied < target[sh.Shard] {
+					behind = true
+				}
+			}
+			if !behind {
+				return time.Since(start), nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("node %d had not caught up after %v", i+1, time.Since(start).Round(time.Millisecond))
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// settle waits, after the faults, until every node answers and every
+// shard has a leader all nodes name, as when the cluster first became
+// ready, and routes by those leaders.
+func (c *ClusterLocal) settle(limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	hc := &http.Client{Timeout: time.Second}
+	defer hc.CloseIdleConnections()
+	var last error
+	for time.Now().Before(deadline) {
+		leaders, err := c.readLeaders(hc)
+		if err == nil {
+			c.leaderMu.Lock()
+			c.leaders = leaders
+			c.leaderMu.Unlock()
+			return nil
+		}
+		last = err
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("the cluster had not settled %v after the faults: %v", limit, last)
+}

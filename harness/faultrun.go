@@ -33,6 +33,9 @@ type faultDriver interface {
 	faultable() error
 	// Resilient makes Connect hand out Conns that survive faults.
 	Resilient()
+	// settle waits until every node is back and the cluster agrees on
+	// its leaders again.
+	settle(limit time.Duration) error
 }
 
 // retrier is a Stream that counts its publishes' retries.
@@ -181,11 +184,18 @@ func (r *rep1) startFaults(ctx context.Context) (sched *faults.Scheduler, stop f
 	for i := range names {
 		names[i] = s.StreamName(i)
 	}
-	sched = faults.New(s.Faults, s.Duration.Std(), r.drv.(faults.Target), faultClock{&r.clock, r.mStart}, s.StreamName, names)
+	fd := r.drv.(faultDriver)
+	sched = faults.New(s.Faults, s.Duration.Std(), fd, faultClock{&r.clock, r.mStart}, s.StreamName, names)
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { sched.Run(ctx) })
-	return sched, func() { cancel(); wg.Wait() }
+	return sched, func() {
+		cancel()
+		wg.Wait()
+		if err := fd.settle(30 * time.Second); err != nil {
+			r.warnf("%v", err)
+		}
+	}
 }
 
 // unknownMessages returns the messages whose publish was never
@@ -254,10 +264,18 @@ func (r *rep1) faultFigures(out *reports.Run, sched *faults.Scheduler) *reports.
 	}
 	f.UnavailableSeconds = time.Duration(unavailable).Seconds()
 	f.Availability = 1 - float64(unavailable)/(float64(phase)*float64(s.Streams.Count))
-	var windows []float64
-	unrecovered := 0
+	var windows, catchUps []float64
+	unrecovered, notCaughtUp := 0, 0
 	for _, ev := range sched.Events() {
-		fe := reports.FaultEvent{AtSeconds: ev.At.Seconds(), Action: ev.Action, Node: ev.Node, Role: ev.Role, Err: ev.Err}
+		fe := reports.FaultEvent{AtSeconds: ev.At.Seconds(), Action: ev.Action, Node: ev.Node, Role: ev.Role, Err: ev.Err,
+			CatchUpSeconds: ev.CatchUp.Seconds()}
+		switch {
+		case ev.CatchUpErr != "":
+			notCaughtUp++
+			r.warnf("catch-up after the start at %.3fs: %s", ev.At.Seconds(), ev.CatchUpErr)
+		case ev.CatchUp > 0:
+			catchUps = append(catchUps, ev.CatchUp.Seconds())
+		}
 		for i, led := range ev.Led {
 			if !led {
 				continue
@@ -275,6 +293,7 @@ func (r *rep1) faultFigures(out *reports.Run, sched *faults.Scheduler) *reports.
 		}
 	}
 	f.Windows = reports.NewWindows(windows, unrecovered)
+	f.CatchUp = reports.NewWindows(catchUps, notCaughtUp)
 	for _, p := range r.producers {
 		for k, n := range p.fs.errors {
 			f.Errors[k] += n

@@ -22,7 +22,7 @@ func TestFailoverClusterLocal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := builtin(t, "failover", "duration=5s", "warmup=500ms", "streams.count=8", "producers.rate=4000",
+	s := builtin(t, "failover", "duration=5s", "warmup=500ms", "streams.count=8", "producers.count=8", "producers.rate=4000",
 		"faults.actions[0].at=1s", "faults.actions[0].every=0s", "faults.actions[0].for=1500ms", "faults.deadline=50ms",
 		"targets.availability=0.5")
 	res := run(t, s, harness.Options{Target: tgt})
@@ -52,6 +52,14 @@ func TestFailoverClusterLocal(t *testing.T) {
 		t.Errorf("availability %v, unavailable %vs, per stream %v", f.Availability, f.UnavailableSeconds, f.PerStream)
 	}
 	t.Logf("availability %.4f, windows %+v, retries %d, resumes %d, ack p99 %v", f.Availability, f.Windows, f.Retries, f.Resumes, r.Latency["publish_ack"])
+	if f.CatchUp.Count != 1 || f.CatchUp.Max <= 0 || f.Events[1].CatchUpSeconds != f.CatchUp.Max {
+		t.Errorf("catch-up %+v, start event %+v", f.CatchUp, f.Events[1])
+	}
+	for _, w := range r.Warnings {
+		if strings.Contains(w, "catch-up") || strings.Contains(w, "settled") || strings.Contains(w, "node metrics") {
+			t.Errorf("warning %q", w)
+		}
+	}
 	if f.Retries == 0 {
 		t.Error("no publish was retried across the kill")
 	}

@@ -66,7 +66,9 @@ func (r *rep1) load(ctx context.Context, out *reports.Run, main bool) (*loadResu
 		close(done)
 	}()
 	var profWG sync.WaitGroup
-	if prof, ok := r.drv.(Profiler); ok && main && r.opts.Profile && r.opts.Dir != "" {
+	// No CPU profile in a run with faults: the node profiled may be
+	// killed under it.
+	if prof, ok := r.drv.(Profiler); ok && main && r.opts.Profile && r.opts.Dir != "" && len(s.Faults.Actions) == 0 {
 		path := filepath.Join(r.opts.Dir, r.fileName("cpu"))
 		profWG.Go(func() {
 			if !waitUntil(profCtx, done, &r.clock, mStart, 10*time.Millisecond) {

@@ -507,7 +507,9 @@ func (r *rep1) run(ctx context.Context) (_ *repOut, err error) {
 	if hasStats {
 		if out.Node, err = sr.Stats(ctx); err != nil {
 			r.warnf("node metrics: %v", err)
-		} else if before != nil {
+		} else if before != nil && len(s.Faults.Actions) == 0 {
+			// Not in a run with faults: a restarted node's counters
+			// begin again from 0.
 			view, disagree := crossCheck(before, out.Node, l.sent, out.Integrity)
 			view.Source = sr.StatsScope()
 			view.Scrapes = 2 + l.scrapes.ok

@@ -37,6 +37,10 @@ type Faults struct {
 	// each stream whose shard the faulted node led, the time from the
 	// fault to the first acknowledgement after it.
 	Windows Windows `json:"windows"`
+	// CatchUp summarises how long each restarted node took, from its
+	// start, to apply what the cluster had committed when it started;
+	// its unrecovered counts the nodes that had not caught up after 30 s.
+	CatchUp Windows `json:"catch_up"`
 	// Retries counts the publish attempts beyond each batch's first (the
 	// client's retries across not-leader answers, dead nodes and
 	// timeouts); Resumes the subscriptions resumed on another node.
@@ -66,6 +70,9 @@ type FaultEvent struct {
 	Led int `json:"led,omitempty"`
 	// Err says why the step failed.
 	Err string `json:"error,omitempty"`
+	// CatchUpSeconds, for a start, is how long the node took to catch
+	// up (0: not measured).
+	CatchUpSeconds float64 `json:"catch_up_seconds,omitempty"`
 }
 
 // Windows summarises unavailability windows, in seconds.
@@ -179,12 +186,15 @@ func MergeFaults(runs []*Faults) *Faults {
 		}
 		out.Windows.Seconds = append(out.Windows.Seconds, f.Windows.Seconds...)
 		out.Windows.Unrecovered += f.Windows.Unrecovered
+		out.CatchUp.Seconds = append(out.CatchUp.Seconds, f.CatchUp.Seconds...)
+		out.CatchUp.Unrecovered += f.CatchUp.Unrecovered
 	}
 	if out == nil {
 		return nil
 	}
 	out.Availability /= float64(n)
 	out.Windows = NewWindows(out.Windows.Seconds, out.Windows.Unrecovered)
+	out.CatchUp = NewWindows(out.CatchUp.Seconds, out.CatchUp.Unrecovered)
 	if len(out.Errors) == 0 {
 		out.Errors = nil
 	}
@@ -241,6 +251,13 @@ func (s *summary) faults(r *Result) {
 		}
 		s.field("unavailability windows", line)
 	}
+	if c := f.CatchUp; c.Count > 0 || c.Unrecovered > 0 {
+		line := fmt.Sprintf("%d: p50 %s, max %s", c.Count, secs(c.P50), secs(c.Max))
+		if c.Unrecovered > 0 {
+			line += fmt.Sprintf(" (%d not caught up after 30 s)", c.Unrecovered)
+		}
+		s.field("restarted nodes caught up", line)
+	}
 	s.field("client", fmt.Sprintf("%s publish retries, %s subscription resumes", formatCount(f.Retries), formatCount(f.Resumes)))
 	for _, k := range slices.Sorted(maps.Keys(f.Errors)) {
 		s.field("failed publishes ("+k+")", formatCount(f.Errors[k]))
@@ -265,6 +282,9 @@ func (s *summary) faults(r *Result) {
 			led := ""
 			if e.Led > 0 {
 				led = fmt.Sprint(e.Led)
+			}
+			if e.CatchUpSeconds > 0 {
+				res += ", caught up in " + secs(e.CatchUpSeconds)
 			}
 			rows = append(rows, []string{fmt.Sprintf("%.3f s", e.AtSeconds), e.Action, node, e.Role, led, res})
 		}

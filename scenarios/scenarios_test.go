@@ -61,7 +61,7 @@ func TestBuiltinFigures(t *testing.T) {
 			scenarios.Targets{Throughput: 1e7}}},
 		{"durable", figures{1, 1, 256, 16, 1, 0, time.Second, 10 * time.Second,
 			scenarios.Targets{Throughput: 5e6}}},
-		{"failover", figures{16, 4, 64, 16, 1, 20000, 2 * time.Second, 60 * time.Second,
+		{"failover", figures{16, 16, 64, 16, 1, 20000, 2 * time.Second, 60 * time.Second,
 			scenarios.Targets{Availability: 0.99}}},
 		{"fanout", figures{1, 1, 64, 128, 4, 0, time.Second, 10 * time.Second,
 			scenarios.Targets{}}},

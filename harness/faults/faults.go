@@ -42,6 +42,19 @@ type Target interface {
 	Resume(i int) error
 }
 
+// CatchUpper is a Target that can tell when a restarted node has caught
+// up with the cluster. The scheduler measures every start with it, beside
+// the schedule.
+type CatchUpper interface {
+	// CatchUp waits until node i, just started, has applied what the
+	// cluster had committed when it started, and returns how long that
+	// took from the start.
+	CatchUp(ctx context.Context, i int) (time.Duration, error)
+}
+
+// catchUpLimit bounds the wait for a restarted node to catch up.
+const catchUpLimit = 30 * time.Second
+
 // Clock is the scheduler's time: Now is the time since the schedule's
 // origin (the start of the measured phase), SleepUntil waits until Now
 // reaches t and reports false if ctx ended first.
@@ -74,6 +87,10 @@ type Event struct {
 	// Err says why the step failed (the node could not be chosen, a
 	// signal failed); the schedule goes on.
 	Err string
+	// CatchUp, for a start on a CatchUpper, is how long the node took to
+	// catch up; CatchUpErr says why it was not measured.
+	CatchUp    time.Duration
+	CatchUpErr string
 }
 
 // Step is one fault of a plan: the schedule's action Fault, due At.
@@ -122,6 +139,8 @@ type Scheduler struct {
 	mu     sync.Mutex
 	events []Event
 	down   map[int]bool // nodes killed, stopped or paused, not yet undone
+
+	catchUps sync.WaitGroup // the catch-up measurements under way
 }
 
 // New returns a scheduler of f's actions over a measured phase of length
@@ -145,8 +164,10 @@ type undo struct {
 
 // Run acts the plan out: each fault at its time, each undone For later.
 // When ctx ends, or the plan is done, it undoes at once what is still
-// undone (every node is up again when it returns) and returns.
+// undone (every node is up again when it returns), waits for the
+// catch-up measurements (at most 30 s each) and returns.
 func (s *Scheduler) Run(ctx context.Context) {
+	defer s.catchUps.Wait()
 	var undos []undo
 	next := 0
 	for {
@@ -288,13 +309,29 @@ func (s *Scheduler) undo(u undo) {
 	s.mu.Lock()
 	delete(s.down, u.node)
 	s.mu.Unlock()
-	s.record(ev)
+	at := s.record(ev)
+	if cu, ok := s.t.(CatchUpper); ok && err == nil && ev.Action == "start" {
+		s.catchUps.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), catchUpLimit)
+			defer cancel()
+			d, err := cu.CatchUp(ctx, u.node)
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if err != nil {
+				s.events[at].CatchUpErr = err.Error()
+				return
+			}
+			s.events[at].CatchUp = d
+		})
+	}
 }
 
-func (s *Scheduler) record(ev Event) {
+// record appends ev and returns its index.
+func (s *Scheduler) record(ev Event) int {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.events = append(s.events, ev)
-	s.mu.Unlock()
+	return len(s.events) - 1
 }
 
 // Events returns the steps taken so far, in order.

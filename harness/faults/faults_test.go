@@ -57,6 +57,14 @@ func newFake(n int, leaders map[string]int) *fakeCluster {
 
 func (c *fakeCluster) Nodes() int { return c.n }
 
+// CatchUp answers at once that node i took (i+1) × 10 ms.
+func (c *fakeCluster) CatchUp(_ context.Context, i int) (time.Duration, error) {
+	if i == 2 {
+		return 0, errors.New("still behind")
+	}
+	return time.Duration(i+1) * 10 * time.Millisecond, nil
+}
+
 func (c *fakeCluster) Leaders(context.Context) (func(string) int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -167,8 +175,11 @@ func TestRunKillsLeaderAndRestarts(t *testing.T) {
 		!reflect.DeepEqual(e.Led, []bool{true, false}) || e.Err != "" {
 		t.Errorf("first event %+v", e)
 	}
-	if e := evs[1]; e.At != 6*time.Second || e.Action != "start" || e.Node != 2 || e.Led != nil {
+	if e := evs[1]; e.At != 6*time.Second || e.Action != "start" || e.Node != 2 || e.Led != nil || e.CatchUp != 20*time.Millisecond {
 		t.Errorf("second event %+v", e)
+	}
+	if e := evs[3]; e.Action != "start" || e.Node != 3 || e.CatchUp != 0 || e.CatchUpErr != "still behind" {
+		t.Errorf("fourth event %+v", e)
 	}
 	// Node 3 led both streams when it was killed (s1's all along, s0's
 	// since node 2's kill).
