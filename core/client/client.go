@@ -44,6 +44,8 @@ const (
 	// DefaultMaxPending bounds the bytes buffered for writing before a
 	// publisher waits.
 	DefaultMaxPending = 4 << 20
+	// DefaultWriteTimeout bounds one write to the node (Config.WriteTimeout).
+	DefaultWriteTimeout = 10 * time.Second
 )
 
 // Config configures a Client. The zero value is usable.
@@ -64,6 +66,19 @@ type Config struct {
 	// MaxPending bounds the bytes buffered for writing; a publisher that
 	// finds more waits until they are written. Default DefaultMaxPending.
 	MaxPending int
+	// WriteTimeout bounds one write to the node: a node that reads
+	// nothing of what the client sends for that long (a process that
+	// hangs, a host that is cut off) is taken for gone and the
+	// connection ends with ErrDisconnected, failing every call and
+	// subscription on it. Default DefaultWriteTimeout; negative: none.
+	WriteTimeout time.Duration
+	// KeepAlive, when above 0, pings the node over a connection on
+	// which nothing arrived for KeepAlive, and ends the connection with
+	// ErrDisconnected when the node does not answer within KeepAlive
+	// more: a subscription on a node that hangs then ends (and a cluster
+	// subscription resumes elsewhere) instead of waiting for it forever.
+	// Default 0: off.
+	KeepAlive time.Duration
 	// OnError, when set, receives the non-fatal errors no call waits for:
 	// above all the refusal of a PUBLISH sent without acknowledgement (a
 	// node limit or plugin refused the batch; none of it was appended).
@@ -79,6 +94,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxPending <= 0 {
 		c.MaxPending = DefaultMaxPending
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = DefaultWriteTimeout
 	}
 	return c
 }
@@ -125,6 +143,13 @@ type Client struct {
 	}
 	closing    atomic.Bool
 	readerDone chan struct{}
+	// reads counts the frames read, for the keep-alive; aliveDone closes
+	// when its goroutine has returned (at once without one). aborted is
+	// why the client itself ended the connection (a write that timed
+	// out, a ping not answered), for shutdown to report.
+	reads     atomic.Int64
+	aliveDone chan struct{}
+	aborted   atomic.Pointer[error]
 
 	// batch is SubscribeBatch's message slice, owned by the reader
 	// goroutine and reused for every DELIVER of every subscription, so an
@@ -165,7 +190,7 @@ func New(ctx context.Context, nc net.Conn, cfg Config) (*Client, error) {
 		nc.Close()
 		return nil, fmt.Errorf("client: token longer than %d bytes", wire.MaxTokenLen)
 	}
-	c := &Client{nc: nc, cfg: cfg, readerDone: make(chan struct{})}
+	c := &Client{nc: nc, cfg: cfg, readerDone: make(chan struct{}), aliveDone: make(chan struct{})}
 	c.w.cond.L = &c.w.Mutex
 	c.mu.pending = make(map[uint32]chan reply)
 	c.mu.subs = make(map[uint32]*Subscription)
@@ -185,7 +210,47 @@ func New(ctx context.Context, nc net.Conn, cfg Config) (*Client, error) {
 	nc.SetDeadline(time.Time{})
 	c.maxFrame = min(cfg.MaxFrameSize, int(w.MaxFrameSize))
 	go c.readLoop(rd)
+	if cfg.KeepAlive > 0 {
+		go c.keepAlive()
+	} else {
+		close(c.aliveDone)
+	}
 	return c, nil
+}
+
+// keepAlive pings the node when nothing arrived for a KeepAlive and ends
+// the connection when the ping is not answered within another.
+func (c *Client) keepAlive() {
+	defer close(c.aliveDone)
+	every := c.cfg.KeepAlive
+	t := time.NewTicker(every)
+	defer t.Stop()
+	last := c.reads.Load()
+	for {
+		select {
+		case <-c.readerDone:
+			return
+		case <-t.C:
+		}
+		if n := c.reads.Load(); n != last {
+			last = n
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), every)
+		err := c.Ping(ctx)
+		cancel()
+		if err != nil && ctx.Err() != nil {
+			c.abort(fmt.Errorf("%w: the node did not answer a ping within %v", ErrDisconnected, every))
+			return
+		}
+		last = c.reads.Load()
+	}
+}
+
+// abort ends the connection for cause, which shutdown reports.
+func (c *Client) abort(cause error) {
+	c.aborted.CompareAndSwap(nil, &cause)
+	c.nc.Close()
 }
 
 func (c *Client) handshake(rd *wire.Reader) (wire.Welcome, error) {
@@ -231,6 +296,7 @@ func (c *Client) Close() error {
 	c.closing.Store(true)
 	err := c.nc.Close()
 	<-c.readerDone
+	<-c.aliveDone
 	if errors.Is(err, net.ErrClosed) {
 		err = nil
 	}
@@ -241,6 +307,11 @@ func (c *Client) Close() error {
 func (c *Client) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.mu.err == nil {
+		if a := c.aborted.Load(); a != nil {
+			return *a // ended by the client; the reader is about to say so
+		}
+	}
 	return c.mu.err
 }
 
@@ -326,10 +397,18 @@ func (c *Client) write(frame func([]byte) []byte, wait bool) error {
 		buf := c.w.buf
 		c.w.buf = c.w.spare[:0]
 		c.w.Unlock()
+		if c.cfg.WriteTimeout > 0 {
+			c.nc.SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout))
+		}
 		_, err := c.nc.Write(buf)
 		c.w.Lock()
 		c.w.spare = buf[:0]
 		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() && !c.closing.Load() {
+				cause := fmt.Errorf("%w: a write to the node did not finish within %v: it does not read", ErrDisconnected, c.cfg.WriteTimeout)
+				c.abort(cause)
+				err = cause
+			}
 			c.w.err = c.connErr(err)
 		}
 		c.w.cond.Broadcast()

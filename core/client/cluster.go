@@ -22,7 +22,12 @@ const (
 
 // ClusterConfig configures a Cluster. The zero value is usable.
 type ClusterConfig struct {
-	// Client configures each connection.
+	// Client configures each connection. Unless it sets them, a cluster
+	// connection gives up a write after AttemptTimeout
+	// (Config.WriteTimeout) and pings a quiet node every half
+	// AttemptTimeout (Config.KeepAlive), so that a node that hangs costs
+	// a subscription or a publish about one attempt before the cluster
+	// client goes on with another node.
 	Client Config
 	// DialTimeout bounds one connection attempt. Default
 	// DefaultDialTimeout.
@@ -46,6 +51,12 @@ func (c ClusterConfig) withDefaults() ClusterConfig {
 	}
 	if c.RetryBackoff <= 0 {
 		c.RetryBackoff = DefaultRetryBackoff
+	}
+	if c.Client.WriteTimeout == 0 {
+		c.Client.WriteTimeout = c.AttemptTimeout
+	}
+	if c.Client.KeepAlive == 0 {
+		c.Client.KeepAlive = c.AttemptTimeout / 2
 	}
 	return c
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/memorystreamer/memorystreamer/core/client"
 	"github.com/memorystreamer/memorystreamer/core/internal/memconn"
@@ -31,8 +32,10 @@ type fakeNode struct {
 	// credits.
 	lastSub     atomic.Uint32
 	lastCredits atomic.Uint32
-	// silent makes the node hand PINGs to frames instead of answering.
-	silent atomic.Bool
+	// silent makes the node hand PINGs to frames instead of answering;
+	// stalled makes it stop reading (a node that hangs) until cleared.
+	silent  atomic.Bool
+	stalled atomic.Bool
 }
 
 // startFake connects clientEnd to a fake node that answers HELLO with
@@ -59,6 +62,9 @@ func (f *fakeNode) run(welcome []byte) {
 	f.send(welcome)
 	var handles uint32
 	for {
+		for f.stalled.Load() {
+			time.Sleep(time.Millisecond)
+		}
 		fr, err := rd.Next()
 		if err != nil {
 			return

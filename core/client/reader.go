@@ -20,6 +20,7 @@ func (c *Client) readLoop(rd *wire.Reader) {
 			err = e
 			break
 		}
+		c.reads.Add(1)
 		if e := c.dispatch(f); e != nil {
 			err = e
 			break
@@ -134,9 +135,11 @@ func (c *Client) answer(corr uint32, r reply) bool {
 func (c *Client) shutdown(err error) {
 	var cause error
 	var we *wire.Error
-	switch {
+	switch a := c.aborted.Load(); {
 	case c.closing.Load():
 		cause = ErrClosed
+	case a != nil:
+		cause = *a
 	case errors.As(err, &we):
 		cause = fmt.Errorf("%w: %w", ErrDisconnected, we)
 	default:
