@@ -24,7 +24,7 @@ type TCPConfig struct {
 	// Listener accepts the peers' links (the cluster listener); the
 	// transport closes it. TLS, when it comes, wraps it and the dialer.
 	Listener net.Listener
-	// QueueBytes bounds what waits for one peer's link (default 64 MiB);
+	// QueueBytes bounds what waits for one peer's link (default 16 MiB);
 	// beyond it messages are dropped and raft retransmits.
 	QueueBytes  int
 	DialTimeout time.Duration // default 1 s
@@ -65,7 +65,7 @@ type peerLink struct {
 // NewTCPTransport returns a transport; Serve starts it.
 func NewTCPTransport(cfg TCPConfig) *TCPTransport {
 	if cfg.QueueBytes == 0 {
-		cfg.QueueBytes = 64 << 20
+		cfg.QueueBytes = 16 << 20
 	}
 	if cfg.DialTimeout == 0 {
 		cfg.DialTimeout = time.Second
@@ -118,7 +118,14 @@ func (t *TCPTransport) Send(to uint64, batch []Envelope) {
 	const frameHead, msgHead = wire.HeaderSize + 4, 8
 	b, start := wire.BeginPeerRaft(p.queue)
 	n := uint32(0)
-	for _, e := range batch {
+	for i, e := range batch {
+		if len(b) > t.cfg.QueueBytes {
+			// The link is that far behind (a peer that hangs, or a
+			// burst of resends to one that came back): the rest waits
+			// for raft to send it again, unmarshalled.
+			t.dropped.Add(int64(len(batch) - i))
+			break
+		}
 		var err error
 		p.scratch, err = proto.MarshalOptions{}.MarshalAppend(p.scratch[:0], e.Msg)
 		if err != nil || frameHead+msgHead+len(p.scratch) > wire.PeerMaxFrameSize {

@@ -312,3 +312,25 @@ func TestTCPSendSplitsFrames(t *testing.T) {
 		t.Fatalf("%d frames of %d messages, %d dropped; want 2, 3, 1", frames, msgs, dropped)
 	}
 }
+
+// TestTCPSendCapsQueue: once a peer's queue holds QueueBytes, the rest of
+// a batch is dropped before it is marshalled (raft sends it again), so a
+// burst to a peer that hangs costs the host loop no more than the cap.
+func TestTCPSendCapsQueue(t *testing.T) {
+	tr := NewTCPTransport(TCPConfig{ID: 1, Cluster: 7, Peers: map[uint64]string{1: "a", 2: "b"}, QueueBytes: 1 << 20})
+	msg := func() *raftpb.Message {
+		return &raftpb.Message{Type: raftpb.MessageType_MsgApp.Enum(), To: new(uint64(2)), From: new(uint64(1)),
+			Entries: []*raftpb.Entry{{Data: make([]byte, 64<<10)}}}
+	}
+	batch := make([]Envelope, 100) // 6.4 MiB in all
+	for i := range batch {
+		batch[i] = Envelope{Shard: uint32(i % 4), Msg: msg()}
+	}
+	tr.Send(2, batch)
+	q := len(tr.peers[2].queue)
+	dropped, _ := tr.Counts()
+	// The message that crosses the cap is the last one queued.
+	if q <= 1<<20 || q > 1<<20+80<<10 || dropped != 100-int64(q/(64<<10)) {
+		t.Fatalf("queue %d bytes, %d dropped; want just over 1 MiB queued and the rest dropped", q, dropped)
+	}
+}
