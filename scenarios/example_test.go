@@ -57,6 +57,8 @@ func ExampleBuiltins() {
 	// million-streams
 	// mixed
 	// quick
+	// rolling-restart
+	// soak
 	// throughput
 }
 

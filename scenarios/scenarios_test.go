@@ -22,7 +22,7 @@ func TestBuiltins(t *testing.T) {
 			t.Errorf("%s: no description", info.Name)
 		}
 	}
-	want := []string{"durable", "failover", "fanout", "latency", "million-streams", "mixed", "quick", "throughput"}
+	want := []string{"durable", "failover", "fanout", "latency", "million-streams", "mixed", "quick", "rolling-restart", "soak", "throughput"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("Builtins() = %v, want %v", names, want)
 	}
@@ -63,6 +63,10 @@ func TestBuiltinFigures(t *testing.T) {
 			scenarios.Targets{Throughput: 5e6}}},
 		{"failover", figures{16, 16, 64, 16, 1, 20000, 2 * time.Second, 60 * time.Second,
 			scenarios.Targets{Availability: 0.99}}},
+		{"rolling-restart", figures{16, 16, 64, 16, 1, 20000, 2 * time.Second, 50 * time.Second,
+			scenarios.Targets{Availability: 0.99}}},
+		{"soak", figures{16, 16, 64, 16, 1, 20000, 5 * time.Second, time.Hour,
+			scenarios.Targets{Availability: 0.9999}}},
 		{"fanout", figures{1, 1, 64, 128, 4, 0, time.Second, 10 * time.Second,
 			scenarios.Targets{}}},
 		{"million-streams", figures{1000000, 4, 64, 16, 1, 100000, 2 * time.Second, 10 * time.Second,
@@ -115,7 +119,7 @@ func TestBuiltinUnknown(t *testing.T) {
 			t.Errorf("Builtin(%q) error = %v, want ErrUnknownBuiltin", name, err)
 			continue
 		}
-		if !strings.Contains(err.Error(), "durable, failover, fanout, latency, million-streams, mixed, quick, throughput") {
+		if !strings.Contains(err.Error(), "durable, failover, fanout, latency, million-streams, mixed, quick, rolling-restart, soak, throughput") {
 			t.Errorf("Builtin(%q) error does not list the built-ins: %v", name, err)
 		}
 	}
