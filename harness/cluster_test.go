@@ -23,6 +23,7 @@ func TestParseClusterTargets(t *testing.T) {
 		{spec: "cluster-local:3?shards=0", wantErr: "shards=0"},
 		{spec: "cluster-local:3?memory=yes", wantErr: "memory=yes"},
 		{spec: "cluster-local:3?colour=blue", wantErr: `unknown option "colour"`},
+		{spec: "cluster-local:3?proxies=2", wantErr: "want proxies=1"},
 		{spec: "nats-cluster-local:3?sync=never", wantErr: "known: sync=always"},
 		{spec: "cluster://a:1,b:2", wantErr: "needs admin="},
 		{spec: "cluster://a:1,b:2?admin=c:3", wantErr: "1 admin addresses for 2 nodes"},

@@ -38,6 +38,9 @@ type ClusterLocalOptions struct {
 	// msnode flags; data-dir=temp is what each node gets anyway (a
 	// directory of its own), data-dir= (empty) is Memory.
 	Node map[string]string
+	// Proxies runs every node-to-node link through a proxy of its own
+	// (clusterproxy.go), so that faults can cut and degrade links.
+	Proxies bool
 }
 
 // ClusterLocal starts Nodes msnode processes on 127.0.0.1 as one cluster
@@ -76,6 +79,8 @@ type ClusterLocal struct {
 	// failover makes Connect hand out Conns that survive faults
 	// (Resilient).
 	failover bool
+	// links are the proxies between the nodes (Proxies).
+	links *linkProxies
 
 	// leaders is, by shard, the node that leads it as last read
 	// (clusterroute.go); refresh reads it again on a goroutine of wg.
@@ -116,11 +121,22 @@ func NewClusterLocal(o ClusterLocalOptions) (_ *ClusterLocal, err error) {
 		return nil, fmt.Errorf("cluster-local: %w", err)
 	}
 	clients, peersAt, admins := ports[:o.Nodes], ports[o.Nodes:2*o.Nodes], ports[2*o.Nodes:]
-	var peers []string
-	for i := range o.Nodes {
-		peers = append(peers, fmt.Sprintf("%d=%s/%s", i+1, clients[i], peersAt[i]))
+	if o.Proxies {
+		if c.links, err = newLinkProxies(peersAt); err != nil {
+			return nil, err
+		}
 	}
 	for i := range o.Nodes {
+		// Node i reaches node j at j's cluster listener, or through the
+		// proxy of the link i → j.
+		var peers []string
+		for j := range o.Nodes {
+			at := peersAt[j]
+			if c.links != nil && j != i {
+				at = c.links.addr(i, j)
+			}
+			peers = append(peers, fmt.Sprintf("%d=%s/%s", j+1, clients[j], at))
+		}
 		args := []string{"--addr", clients[i], "--admin-addr", admins[i], "--node-id", strconv.Itoa(i + 1),
 			"--peers", strings.Join(peers, ","), "--shards", strconv.Itoa(o.Shards), "--log-format", "json", "--log-level", "warn"}
 		memory := o.Memory
@@ -381,6 +397,9 @@ func (c *ClusterLocal) Close() error {
 			<-done
 			errs = append(errs, fmt.Errorf("cluster-local: node %d did not stop on SIGTERM", i+1))
 		}
+	}
+	if c.links != nil {
+		c.links.close()
 	}
 	errs = append(errs, os.RemoveAll(c.dir))
 	return errors.Join(errs...)

@@ -22,7 +22,14 @@ import (
 	"github.com/memorystreamer/memorystreamer/scenarios"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain checks that no test leaves a goroutine behind — except one of
+// Toxiproxy's (v2.12.0): when the destination of a proxied connection
+// fails first (a node killed while a link through a proxy carried data),
+// the toxic in its chain stays blocked handing on its last chunk. msbench
+// closes every proxy; the library does not let that goroutine go.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/Shopify/toxiproxy/v2/toxics.(*ToxicStub).Run"))
+}
 
 // short is the end-to-end tests' change to a built-in scenario: a
 // second's measured phase after a short warm-up, a throughput floor that a

@@ -268,7 +268,7 @@ func (r *rep1) faultFigures(out *reports.Run, sched *faults.Scheduler) *reports.
 	unrecovered, notCaughtUp := 0, 0
 	for _, ev := range sched.Events() {
 		fe := reports.FaultEvent{AtSeconds: ev.At.Seconds(), Action: ev.Action, Node: ev.Node, Role: ev.Role, Err: ev.Err,
-			CatchUpSeconds: ev.CatchUp.Seconds()}
+			Side: ev.Side, CatchUpSeconds: ev.CatchUp.Seconds()}
 		switch {
 		case ev.CatchUpErr != "":
 			notCaughtUp++

@@ -90,3 +90,42 @@ func TestFaultsNeedProcesses(t *testing.T) {
 		t.Errorf("Run on embedded with faults: %v", err)
 	}
 }
+
+// TestPartitionClusterLocal cuts the leader of stream 0's shard off from
+// the other two nodes (every link through msbench's proxies, both ways)
+// for 1.5 s under acknowledged load, then heals: the majority elects a
+// new leader, the clients follow it, nothing acknowledged is lost and
+// the streams the cut-off node led come back.
+func TestPartitionClusterLocal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds msnode and runs three of them")
+	}
+	tgt, err := harness.ParseTarget("cluster-local:3?shards=4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := builtin(t, "failover", "duration=5s", "warmup=500ms", "streams.count=8", "producers.count=8", "producers.rate=4000",
+		"faults.actions[0].action=partition", "faults.actions[0].at=1s", "faults.actions[0].every=0s", "faults.actions[0].for=1500ms",
+		"faults.deadline=50ms", "targets.availability=0.5")
+	res := run(t, s, harness.Options{Target: tgt})
+	r := res.Runs[0]
+	f := r.Faults
+	if f == nil {
+		t.Fatalf("no fault figures; errors %q", r.Errors)
+	}
+	t.Logf("availability %.4f, windows %+v, retries %d, resumes %d", f.Availability, f.Windows, f.Retries, f.Resumes)
+	if len(f.Events) != 2 || f.Events[0].Action != "partition" || f.Events[0].Err != "" || len(f.Events[0].Side) != 1 ||
+		f.Events[1].Action != "heal" || f.Events[1].Err != "" || f.Events[0].Led == 0 {
+		t.Fatalf("events %+v", f.Events)
+	}
+	in := r.Integrity
+	if in.Lost != 0 || in.Duplicates != 0 || in.Reordered != 0 || in.Corrupt != 0 {
+		t.Errorf("integrity %+v", in)
+	}
+	if f.Windows.Count != f.Events[0].Led || f.Windows.Unrecovered != 0 || f.Windows.Max <= 0 {
+		t.Errorf("windows %+v for %d streams led", f.Windows, f.Events[0].Led)
+	}
+	if f.Availability >= 1 || f.Retries == 0 || !res.Pass {
+		t.Errorf("availability %v, retries %d, pass %v (verdicts %+v, errors %q)", f.Availability, f.Retries, res.Pass, res.Verdicts, r.Errors)
+	}
+}

@@ -96,6 +96,10 @@ func Run(ctx context.Context, s *scenarios.Scenario, opts Options) (*reports.Res
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadScenario, err)
 	}
+	// Link faults need the nodes' links to run through proxies.
+	if target.Kind == "cluster-local" && slices.ContainsFunc(s.Faults.Actions, func(a scenarios.Fault) bool { return a.Action.LinkFault() }) {
+		target.Cluster.Proxies = true
+	}
 	opts.Target = target
 	if opts.DrainTimeout <= 0 {
 		opts.DrainTimeout = 10 * time.Second

@@ -47,7 +47,7 @@ import (
 //	                                       an existing msnode cluster, streams
 //	                                       routed to their shard's leader as its
 //	                                       /cluster pages say (NewClusterTCP)
-//	cluster-local:N[?shards=S&memory=1&msnode=PATH]
+//	cluster-local:N[?shards=S&memory=1&msnode=PATH&proxies=1]
 //	                                       N msnode processes on loopback as
 //	                                       one cluster (R = N), started and
 //	                                       stopped by msbench (ClusterLocal)
@@ -414,8 +414,13 @@ func parseClusterLocal(t Target, rest string) (Target, error) {
 				return t, fmt.Errorf("target %q: msnode= wants a path", t.Spec)
 			}
 			t.Cluster.MSNode = v[0]
+		case "proxies":
+			if v[0] != "1" {
+				return t, fmt.Errorf("target %q: proxies=%s: want proxies=1 (every link between the nodes through a proxy msbench runs)", t.Spec, v[0])
+			}
+			t.Cluster.Proxies = true
 		default:
-			return t, fmt.Errorf("target %q: unknown option %q (known: shards, memory, msnode)", t.Spec, k)
+			return t, fmt.Errorf("target %q: unknown option %q (known: shards, memory, msnode, proxies)", t.Spec, k)
 		}
 	}
 	return t, nil

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -35,7 +36,7 @@ type Faults struct {
 	PerStream []float64 `json:"per_stream,omitempty"`
 	// Windows summarises the unavailability windows: for each fault and
 	// each stream whose shard the faulted node led, the time from the
-	// fault to the first acknowledgement after it.
+	// fault to the first acknowledgement of a publish sent after it.
 	Windows Windows `json:"windows"`
 	// CatchUp summarises how long each restarted node took, from its
 	// start, to apply what the cluster had committed when it started;
@@ -66,7 +67,11 @@ type FaultEvent struct {
 	Node int `json:"node"`
 	// Role says how it was chosen ("leader of bench.0", "any").
 	Role string `json:"role,omitempty"`
-	// Led is the number of streams whose shard the node led when hit.
+	// Side, for a partition or a degradation, lists the nodes on the
+	// cut-off side (from 1).
+	Side []int `json:"side,omitempty"`
+	// Led is the number of streams whose shard the node (for a link
+	// fault, a node of the side) led when hit.
 	Led int `json:"led,omitempty"`
 	// Err says why the step failed.
 	Err string `json:"error,omitempty"`
@@ -142,14 +147,16 @@ func overlap(a, b, start, end int64) int64 {
 }
 
 // Window returns the unavailability window of a fault at f for a stream
-// whose publishes were attempts: from f to the first acknowledgement
-// that arrived after it (of a publish sent after the fault, or of one in
-// flight at the fault that the client retried until the cluster
-// committed it). When none arrived by end it returns end − f and false.
+// whose publishes were attempts: from f to the first acknowledgement of a
+// publish sent at or after f. (A publish in flight at the fault is left
+// out: its acknowledgement may be of a commit made before the fault took
+// effect. A producer blocked in it sends its next publish when it is
+// acknowledged, so the window ends about one commit after the stream came
+// back.) When none was acknowledged by end it returns end − f and false.
 func Window(attempts []Attempt, f, end int64) (int64, bool) {
 	first := int64(-1)
 	for _, a := range attempts {
-		if a.Acked > f && (first < 0 || a.Acked < first) {
+		if a.Sent >= f && a.Acked >= 0 && (first < 0 || a.Acked < first) {
 			first = a.Acked
 		}
 	}
@@ -272,7 +279,10 @@ func (s *summary) faults(r *Result) {
 		var rows [][]string
 		for _, e := range run.Faults.Events {
 			node := "—"
-			if e.Node > 0 {
+			switch {
+			case len(e.Side) > 1:
+				node = strings.Trim(strings.Join(strings.Fields(fmt.Sprint(e.Side)), ","), "[]")
+			case e.Node > 0:
 				node = fmt.Sprint(e.Node)
 			}
 			res := "ok"

@@ -109,5 +109,11 @@ func (s *Scenario) fill(given func(field string) bool) {
 		at := fmt.Sprintf("faults.actions[%d].", i)
 		def(at+"target", func() { a.Target = defaultFaultTarget })
 		def(at+"for", func() { a.For = defaultFaultFor })
+		if a.Action.LinkFault() {
+			def(at+"size", func() { a.Size = 1 })
+		}
+		if a.Action == FaultPartition {
+			def(at+"direction", func() { a.Direction = DirectionBoth })
+		}
 	}
 }

@@ -23,6 +23,12 @@ faults:
       node: 2
       at: 3s
       for: 1s
+    - action: partition
+      direction: out
+    - action: degrade
+      size: 2
+      latency: 20ms
+      bandwidth: 100
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -34,8 +40,13 @@ faults:
 		{Action: scenarios.FaultPause, Target: scenarios.TargetNode, Node: 2, At: scenarios.Duration(3 * time.Second),
 			For: scenarios.Duration(time.Second)},
 	}
-	if f.Seed != 1 || f.Deadline != scenarios.Duration(500*time.Millisecond) || len(f.Actions) != 2 ||
-		f.Actions[0] != want[0] || f.Actions[1] != want[1] {
+	want = append(want,
+		scenarios.Fault{Action: scenarios.FaultPartition, Target: scenarios.TargetLeader, For: scenarios.Duration(5 * time.Second),
+			Size: 1, Direction: scenarios.DirectionOut},
+		scenarios.Fault{Action: scenarios.FaultDegrade, Target: scenarios.TargetLeader, For: scenarios.Duration(5 * time.Second),
+			Size: 2, Latency: scenarios.Duration(20 * time.Millisecond), Bandwidth: 100})
+	if f.Seed != 1 || f.Deadline != scenarios.Duration(500*time.Millisecond) || len(f.Actions) != 4 ||
+		f.Actions[0] != want[0] || f.Actions[1] != want[1] || f.Actions[2] != want[2] || f.Actions[3] != want[3] {
 		t.Errorf("faults %+v, want seed 1, deadline 500ms, actions %+v", f, want)
 	}
 }
@@ -43,7 +54,14 @@ faults:
 func TestFaultsErrors(t *testing.T) {
 	base := "name: f\nstreams: {count: 2}\nproducers: {acks: true}\n"
 	tests := []struct{ yaml, want string }{
-		{"faults: {actions: [{action: explode}]}", `f.yaml:4: faults.actions[0].action: must be one of kill, pause, restart; got "explode"`},
+		{"faults: {actions: [{action: explode}]}", `f.yaml:4: faults.actions[0].action: must be one of kill, pause, restart, partition, degrade; got "explode"`},
+		{"faults: {actions: [{action: partition, direction: sideways}]}", `faults.actions[0].direction: must be one of both, out, in; got "sideways"`},
+		{"faults: {actions: [{action: kill, direction: in}]}", `faults.actions[0].direction: is for partition`},
+		{"faults: {actions: [{action: kill, size: 2}]}", `faults.actions[0].size: is for partition and degrade`},
+		{"faults: {actions: [{action: partition, size: 9}]}", `faults.actions[0].size: must be at most 8`},
+		{"faults: {actions: [{action: degrade}]}", `degrade needs a latency or a bandwidth limit`},
+		{"faults: {actions: [{action: degrade, latency: 10ms, latency_jitter: 20ms}]}", `faults.actions[0].latency_jitter: must be at most latency`},
+		{"faults: {actions: [{action: pause, latency: 10ms}]}", `are for degrade`},
 		{"faults: {actions: [{action: kill, target: boss}]}", `faults.actions[0].target: must be one of leader, follower, any, node; got "boss"`},
 		{"faults: {actions: [{action: kill, target: node}]}", "faults.actions[0].node: must be at least 1, got 0"},
 		{"faults: {actions: [{action: kill, node: 2}]}", `faults.actions[0].node: is for target: node; target is "leader"`},

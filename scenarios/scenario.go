@@ -254,6 +254,24 @@ const (
 	// FaultRestart stops the node gracefully (SIGTERM) and starts it
 	// again For later.
 	FaultRestart FaultAction = "restart"
+	// FaultPartition cuts the links between the target (and Size − 1
+	// more nodes) and the other nodes — what one side sends the other is
+	// lost, the connections stay open — and heals them For later.
+	FaultPartition FaultAction = "partition"
+	// FaultDegrade adds Latency ± LatencyJitter, and a Bandwidth limit,
+	// to every link to and from the target (and Size − 1 more nodes),
+	// For long.
+	FaultDegrade FaultAction = "degrade"
+)
+
+// LinkDirection says which of a partition's links are cut.
+type LinkDirection string
+
+// Partition directions.
+const (
+	DirectionBoth LinkDirection = "both" // both ways (default)
+	DirectionOut  LinkDirection = "out"  // what the cut-off nodes send is lost; they still hear the others
+	DirectionIn   LinkDirection = "in"   // what the others send them is lost; the others still hear them
 )
 
 // FaultTarget says which node an action hits, read from the cluster's
@@ -293,10 +311,27 @@ type Fault struct {
 	// Jitter moves each time after the first by a uniform random amount
 	// in [-Jitter, +Jitter]. Default 0s.
 	Jitter Duration `yaml:"jitter" json:"jitter,omitempty"`
-	// For is how long the node stays killed, paused or stopped. Default
-	// 5s.
+	// For is how long the node stays killed, paused or stopped, or its
+	// links cut or degraded. Default 5s.
 	For Duration `yaml:"for" json:"for"`
+	// Size is, for partition and degrade, the number of nodes on the
+	// cut-off side: the target and Size − 1 more nodes that are up
+	// (chosen with the seed). Default 1.
+	Size int `yaml:"size" json:"size,omitempty"`
+	// Direction is, for partition, which links are cut: both, out or in.
+	// Default both.
+	Direction LinkDirection `yaml:"direction" json:"direction,omitempty"`
+	// Latency, LatencyJitter and Bandwidth (KB/s; 0: no limit) are what
+	// degrade puts on each link, in each direction.
+	Latency       Duration `yaml:"latency" json:"latency,omitempty"`
+	LatencyJitter Duration `yaml:"latency_jitter" json:"latency_jitter,omitempty"`
+	Bandwidth     int      `yaml:"bandwidth" json:"bandwidth,omitempty"`
 }
+
+// LinkFault reports whether the action acts on links between nodes (and
+// needs a target whose links run through proxies) rather than on
+// processes.
+func (a FaultAction) LinkFault() bool { return a == FaultPartition || a == FaultDegrade }
 
 // Duration is a time.Duration written in YAML and JSON as a Go duration
 // string ("10s", "500ms", "10us").

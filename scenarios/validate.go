@@ -125,7 +125,8 @@ func (s *Scenario) Validate() error {
 }
 
 var (
-	validFaultActions = []string{string(FaultKill), string(FaultPause), string(FaultRestart)}
+	validFaultActions = []string{string(FaultKill), string(FaultPause), string(FaultRestart), string(FaultPartition), string(FaultDegrade)}
+	validDirections   = []string{string(DirectionBoth), string(DirectionOut), string(DirectionIn)}
 	validFaultTargets = []string{string(TargetLeader), string(TargetFollower), string(TargetAny), string(TargetNode)}
 )
 
@@ -173,6 +174,29 @@ func (c *checker) faults(s *Scenario, countOK bool) {
 		}
 		if a.Every > 0 && a.For+a.Jitter*2 >= a.Every {
 			c.add(at+"for", "must end before the next action (every %s, jitter %s), got %s", a.Every, a.Jitter, a.For)
+		}
+		link := a.Action.LinkFault()
+		if link {
+			c.intIn(at+"size", a.Size, 1, maxFaultNode-1)
+		} else if a.Size != 0 {
+			c.add(at+"size", "is for partition and degrade; action is %s", quote(string(a.Action)))
+		}
+		if a.Action == FaultPartition {
+			c.oneOf(at+"direction", string(a.Direction), validDirections)
+		} else if a.Direction != "" {
+			c.add(at+"direction", "is for partition; action is %s", quote(string(a.Action)))
+		}
+		if a.Action == FaultDegrade {
+			if a.Latency < 0 || a.LatencyJitter < 0 || a.Bandwidth < 0 {
+				c.add(at+"latency", "latency, latency_jitter and bandwidth must be at least 0")
+			} else if a.Latency == 0 && a.Bandwidth == 0 {
+				c.add(at+"latency", "degrade needs a latency or a bandwidth limit")
+			}
+			if a.LatencyJitter > a.Latency {
+				c.add(at+"latency_jitter", "must be at most latency (%s), got %s", a.Latency, a.LatencyJitter)
+			}
+		} else if a.Latency != 0 || a.LatencyJitter != 0 || a.Bandwidth != 0 {
+			c.add(at+"latency", "latency, latency_jitter and bandwidth are for degrade; action is %s", quote(string(a.Action)))
 		}
 	}
 }

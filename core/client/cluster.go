@@ -230,12 +230,14 @@ func isNotLeader(err error) (*wire.Error, bool) {
 }
 
 // retryable reports whether an attempt that failed with err may be tried
-// again on another node: the node or its connection failed, or it could
-// not commit (unavailable). Refusals of the request itself are not.
+// again on another node: the node or its connection failed, it could not
+// commit (unavailable), or it is shutting down (it goes away; had it
+// proposed the batch, the retry under the same batch number is recognised).
+// Refusals of the request itself are not.
 func retryable(err error) bool {
 	var we *wire.Error
 	if errors.As(err, &we) {
-		return we.Code == wire.CodeUnavailable
+		return we.Code == wire.CodeUnavailable || we.Code == wire.CodeShuttingDown
 	}
 	return !errors.Is(err, ErrClosed) && !errors.Is(err, ErrTooLarge) && !errors.Is(err, ErrEmptyBatch)
 }
@@ -332,7 +334,7 @@ func (p *Producer) Publish(ctx context.Context, payloads [][]byte) (uint64, erro
 			return 0, err
 		}
 		var we *wire.Error
-		if errors.As(err, &we) || (errors.Is(err, context.DeadlineExceeded) && c.Err() == nil) {
+		if (errors.As(err, &we) && c.Err() == nil) || (errors.Is(err, context.DeadlineExceeded) && c.Err() == nil) {
 			// The node is there but could not commit (it lost its
 			// leadership meanwhile, or its storage failed), or did not
 			// answer in time on a connection that still works (others

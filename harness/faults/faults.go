@@ -42,6 +42,26 @@ type Target interface {
 	Resume(i int) error
 }
 
+// LinkFault is what a partition or a degradation does to the links
+// between nodes: each directed link in Links (from, to) either loses
+// everything sent over it (Cut) or carries it late (Latency ± Jitter) and
+// slowly (KBps, 0: no limit).
+type LinkFault struct {
+	Links   [][2]int
+	Cut     bool
+	Latency time.Duration
+	Jitter  time.Duration
+	KBps    int
+}
+
+// LinkTarget is a Target whose node-to-node links the scheduler can cut
+// and degrade (through proxies between the nodes).
+type LinkTarget interface {
+	Target
+	// Links puts f on its links and returns what takes it off again.
+	Links(f LinkFault) (undo func() error, err error)
+}
+
 // CatchUpper is a Target that can tell when a restarted node has caught
 // up with the cluster. The scheduler measures every start with it, beside
 // the schedule.
@@ -69,8 +89,8 @@ type Event struct {
 	// a stop when the process had exited, for the others when the signal
 	// was sent.
 	At time.Duration
-	// Action is kill, pause or restart for a fault; start or resume for
-	// its undoing.
+	// Action is kill, pause, restart, partition or degrade for a fault;
+	// start, resume, heal or restore for its undoing.
 	Action string
 	// Fault is the index of the schedule's action it belongs to.
 	Fault int
@@ -79,6 +99,9 @@ type Event struct {
 	// Role says how the node was chosen: "leader of bench.0",
 	// "follower of bench.0", "any", "node 2".
 	Role string
+	// Side, for a partition or a degradation, lists the nodes (from 1)
+	// on the cut-off side; Node is the first of them.
+	Side []int
 	// Led, for a fault, is whether the node led the shard of each
 	// stream the caller asked about (Run's streams) when it was hit:
 	// the streams the fault made unavailable until a new leader took
@@ -154,12 +177,13 @@ func New(f scenarios.Faults, d time.Duration, t Target, clock Clock, names func(
 	}
 }
 
-// undo is an action's undoing, due at at.
+// undo is an action's undoing, due at at: links, for a link fault.
 type undo struct {
 	at     time.Duration
 	fault  int
 	node   int
 	action scenarios.FaultAction
+	links  func() error
 }
 
 // Run acts the plan out: each fault at its time, each undone For later.
@@ -226,6 +250,19 @@ func (s *Scheduler) fault(ctx context.Context, p Step) (undo, bool) {
 			err = s.t.Pause(node)
 		case scenarios.FaultRestart:
 			err = s.t.Stop(node)
+		case scenarios.FaultPartition, scenarios.FaultDegrade:
+			var links func() error
+			if ev.Side, links, err = s.links(a, node); err == nil {
+				// The streams led on the cut-off side.
+				for i, name := range s.streams {
+					if leaders != nil {
+						ev.Led[i] = slices.Contains(ev.Side, leaders(name)+1)
+					}
+				}
+				ev.At = s.clock.Now()
+				s.record(ev)
+				return undo{at: ev.At + a.For.Std(), fault: p.Fault, node: node, action: a.Action, links: links}, true
+			}
 		default:
 			err = fmt.Errorf("unknown action %q", a.Action)
 		}
@@ -241,6 +278,56 @@ func (s *Scheduler) fault(ctx context.Context, p Step) (undo, bool) {
 	s.mu.Unlock()
 	s.record(ev)
 	return undo{at: ev.At + a.For.Std(), fault: p.Fault, node: node, action: a.Action}, true
+}
+
+// links carries out a partition or a degradation whose side begins with
+// node, and returns the side (from 1) and the undoing.
+func (s *Scheduler) links(a scenarios.Fault, node int) ([]int, func() error, error) {
+	lt, ok := s.t.(LinkTarget)
+	if !ok {
+		return nil, nil, errors.New("the target's links do not run through proxies: it cannot be partitioned or degraded")
+	}
+	s.mu.Lock()
+	var others []int
+	for i := range s.t.Nodes() {
+		if i != node && !s.down[i] {
+			others = append(others, i)
+		}
+	}
+	s.mu.Unlock()
+	if a.Size-1 > len(others) {
+		return nil, nil, fmt.Errorf("size %d: only %d nodes are up", a.Size, len(others)+1)
+	}
+	s.rng.Shuffle(len(others), func(i, j int) { others[i], others[j] = others[j], others[i] })
+	side := append([]int{node}, others[:a.Size-1]...)
+	slices.Sort(side[1:])
+	in := make(map[int]bool, len(side))
+	for _, n := range side {
+		in[n] = true
+	}
+	f := LinkFault{Cut: a.Action == scenarios.FaultPartition, Latency: a.Latency.Std(), Jitter: a.LatencyJitter.Std(), KBps: a.Bandwidth}
+	for _, x := range side {
+		for y := range s.t.Nodes() {
+			if in[y] {
+				continue
+			}
+			if a.Direction != scenarios.DirectionIn {
+				f.Links = append(f.Links, [2]int{x, y})
+			}
+			if a.Direction != scenarios.DirectionOut {
+				f.Links = append(f.Links, [2]int{y, x})
+			}
+		}
+	}
+	undo, err := lt.Links(f)
+	if err != nil {
+		return nil, nil, err
+	}
+	named := make([]int, len(side))
+	for i, n := range side {
+		named[i] = n + 1
+	}
+	return named, undo, nil
 }
 
 // choose picks the node for action a.
@@ -299,12 +386,23 @@ func (s *Scheduler) undo(u undo) {
 	case scenarios.FaultPause:
 		ev.Action = "resume"
 		err = s.t.Resume(u.node)
+	case scenarios.FaultPartition:
+		ev.Action = "heal"
+		err = u.links()
+	case scenarios.FaultDegrade:
+		ev.Action = "restore"
+		err = u.links()
 	default:
 		ev.Action = "start"
 		err = s.t.Start(u.node)
 	}
 	if err != nil {
 		ev.Err = err.Error()
+	}
+	if u.links != nil {
+		ev.At = s.clock.Now()
+		s.record(ev)
+		return
 	}
 	s.mu.Lock()
 	delete(s.down, u.node)

@@ -282,3 +282,68 @@ func TestRunFollowerAndFailures(t *testing.T) {
 		t.Errorf("events %+v", evs)
 	}
 }
+
+// linkCluster is a fakeCluster whose links can be cut and degraded.
+type linkCluster struct {
+	*fakeCluster
+	faults []LinkFault
+	undone int
+}
+
+func (c *linkCluster) Links(f LinkFault) (func() error, error) {
+	c.faults = append(c.faults, f)
+	return func() error { c.undone++; return nil }, nil
+}
+
+func TestRunLinkFaults(t *testing.T) {
+	c := &linkCluster{fakeCluster: newFake(5, map[string]int{"s0": 2, "s1": 4})}
+	f := scenarios.Faults{Seed: 1, Actions: []scenarios.Fault{
+		{Action: scenarios.FaultPartition, Target: scenarios.TargetLeader, Size: 2, Direction: scenarios.DirectionBoth, At: sec(1), For: sec(2)},
+		{Action: scenarios.FaultPartition, Target: scenarios.TargetNode, Node: 1, Size: 1, Direction: scenarios.DirectionOut, At: sec(5), For: sec(1)},
+		{Action: scenarios.FaultDegrade, Target: scenarios.TargetNode, Node: 2, Size: 1, Latency: sec(0.05), LatencyJitter: sec(0.01), Bandwidth: 10, At: sec(8), For: sec(1)},
+	}}
+	s := New(f, 20*time.Second, c, &fakeClock{}, func(int) string { return "s0" }, []string{"s0", "s1"})
+	s.Run(context.Background())
+	if len(c.faults) != 3 || c.undone != 3 {
+		t.Fatalf("faults %+v, undone %d", c.faults, c.undone)
+	}
+	evs := s.Events()
+	// The leader of s0 (node 3) and one more node on the cut-off side:
+	// every link between the two sides, both ways: 2 × 3 × 2.
+	p := c.faults[0]
+	if !p.Cut || len(p.Links) != 12 || len(evs[0].Side) != 2 || evs[0].Side[0] != 3 || evs[0].Action != "partition" {
+		t.Errorf("partition %+v, event %+v", p, evs[0])
+	}
+	side := map[int]bool{evs[0].Side[0] - 1: true, evs[0].Side[1] - 1: true}
+	for _, l := range p.Links {
+		if side[l[0]] == side[l[1]] {
+			t.Errorf("link %v is within one side", l)
+		}
+	}
+	if want := []bool{true, side[4]}; !reflect.DeepEqual(evs[0].Led, want) {
+		t.Errorf("led %v, want %v (s1's leader, node 5, is on the side: %v)", evs[0].Led, want, side[4])
+	}
+	if evs[1].Action != "heal" || evs[1].At != 3*time.Second {
+		t.Errorf("heal %+v", evs[1])
+	}
+	// One way out of node 1: its four outgoing links only.
+	if o := c.faults[1]; !o.Cut || len(o.Links) != 4 || o.Links[0][0] != 0 {
+		t.Errorf("one-way partition %+v", o)
+	}
+	if d := c.faults[2]; d.Cut || len(d.Links) != 8 || d.Latency != 50*time.Millisecond || d.Jitter != 10*time.Millisecond || d.KBps != 10 {
+		t.Errorf("degrade %+v", d)
+	}
+	if e := evs[5]; e.Action != "restore" {
+		t.Errorf("last event %+v", e)
+	}
+	// No process was signalled.
+	if len(c.calls) != 0 {
+		t.Errorf("calls %v", c.calls)
+	}
+	// A target without proxies refuses link faults with a reason.
+	s = New(f, 20*time.Second, newFake(3, map[string]int{"s0": 0}), &fakeClock{}, func(int) string { return "s0" }, nil)
+	s.Run(context.Background())
+	if evs := s.Events(); len(evs) != 3 || !strings.Contains(evs[0].Err, "do not run through proxies") {
+		t.Errorf("events %+v", evs)
+	}
+}
