@@ -56,6 +56,7 @@ func ExampleBuiltins() {
 	// latency
 	// million-streams
 	// mixed
+	// partition
 	// quick
 	// rolling-restart
 	// soak

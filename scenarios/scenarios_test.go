@@ -22,7 +22,7 @@ func TestBuiltins(t *testing.T) {
 			t.Errorf("%s: no description", info.Name)
 		}
 	}
-	want := []string{"durable", "failover", "fanout", "latency", "million-streams", "mixed", "quick", "rolling-restart", "soak", "throughput"}
+	want := []string{"durable", "failover", "fanout", "latency", "million-streams", "mixed", "partition", "quick", "rolling-restart", "soak", "throughput"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("Builtins() = %v, want %v", names, want)
 	}
@@ -62,6 +62,8 @@ func TestBuiltinFigures(t *testing.T) {
 		{"durable", figures{1, 1, 256, 16, 1, 0, time.Second, 10 * time.Second,
 			scenarios.Targets{Throughput: 5e6}}},
 		{"failover", figures{16, 16, 64, 16, 1, 20000, 2 * time.Second, 60 * time.Second,
+			scenarios.Targets{Availability: 0.99}}},
+		{"partition", figures{16, 16, 64, 16, 1, 20000, 2 * time.Second, 60 * time.Second,
 			scenarios.Targets{Availability: 0.99}}},
 		{"rolling-restart", figures{16, 16, 64, 16, 1, 20000, 2 * time.Second, 50 * time.Second,
 			scenarios.Targets{Availability: 0.99}}},
@@ -119,7 +121,7 @@ func TestBuiltinUnknown(t *testing.T) {
 			t.Errorf("Builtin(%q) error = %v, want ErrUnknownBuiltin", name, err)
 			continue
 		}
-		if !strings.Contains(err.Error(), "durable, failover, fanout, latency, million-streams, mixed, quick, rolling-restart, soak, throughput") {
+		if !strings.Contains(err.Error(), "durable, failover, fanout, latency, million-streams, mixed, partition, quick, rolling-restart, soak, throughput") {
 			t.Errorf("Builtin(%q) error does not list the built-ins: %v", name, err)
 		}
 	}

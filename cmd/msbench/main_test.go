@@ -113,8 +113,8 @@ func TestUsage(t *testing.T) {
 func TestListAll(t *testing.T) {
 	_, stdout, _ := msbench(t, "list")
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
-	if len(lines) != 10 {
-		t.Fatalf("list printed %d lines, want 10:\n%s", len(lines), stdout)
+	if len(lines) != 11 {
+		t.Fatalf("list printed %d lines, want 11:\n%s", len(lines), stdout)
 	}
 	for _, l := range lines {
 		if f := strings.Fields(l); len(f) < 3 {
