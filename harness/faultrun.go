@@ -64,7 +64,7 @@ func (c *failoverConn) Resumes() int64 {
 func (r *rep1) prepareFaults() error {
 	fd, ok := r.drv.(faultDriver)
 	if !ok {
-		return fmt.Errorf("the %s target cannot take faults: they act on node processes msbench starts (cluster-local:N)", r.drv.Name())
+		return fmt.Errorf("the %s target cannot take faults: they act on the nodes msbench starts (cluster-local:N, nats-cluster-local:N)", r.drv.Name())
 	}
 	if err := fd.faultable(); err != nil {
 		return err

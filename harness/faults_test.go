@@ -129,3 +129,35 @@ func TestPartitionClusterLocal(t *testing.T) {
 		t.Errorf("availability %v, retries %d, pass %v (verdicts %+v, errors %q)", f.Availability, f.Retries, res.Pass, res.Verdicts, r.Errors)
 	}
 }
+
+// TestFailoverNATSClusterLocal runs the failover scenario, cut short, on
+// the side-by-side peer: three in-process nats-servers as one JetStream
+// cluster, the server leading stream 0's JetStream stream shut down and
+// started again; the client reconnects and retries under message ids.
+func TestFailoverNATSClusterLocal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a three-server JetStream cluster")
+	}
+	tgt, err := harness.ParseTarget("nats-cluster-local:3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := builtin(t, "failover", "duration=5s", "warmup=500ms", "streams.count=4", "producers.count=4", "producers.rate=2000",
+		"faults.actions[0].at=1s", "faults.actions[0].every=0s", "faults.actions[0].for=1500ms", "targets.availability=0.5")
+	res := run(t, s, harness.Options{Target: tgt})
+	r := res.Runs[0]
+	f := r.Faults
+	if f == nil {
+		t.Fatalf("no fault figures; errors %q", r.Errors)
+	}
+	t.Logf("availability %.4f, windows %+v, retries %d, integrity %+v, events %+v", f.Availability, f.Windows, f.Retries, r.Integrity, f.Events)
+	if len(f.Events) != 2 || f.Events[0].Action != "kill" || f.Events[0].Err != "" || f.Events[1].Action != "start" || f.Events[1].Err != "" {
+		t.Fatalf("events %+v", f.Events)
+	}
+	if in := r.Integrity; in.Lost != 0 || in.Corrupt != 0 {
+		t.Errorf("integrity %+v", in)
+	}
+	if r.Sent == 0 || len(r.Errors) > 0 {
+		t.Errorf("sent %d, errors %q", r.Sent, r.Errors)
+	}
+}

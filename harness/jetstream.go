@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -67,22 +69,32 @@ type jsConn struct {
 	replicas int                    // of the streams Open creates
 	opts     []jetstream.PublishOpt // no retries
 
+	// resilient retries publishes under message ids (natsfaults.go).
+	resilient bool
+
 	mu      sync.Mutex
-	pending map[*nats.Msg]*jsAck // published, not yet acknowledged
+	pending map[*nats.Msg]func(error) // published, not yet acknowledged
 }
 
-func newJSConn(nc *nats.Conn, mode *jetStreamMode) (*jsConn, error) {
+func newJSConn(nc *nats.Conn, mode *jetStreamMode, resilient bool) (*jsConn, error) {
 	c := &jsConn{
-		storage:  mode.storage,
-		replicas: max(1, mode.replicas),
-		opts:     []jetstream.PublishOpt{jetstream.WithRetryAttempts(0)},
-		pending:  map[*nats.Msg]*jsAck{},
+		storage:   mode.storage,
+		replicas:  max(1, mode.replicas),
+		opts:      []jetstream.PublishOpt{jetstream.WithRetryAttempts(0)},
+		resilient: resilient,
+		pending:   map[*nats.Msg]func(error){},
 	}
-	js, err := jetstream.New(nc,
+	jopts := []jetstream.JetStreamOpt{
 		jetstream.WithPublishAsyncMaxPending(jetStreamMaxPending),
 		jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.PubAck) { c.answer(m, nil) }),
 		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) { c.answer(m, err) }),
-	)
+	}
+	if resilient {
+		// An acknowledgement lost with a server must not be waited
+		// for for ever: the message is sent again, under its id.
+		jopts = append(jopts, jetstream.WithPublishAsyncTimeout(jsRetryAfter))
+	}
+	js, err := jetstream.New(nc, jopts...)
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
@@ -94,11 +106,11 @@ func newJSConn(nc *nats.Conn, mode *jetStreamMode) (*jsConn, error) {
 // that received the acknowledgement and must not block.
 func (c *jsConn) answer(m *nats.Msg, err error) {
 	c.mu.Lock()
-	a := c.pending[m]
+	settle := c.pending[m]
 	delete(c.pending, m)
 	c.mu.Unlock()
-	if a != nil {
-		a.settle(1, err)
+	if settle != nil {
+		settle(err)
 	}
 }
 
@@ -129,13 +141,22 @@ func (c *natsConn) openJS(ctx context.Context, name, subject string) (Stream, er
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: create stream %s for %q: %w", jsName, name, err)
 	}
-	return &jsStream{natsStream: natsStream{c: c, subject: subject}, name: jsName}, nil
+	st := &jsStream{natsStream: natsStream{c: c, subject: subject}, name: jsName}
+	if c.js.resilient {
+		st.idPrefix = fmt.Sprintf("%s-%016x-", jsName, rand.Uint64())
+	}
+	return st, nil
 }
 
 // jsStream is a stream of a JetStream-mode Conn.
 type jsStream struct {
 	natsStream
 	name string // the JetStream stream's
+	// idPrefix and ids number the messages of a resilient stream
+	// (natsfaults.go).
+	idPrefix string
+	ids      atomic.Uint64
+	retries  atomic.Int64
 }
 
 // jsAck is the acknowledgement of one batch: settled when every message
@@ -176,7 +197,7 @@ func (s *jsStream) PublishAckAsync(ctx context.Context, payloads [][]byte) (Pend
 	for i, p := range payloads {
 		m := &nats.Msg{Subject: s.subject, Data: p}
 		jc.mu.Lock()
-		jc.pending[m] = a
+		jc.pending[m] = func(err error) { a.settle(1, err) }
 		jc.mu.Unlock()
 		if _, err := jc.js.PublishMsgAsync(m, jc.opts...); err != nil {
 			jc.mu.Lock()
@@ -190,8 +211,12 @@ func (s *jsStream) PublishAckAsync(ctx context.Context, payloads [][]byte) (Pend
 	return a, nil
 }
 
-// PublishAck publishes the batch and waits for every acknowledgement.
+// PublishAck publishes the batch and waits for every acknowledgement
+// (resilient: retrying, natsfaults.go).
 func (s *jsStream) PublishAck(ctx context.Context, payloads [][]byte) error {
+	if s.c.js.resilient {
+		return s.publishRetrying(ctx, payloads)
+	}
 	a, err := s.PublishAckAsync(ctx, payloads)
 	if err != nil {
 		return err

@@ -47,6 +47,11 @@ type NATS struct {
 	url   string
 	token string
 	js    *jetStreamMode // nil: NATS core
+	// resilient (nats-cluster-local with faults) connects to every
+	// server in urls and reconnects, and retries JetStream publishes
+	// under message ids (natsfaults.go).
+	resilient bool
+	urls      []string
 }
 
 // NATSOptions configures the NATS drivers.
@@ -96,13 +101,20 @@ func (d *NATS) Route(string) int { return 0 }
 // connection ends the run's use of it with an error instead of silently
 // losing messages while reconnecting.
 func (d *NATS) Connect(ctx context.Context, _ int) (Conn, error) {
-	c := &natsConn{closed: make(chan struct{})}
+	c := &natsConn{closed: make(chan struct{}), resilient: d.resilient}
 	opts := []nats.Option{
 		nats.Name("msbench"),
-		nats.NoReconnect(),
 		nats.ErrorHandler(c.asyncError),
-		nats.DisconnectErrHandler(c.disconnected),
 		nats.ClosedHandler(func(*nats.Conn) { close(c.closed) }),
+	}
+	url := d.url
+	if d.resilient {
+		// Servers come and go: reconnect to any of them, for ever;
+		// a disconnect is part of the run, not an error of it.
+		url = strings.Join(d.urls, ",")
+		opts = append(opts, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
+	} else {
+		opts = append(opts, nats.NoReconnect(), nats.DisconnectErrHandler(c.disconnected))
 	}
 	if d.token != "" {
 		opts = append(opts, nats.Token(d.token))
@@ -113,13 +125,13 @@ func (d *NATS) Connect(ctx context.Context, _ int) (Conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	nc, err := nats.Connect(d.url, opts...)
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("nats: connect %s: %w", d.url, err)
+		return nil, fmt.Errorf("nats: connect %s: %w", url, err)
 	}
 	c.nc = nc
 	if d.js != nil {
-		if c.js, err = newJSConn(nc, d.js); err != nil {
+		if c.js, err = newJSConn(nc, d.js, d.resilient); err != nil {
 			nc.Close()
 			<-c.closed
 			return nil, err
@@ -152,6 +164,9 @@ type natsConn struct {
 	mu sync.Mutex // held while a handler runs
 
 	slow atomic.Int64 // slow-consumer errors nats.go reported
+	// resilient: servers come and go (a run with faults): the
+	// asynchronous errors that brings are not errors of the run.
+	resilient bool
 	errs struct {
 		sync.Mutex
 		first   error // the first asynchronous error
@@ -173,6 +188,9 @@ func (c *natsConn) disconnected(_ *nats.Conn, err error) {
 }
 
 func (c *natsConn) recordError(err error) {
+	if c.resilient && !errors.Is(err, nats.ErrSlowConsumer) {
+		return
+	}
 	c.errs.Lock()
 	defer c.errs.Unlock()
 	if c.errs.first == nil && !c.errs.closing {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -23,7 +24,9 @@ import (
 type NATSClusterLocal struct {
 	*NATS
 	processProfiler
-	srvs []*server.Server
+	opts []*server.Options // by server, to start one again (natsfaults.go)
+	mu   sync.Mutex        // guards srvs against the fault scheduler
+	srvs []*server.Server  // nil: shut down by a fault
 	dir  string
 }
 
@@ -46,27 +49,32 @@ func NewNATSClusterLocal(n int, syncAlways bool) (_ *NATSClusterLocal, err error
 			d.Close()
 		}
 	}()
-	ports, err := freePorts(n)
+	ports, err := freePorts(2 * n) // routes, then clients
 	if err != nil {
 		return nil, fmt.Errorf("nats-cluster-local: %w", err)
 	}
 	var routes []string
-	for _, p := range ports {
+	for _, p := range ports[:n] {
 		routes = append(routes, "nats://"+p)
 	}
 	for i := range n {
 		_, port, _ := strings.Cut(ports[i], ":")
 		var cport int
 		fmt.Sscan(port, &cport)
+		_, clientPort, _ := strings.Cut(ports[n+i], ":")
+		var port0 int
+		fmt.Sscan(clientPort, &port0)
 		opts := &server.Options{
 			ServerName: fmt.Sprintf("n%d", i+1),
-			Host:       "127.0.0.1", Port: server.RANDOM_PORT,
+			Host:       "127.0.0.1", Port: port0,
 			NoLog: true, NoSigs: true,
 			JetStream: true, StoreDir: filepath.Join(dir, fmt.Sprintf("n%d", i+1)), SyncAlways: syncAlways,
 			Cluster: server.ClusterOpts{Name: "msbench", Host: "127.0.0.1", Port: cport},
 			Routes:  server.RoutesFromStr(strings.Join(routes, ",")),
 		}
-		srv, err := server.NewServer(opts)
+		d.opts = append(d.opts, opts)
+		o := *opts // a server keeps its options: each start gets a copy
+		srv, err := server.NewServer(&o)
 		if err != nil {
 			return nil, fmt.Errorf("nats-cluster-local: server %d: %w", i+1, err)
 		}
@@ -102,11 +110,17 @@ func (d *NATSClusterLocal) Name() string { return "nats-cluster-local" }
 
 // Close shuts every server down and removes their stores.
 func (d *NATSClusterLocal) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	for _, s := range d.srvs {
-		s.Shutdown()
+		if s != nil {
+			s.Shutdown()
+		}
 	}
 	for _, s := range d.srvs {
-		s.WaitForShutdown()
+		if s != nil {
+			s.WaitForShutdown()
+		}
 	}
 	return os.RemoveAll(d.dir)
 }

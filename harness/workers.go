@@ -408,7 +408,9 @@ func (p *producer) run(ctx context.Context, loadStart int64) {
 		ackLimit = max(sc.Producers.InFlight, batchMax)
 	)
 	phaseCtx := ctx // ends with the measured phase, for waits on acknowledgements
-	if _, ok := p.streams[0].(AsyncStream); ok && sc.Producers.Acks && p.shared == nil {
+	// (Not in a run with faults: a publish there is retried until it is
+	// acknowledged, one batch at a time, and failures are recorded.)
+	if _, ok := p.streams[0].(AsyncStream); ok && sc.Producers.Acks && p.shared == nil && p.fs == nil {
 		asyncs = make([]AsyncStream, len(p.streams))
 		for i, st := range p.streams {
 			asyncs[i] = st.(AsyncStream) // one driver: every stream is
