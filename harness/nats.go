@@ -167,7 +167,8 @@ type natsConn struct {
 	// resilient: servers come and go (a run with faults): the
 	// asynchronous errors that brings are not errors of the run.
 	resilient bool
-	errs      struct {
+
+	errs struct {
 		sync.Mutex
 		first   error // the first asynchronous error
 		closing bool  // Close began: a disconnect is expected
