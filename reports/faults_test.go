@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/memorystreamer/memorystreamer/scenarios"
 )
@@ -116,4 +117,24 @@ func find(vs []Verdict, target string) *Verdict {
 		}
 	}
 	return nil
+}
+
+func TestFaultMarks(t *testing.T) {
+	origin := time.Date(2026, 12, 4, 5, 0, 0, 0, time.UTC)
+	r := &Result{Runs: []Run{{Repetition: 1, Started: origin.Add(2 * time.Second), Faults: &Faults{Events: []FaultEvent{
+		{AtSeconds: 5, Action: "kill", Node: 2},
+		{AtSeconds: 10, Action: "start", Node: 2},
+		{AtSeconds: 12, Action: "partition", Err: "no leader"},
+	}}}}}
+	ms := faultMarks(r, origin, true, "msnode")
+	if len(ms) != 3 || ms[0].X != 7 || ms[0].Label != "msnode: kill 2" || ms[0].Color != "#c62828" ||
+		ms[1].X != 12 || ms[1].Color != "#2e7d32" || ms[2].Label != "msnode: partition (failed)" {
+		t.Fatalf("marks %+v", ms)
+	}
+	c := lineChart{Title: "t", X: axis{Scale: linearScale, Format: secondsTick, Zero: true}, Y: axis{Scale: linearScale, Format: compactSI, Zero: true},
+		Series: []series{{Name: "a", Color: "#000", Points: []point{{0, 1}, {20, 2}}}}, Marks: append(ms, mark{X: 99, Label: "outside"})}
+	svg := c.svg()
+	if !strings.Contains(svg, "msnode: kill 2") || !strings.Contains(svg, `stroke="#2e7d32" stroke-dasharray="3 3"`) || strings.Contains(svg, "outside") {
+		t.Errorf("svg lacks the marks in the data's span, or shows one outside:\n%s", svg)
+	}
 }

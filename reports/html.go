@@ -688,9 +688,14 @@ func timeCharts(runs []htmlRun) []htmlChart {
 		}
 		rate.Series = append(rate.Series, series{Name: r.name, Color: r.color, Points: rates})
 		p99.Series = append(p99.Series, series{Name: r.name, Color: r.color, Points: p99s})
+		if start, ok := logStart(filepath.Join(r.dir, HlogFile)); ok {
+			ms := faultMarks(r.r, start, len(runs) > 1, r.name)
+			rate.Marks, p99.Marks = append(rate.Marks, ms...), append(p99.Marks, ms...)
+		}
 	}
 	const source = "From the end-to-end intervals of each run's interval log (" + HlogFile + "), one point per interval " +
-		"at its end; a gap separates repetitions; intervals under 100ms (the ends of warm-up and drain) are left out. "
+		"at its end; a gap separates repetitions; intervals under 100ms (the ends of warm-up and drain) are left out; " +
+		"a run with faults has each step of its schedule marked (red: a fault, green: its undoing). "
 	charts := []htmlChart{
 		{Title: rate.Title, Notes: notes, Caption: source + "The rate is an interval's deliveries over its length."},
 		{Title: p99.Title, Notes: notes, Caption: source + "The p99 is that of each interval alone."},
@@ -700,6 +705,52 @@ func timeCharts(runs []htmlRun) []htmlChart {
 		charts[1].SVG = template.HTML(p99.svg())
 	}
 	return charts
+}
+
+// logStart returns the time of an interval log's "#[StartTime: …]"
+// line, the origin of its intervals.
+func logStart(path string) (time.Time, bool) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return time.Time{}, false
+	}
+	ms, ok, err := logStartMs(data)
+	if err != nil || !ok {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(ms), true
+}
+
+// faultMarks returns a mark for each fault event of r's repetitions, at
+// its time since origin (the interval log's start); named prefixes each
+// label with the run's name.
+func faultMarks(r *Result, origin time.Time, named bool, name string) []mark {
+	var out []mark
+	for _, run := range r.Runs {
+		if run.Faults == nil {
+			continue
+		}
+		for _, e := range run.Faults.Events {
+			at := run.Started.Add(time.Duration(e.AtSeconds * float64(time.Second))).Sub(origin).Seconds()
+			label := e.Action
+			if e.Node > 0 {
+				label += fmt.Sprintf(" %d", e.Node)
+			}
+			if named {
+				label = name + ": " + label
+			}
+			color := "#c62828"
+			switch e.Action {
+			case "start", "resume", "heal", "restore":
+				color = "#2e7d32"
+			}
+			if e.Err != "" {
+				label += " (failed)"
+			}
+			out = append(out, mark{X: at, Label: label, Color: color})
+		}
+	}
+	return out
 }
 
 func cpuOf(r htmlRun) cpuTable {

@@ -283,12 +283,21 @@ type refLine struct {
 	Label string
 }
 
+// mark is a dashed vertical line at a value of the x axis, such as a
+// fault, labelled at its top; marks outside the data's span are left out.
+type mark struct {
+	X     float64
+	Label string
+	Color string
+}
+
 // lineChart is a line chart of several series on shared axes.
 type lineChart struct {
 	Title  string
 	X, Y   axis
 	Series []series
 	Refs   []refLine
+	Marks  []mark
 	// Dots marks each point of a series of at most markersUpTo points
 	// with a dot, so that a short series (one of intervals, say) shows
 	// where its values are.
@@ -385,6 +394,19 @@ func (c *lineChart) svg() string {
 	}
 	for i, r := range above {
 		f(`<text x="%.1f" y="%.1f" text-anchor="end" fill="#555">↑ %s (above the scale)</text>`+"\n", right-4, top+16+float64(i*14), esc(r.Label))
+	}
+	row := 0
+	for _, m := range c.Marks {
+		x, ok := c.X.pos(m.X)
+		if !ok || x < xlo || x > xhi {
+			continue
+		}
+		// Labels take turns on three rows, so that close marks stay
+		// readable.
+		f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-dasharray="3 3"><title>%s</title></line>`+"\n",
+			px(x), top, px(x), bottom, m.Color, esc(m.Label))
+		f(`<text x="%.1f" y="%.1f" font-size="10" fill="%s">%s</text>`+"\n", px(x)+2, top+11+float64(row%3*11), m.Color, esc(m.Label))
+		row++
 	}
 	for i, r := range below {
 		f(`<text x="%.1f" y="%.1f" text-anchor="end" fill="#555">↓ %s (below the scale)</text>`+"\n", right-4, bottom-6-float64(i*14), esc(r.Label))
