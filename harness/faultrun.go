@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/memorystreamer/memorystreamer/core/wire"
@@ -80,13 +82,69 @@ type faultState struct {
 	unknown  [][]seqRange        // by stream: batches never acknowledged
 	errors   map[string]int64    // failed publishes by kind
 	first    map[string]string   // the first error of each kind
+	// spans are the run's fault spans; ackInFaults records the
+	// publish-ack latency of the publishes sent in one.
+	spans       *faultSpans
+	ackInFaults *recorder
 }
 
-func newFaultState(streams int) *faultState {
+func newFaultState(streams int, spans *faultSpans) *faultState {
 	return &faultState{
 		attempts: make([][]reports.Attempt, streams), unknown: make([][]seqRange, streams),
 		errors: map[string]int64{}, first: map[string]string{},
+		spans: spans, ackInFaults: newRecorder(),
 	}
+}
+
+// faultSpans are the stretches of clock time in which at least one fault
+// of the schedule was in force (from a fault to its undoing), for the
+// latencies in faults. The scheduler's goroutine adds to them; readers
+// take the current list without a lock.
+type faultSpans struct {
+	list   atomic.Pointer[[]span]
+	mu     sync.Mutex // the writer's
+	active int        // faults in force
+}
+
+// span is [from, to) in clock time; to is MaxInt64 while it lasts.
+type span struct{ from, to int64 }
+
+// in reports whether clock time t falls in a span.
+func (f *faultSpans) in(t int64) bool {
+	l := f.list.Load()
+	if l == nil {
+		return false
+	}
+	for i := len(*l) - 1; i >= 0; i-- {
+		if s := (*l)[i]; t >= s.from && t < s.to {
+			return true
+		}
+	}
+	return false
+}
+
+// note opens a span when the first fault begins at t and closes it when
+// the last is undone.
+func (f *faultSpans) note(t int64, begins bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var l []span
+	if p := f.list.Load(); p != nil {
+		l = slices.Clone(*p)
+	}
+	switch {
+	case begins:
+		f.active++
+		if f.active == 1 {
+			l = append(l, span{t, math.MaxInt64})
+		}
+	case f.active > 0:
+		f.active--
+		if f.active == 0 && len(l) > 0 {
+			l[len(l)-1].to = t
+		}
+	}
+	f.list.Store(&l)
 }
 
 // failed records a publish of stream si that failed for good: its
@@ -186,6 +244,16 @@ func (r *rep1) startFaults(ctx context.Context) (sched *faults.Scheduler, stop f
 	}
 	fd := r.drv.(faultDriver)
 	sched = faults.New(s.Faults, s.Duration.Std(), fd, faultClock{&r.clock, r.mStart}, s.StreamName, names)
+	sched.Notify = func(ev faults.Event) {
+		switch ev.Action {
+		case "start", "resume", "heal", "restore":
+			r.spans.note(r.mStart+int64(ev.At), false)
+		default:
+			if ev.Err == "" {
+				r.spans.note(r.mStart+int64(ev.At), true)
+			}
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { sched.Run(ctx) })

@@ -3,6 +3,7 @@ package harness_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/memorystreamer/memorystreamer/harness"
 	"github.com/memorystreamer/memorystreamer/reports"
@@ -52,6 +53,15 @@ func TestFailoverClusterLocal(t *testing.T) {
 		t.Errorf("availability %v, unavailable %vs, per stream %v", f.Availability, f.UnavailableSeconds, f.PerStream)
 	}
 	t.Logf("availability %.4f, windows %+v, retries %d, resumes %d, ack p99 %v", f.Availability, f.Windows, f.Retries, f.Resumes, r.Latency["publish_ack"])
+	// The latencies of what was intended while the node was down, beside
+	// the whole run's: a part of it (1.5 s of 5), with the failover in
+	// its tail.
+	e2e, inFaults := r.Latency[reports.LatencyEndToEnd], r.Latency[reports.LatencyEndToEndFaults]
+	if inFaults == nil || inFaults.Count == 0 || inFaults.Count >= e2e.Count || r.Latency[reports.LatencyPublishAckFaults] == nil {
+		t.Errorf("latencies in faults %+v beside %+v", inFaults, e2e)
+	} else if inFaults.Max < int64(100*time.Millisecond) {
+		t.Errorf("the slowest message intended in the fault took %d ns: no failover in it", inFaults.Max)
+	}
 	if f.CatchUp.Count != 1 || f.CatchUp.Max <= 0 || f.Events[1].CatchUpSeconds != f.CatchUp.Max {
 		t.Errorf("catch-up %+v, start event %+v", f.CatchUp, f.Events[1])
 	}

@@ -10,7 +10,8 @@ import (
 )
 
 // latencies are the recorded latencies, in the interval log's order.
-var latencies = []string{reports.LatencyEndToEnd, reports.LatencySendDelay, reports.LatencyPublishAck}
+var latencies = []string{reports.LatencyEndToEnd, reports.LatencySendDelay, reports.LatencyPublishAck,
+	reports.LatencyEndToEndFaults, reports.LatencyPublishAckFaults}
 
 // startIntervals prepares the interval histograms and the totals; the
 // first interval starts at the measured phase's start.
@@ -37,6 +38,18 @@ func (r *rep1) recorders(name string) []*recorder {
 	case reports.LatencyPublishAck:
 		for _, p := range r.producers {
 			recs = append(recs, p.ack)
+		}
+	case reports.LatencyEndToEndFaults:
+		for _, w := range r.workers {
+			if w.inFaults != nil {
+				recs = append(recs, w.inFaults)
+			}
+		}
+	case reports.LatencyPublishAckFaults:
+		for _, p := range r.producers {
+			if p.fs != nil {
+				recs = append(recs, p.fs.ackInFaults)
+			}
 		}
 	}
 	return recs

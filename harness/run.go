@@ -351,8 +351,10 @@ type rep1 struct {
 
 	pubConns []Conn
 	subConns []Conn
-	// assigns lists the subscriptions (runs with faults: faultrun.go).
+	// assigns lists the subscriptions and spans the stretches with a
+	// fault in force (runs with faults: faultrun.go).
 	assigns   []subAssign
+	spans     *faultSpans
 	producers []*producer
 	workers   []*subWorker // one per subscriber Conn
 
@@ -601,10 +603,14 @@ func (r *rep1) setup(ctx context.Context) error {
 		r.producers = append(r.producers, p)
 	}
 	faulty := len(s.Faults.Actions) > 0
+	if faulty {
+		r.spans = &faultSpans{}
+	}
 	for range r.subConns {
 		w := newSubWorker(&r.clock, &r.phase, r.delivered)
 		if faulty {
 			w.exact = []seqSet{}
+			w.spans, w.inFaults = r.spans, newRecorder()
 		}
 		r.workers = append(r.workers, w)
 	}
@@ -622,7 +628,7 @@ func (r *rep1) setup(ctx context.Context) error {
 	for _, p := range r.producers {
 		p.seqs = make([]uint32, len(p.streams))
 		if faulty {
-			p.fs = newFaultState(len(p.streams))
+			p.fs = newFaultState(len(p.streams), r.spans)
 		}
 	}
 	// Subscription k of stream i uses subscriber connection

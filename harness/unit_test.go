@@ -908,3 +908,31 @@ func TestCrossCheck(t *testing.T) {
 		t.Errorf("metrics missing: warnings %q, disagree %q", w, v.Disagree)
 	}
 }
+
+func TestFaultSpans(t *testing.T) {
+	var f faultSpans
+	if f.in(5) {
+		t.Fatal("no span yet, yet in")
+	}
+	f.note(10, true) // a fault at 10
+	f.note(15, true) // a second, overlapping
+	f.note(20, false)
+	if !f.in(10) || !f.in(25) || f.in(9) {
+		t.Error("an open span does not hold its times")
+	}
+	f.note(30, false) // the last undone
+	f.note(40, true)
+	f.note(50, false)
+	for _, c := range []struct {
+		t    int64
+		want bool
+	}{{9, false}, {10, true}, {29, true}, {30, false}, {35, false}, {40, true}, {49, true}, {50, false}} {
+		if got := f.in(c.t); got != c.want {
+			t.Errorf("in(%d) = %v, want %v", c.t, got, c.want)
+		}
+	}
+	f.note(60, false) // an undo with nothing in force changes nothing
+	if f.in(60) || !f.in(45) {
+		t.Error("a stray undo moved the spans")
+	}
+}

@@ -56,8 +56,12 @@ type subWorker struct {
 	subs []subState // by subscription index on this worker
 	c    subCounts
 	// exact, in runs with faults, holds each subscription's received
-	// sequence numbers (faultrun.go).
-	exact []seqSet
+	// sequence numbers, and inFaults records the end-to-end latency of
+	// the messages intended while a fault was in force (spans)
+	// (faultrun.go).
+	exact    []seqSet
+	spans    *faultSpans
+	inFaults *recorder
 
 	// delivered counts deliveries by (producer, fan-out index), shared
 	// by every worker (see rep1.delivered).
@@ -135,6 +139,9 @@ func (w *subWorker) recordRun(now, intended, n, bytes, mStart, mEnd int64) {
 		w.c.bytesMeasured += bytes
 	}
 	w.e2e.recordLocked(now-intended, n, measured)
+	if w.spans != nil && w.spans.in(intended) {
+		w.inFaults.record(now-intended, n, measured)
+	}
 }
 
 // subCounts are a subWorker's counters. distinct counts messages received
@@ -535,6 +542,9 @@ func (p *producer) run(ctx context.Context, loadStart int64) {
 			now := p.clock.now()
 			if perr == nil {
 				p.ack.record(now-sent, 1, inPhase)
+				if p.fs.spans.in(sent) {
+					p.fs.ackInFaults.record(now-sent, 1, inPhase)
+				}
 				p.fs.attempts[si] = append(p.fs.attempts[si], reports.Attempt{Sent: sent, Acked: now})
 			} else if ctx.Err() == nil {
 				p.fs.attempts[si] = append(p.fs.attempts[si], reports.Attempt{Sent: sent, Acked: -1})

@@ -85,6 +85,12 @@ const (
 	LatencyEndToEnd   = "end_to_end"  // intended send time → delivery to the subscriber
 	LatencyPublishAck = "publish_ack" // actual send → acknowledgement (scenarios with acks)
 	LatencySendDelay  = "send_delay"  // intended → actual send time
+	// LatencyEndToEndFaults and LatencyPublishAckFaults are the same
+	// latencies of the messages intended (for publish-ack: sent) while a
+	// fault of the run's schedule was in force, from the fault to its
+	// undoing; runs with faults only.
+	LatencyEndToEndFaults   = "end_to_end_in_faults"
+	LatencyPublishAckFaults = "publish_ack_in_faults"
 )
 
 // Run holds the figures of one repetition (or, in Result.Summary, of all

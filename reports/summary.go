@@ -322,7 +322,7 @@ func (s *summary) throughput(r *Result) {
 // latencyNames orders the latencies of a run: the known ones first, then
 // any other by name.
 func latencyNames(m map[string]*Latency) []string {
-	known := []string{LatencyEndToEnd, LatencyPublishAck, LatencySendDelay}
+	known := []string{LatencyEndToEnd, LatencyPublishAck, LatencySendDelay, LatencyEndToEndFaults, LatencyPublishAckFaults}
 	var names, others []string
 	for _, k := range known {
 		if m[k] != nil {
@@ -343,6 +343,9 @@ var latencyLabels = map[string]string{
 	LatencyEndToEnd:   "end-to-end",
 	LatencyPublishAck: "publish-ack",
 	LatencySendDelay:  "send delay",
+	// In runs with faults.
+	LatencyEndToEndFaults:   "end-to-end in faults",
+	LatencyPublishAckFaults: "publish-ack in faults",
 }
 
 func (s *summary) latency(r *Result) {

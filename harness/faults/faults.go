@@ -159,6 +159,10 @@ type Scheduler struct {
 	names   func(i int) string
 	rng     *rand.Rand
 
+	// Notify, when set before Run, is called with every step as it is
+	// recorded (catch-up times come later), on Run's goroutine.
+	Notify func(Event)
+
 	mu     sync.Mutex
 	events []Event
 	down   map[int]bool // nodes killed, stopped or paused, not yet undone
@@ -427,9 +431,13 @@ func (s *Scheduler) undo(u undo) {
 // record appends ev and returns its index.
 func (s *Scheduler) record(ev Event) int {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.events = append(s.events, ev)
-	return len(s.events) - 1
+	n := len(s.events) - 1
+	s.mu.Unlock()
+	if s.Notify != nil {
+		s.Notify(ev)
+	}
+	return n
 }
 
 // Events returns the steps taken so far, in order.
